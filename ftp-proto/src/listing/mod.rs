@@ -320,7 +320,7 @@ pub(crate) fn name_is_listable(name: &[u8]) -> bool {
 
 /// Parses unsigned decimal digits, allowing `,` thousands separators between digits.
 pub(crate) fn parse_grouped_u64(s: &[u8]) -> Option<u64> {
-    if s.first().map_or(true, |b| !b.is_ascii_digit()) || s.last() == Some(&b',') {
+    if s.first().is_none_or(|b| !b.is_ascii_digit()) || s.last() == Some(&b',') {
         return None;
     }
     let mut n: u64 = 0;

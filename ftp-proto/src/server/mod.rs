@@ -1,0 +1,90 @@
+//! The server role: [`ServerSession`], one per control connection, does all of FTP's
+//! server-side logic and policy; the adapter moves bytes, answers requests and runs data
+//! connections.
+//!
+//! # The contract
+//!
+//! - Feed control-connection bytes with [`ServerSession::handle_input`], the adapter's outcomes
+//!   with [`ServerSession::handle_event`] and [`ServerSession::handle_data_accept`], and the
+//!   passing of time with [`ServerSession::handle_timeout`]. Time is always an argument: the
+//!   session never reads a clock.
+//! - After every `handle_*` call, drain [`ServerSession::poll_output`] until it returns `None`,
+//!   carrying out each output in order, then arm one timer at
+//!   [`ServerSession::poll_timeout`].
+//! - Read from the control connection only while [`ServerSession::wants_read`] is true: that is
+//!   the back-pressure that keeps the pipelined-command queue and the reply queue bounded.
+//! - Every [`Request`] is answered exactly once with [`ServerEvent::Answer`] and the same id.
+//!
+//! # A drive loop
+//!
+//! ```
+//! use std::net::SocketAddr;
+//! use std::sync::Arc;
+//! use std::time::Instant;
+//! use ftp_proto::server::{Answer, Request, ServerConfig, ServerEvent, ServerOutput, ServerSession};
+//!
+//! let peer: SocketAddr = "127.0.0.1:50000".parse().unwrap();
+//! let local: SocketAddr = "127.0.0.1:2121".parse().unwrap();
+//! let now = Instant::now(); // the adapter reads the clock, not the session
+//! let mut session = ServerSession::new(Arc::new(ServerConfig::default()), peer, local, now);
+//! let mut wire = Vec::new();
+//! let mut inputs: Vec<&[u8]> = vec![b"USER alice\r\n", b"PASS secret\r\n", b"QUIT\r\n"];
+//! inputs.reverse();
+//! loop {
+//!     let mut events = Vec::new();
+//!     while let Some(out) = session.poll_output() {
+//!         match out {
+//!             ServerOutput::Send(bytes) => wire.extend_from_slice(&bytes),
+//!             ServerOutput::Request(id, Request::Login { .. }) => {
+//!                 events.push(ServerEvent::Answer(id, Answer::LoggedIn { read_only: false }))
+//!             }
+//!             ServerOutput::Close => break,
+//!             other => unimplemented!("{other:?}"),
+//!         }
+//!     }
+//!     for e in events {
+//!         session.handle_event(now, e).unwrap();
+//!     }
+//!     if session.is_closed() {
+//!         break;
+//!     }
+//!     if let Some(bytes) = inputs.pop() {
+//!         session.handle_input(now, bytes).unwrap();
+//!     }
+//! }
+//! let text = String::from_utf8(wire).unwrap();
+//! assert!(text.starts_with("220 "));
+//! assert!(text.contains("331 ") && text.contains("230 ") && text.ends_with("221 Goodbye.\r\n"));
+//! ```
+
+mod config;
+mod session;
+mod types;
+
+pub use config::{canonical_ip, is_local_network, PassiveAddress, ServerConfig, TlsMode};
+pub use session::ServerSession;
+pub use types::{
+    Accept, Answer, DataId, DataIntent, Direction, Failure, ListFormat, Request, RequestId,
+    ServerEvent, ServerOutput, StorageRequest, TransferError, WriteMode,
+};
+
+/// The caller broke the driving contract; the peer's mistakes are FTP replies, never errors.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The session has closed; it takes no more input.
+    #[error("the session is closed")]
+    Closed,
+    /// An answer for a request this session is not waiting on.
+    #[error("no request {0} is waiting for an answer")]
+    UnknownRequest(RequestId),
+    /// An answer whose kind does not fit its request (e.g. `Entries` for a `Stat`).
+    #[error("the answer to {0} does not fit its request")]
+    WrongAnswer(RequestId),
+    /// An event for a data channel this session does not have.
+    #[error("no data channel {0}")]
+    UnknownData(DataId),
+    /// An event that does not fit the session's state.
+    #[error("unexpected event {0}")]
+    UnexpectedEvent(&'static str),
+}

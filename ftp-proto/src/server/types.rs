@@ -1,0 +1,382 @@
+//! What a [`ServerSession`](crate::server::ServerSession) asks of its adapter and what the
+//! adapter tells it back.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+
+use bytes::Bytes;
+
+use crate::listing::{Entry, FactSet};
+use crate::path::VirtualPath;
+use crate::time::Timestamp;
+
+/// Names one request; the answer carries the same id. Ids are unique within a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RequestId(pub(crate) u64);
+
+/// Names one data channel (a passive listener or an active connection, and the transfer on it).
+/// Ids are unique within a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DataId(pub(crate) u64);
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "req#{}", self.0)
+    }
+}
+
+impl fmt::Display for DataId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "data#{}", self.0)
+    }
+}
+
+/// One thing the adapter must do, from [`ServerSession::poll_output`](crate::server::ServerSession::poll_output).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ServerOutput {
+    /// Write these bytes to the control connection, in order.
+    Send(Bytes),
+    /// Ask the application; answer with [`ServerEvent::Answer`] carrying the same id.
+    Request(RequestId, Request),
+    /// Act on the data channel.
+    Data(DataIntent),
+    /// Start TLS (as the TLS server) on the control connection, after writing every
+    /// [`Send`](ServerOutput::Send) that came before this output. Report the outcome with
+    /// [`ServerEvent::TlsEstablished`] or [`ServerEvent::TlsFailed`].
+    StartTls,
+    /// Shut TLS down on the control connection (CCC) after the preceding sends, keeping the TCP
+    /// connection; later bytes are cleartext.
+    StopTls,
+    /// Close the control connection after writing every preceding send. Nothing follows.
+    Close,
+}
+
+/// A question for the application: authentication or storage. Paths are virtual: rooted,
+/// normalized and never above `/`; map them under the user's root with
+/// [`VirtualPath::relative_components`](crate::path::VirtualPath).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Request {
+    /// Check a user name and password (and the ACCT and HOST values, when the client sent them).
+    /// Answer [`Answer::LoggedIn`] or [`Answer::Failed`]. The password is never logged by the core.
+    Login {
+        /// The USER argument.
+        user: Bytes,
+        /// The PASS argument.
+        pass: Bytes,
+        /// The ACCT argument, if any.
+        account: Option<Bytes>,
+        /// The HOST argument (RFC 7151), if any.
+        host: Option<Bytes>,
+    },
+    /// A file-system operation; see [`StorageRequest`] for each answer.
+    Storage(StorageRequest),
+}
+
+/// File-system operations a session asks for.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum StorageRequest {
+    /// Metadata of one path (CWD checks it is a directory; SIZE, MDTM, MLST, STAT path and
+    /// RNFR use it). Answer [`Answer::Metadata`].
+    Stat {
+        /// The path.
+        path: VirtualPath,
+    },
+    /// The entries of a directory, for STAT with a path over the control connection. Answer
+    /// [`Answer::Entries`]; keep it short (the reply is bounded by the output limit).
+    ReadDir {
+        /// The directory.
+        path: VirtualPath,
+    },
+    /// Open a listing for a LIST, NLST or MLSD transfer. Answer [`Answer::Opened`]; the
+    /// matching [`DataIntent::Transfer`] then carries this request's id, and the adapter writes
+    /// the entries with the formatter named by `format`.
+    OpenList {
+        /// The directory (or file) to list.
+        path: VirtualPath,
+        /// How to format each entry.
+        format: ListFormat,
+    },
+    /// Open a file for reading from `offset` (REST). Answer [`Answer::Opened`].
+    OpenRead {
+        /// The file.
+        path: VirtualPath,
+        /// Byte offset to start from.
+        offset: u64,
+    },
+    /// Open a file for writing. Answer [`Answer::Opened`], or for
+    /// [`WriteMode::CreateUnique`] [`Answer::OpenedUnique`] with the name chosen.
+    OpenWrite {
+        /// The file (for [`WriteMode::CreateUnique`], the directory to create it in).
+        path: VirtualPath,
+        /// Truncate, append, write at an offset or create under a new unique name.
+        mode: WriteMode,
+    },
+    /// Create a directory (MKD). Answer [`Answer::Done`].
+    MakeDir {
+        /// The new directory.
+        path: VirtualPath,
+    },
+    /// Remove an empty directory (RMD). Answer [`Answer::Done`].
+    RemoveDir {
+        /// The directory.
+        path: VirtualPath,
+    },
+    /// Delete a file (DELE). Answer [`Answer::Done`].
+    Delete {
+        /// The file.
+        path: VirtualPath,
+    },
+    /// Rename (RNFR + RNTO). Answer [`Answer::Done`].
+    Rename {
+        /// Existing path.
+        from: VirtualPath,
+        /// New path.
+        to: VirtualPath,
+    },
+    /// Set the modification time (MFMT). Answer [`Answer::Done`].
+    SetModified {
+        /// The file.
+        path: VirtualPath,
+        /// New modification time (UTC).
+        time: Timestamp,
+    },
+    /// Change permission bits (SITE CHMOD). Answer [`Answer::Done`].
+    Chmod {
+        /// The file.
+        path: VirtualPath,
+        /// Mode bits, at most 0o7777.
+        mode: u32,
+    },
+}
+
+/// How an upload writes its file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriteMode {
+    /// STOR: create or truncate.
+    Truncate,
+    /// STOR after REST: keep the first `offset` bytes and write from there.
+    AtOffset(u64),
+    /// APPE: create or append.
+    Append,
+    /// STOU: create a new file under a name that does not exist yet in the directory. Bound
+    /// the attempts (pyftpdlib CVE-2007-6740) and answer [`Answer::Failed`] when exhausted.
+    CreateUnique,
+}
+
+/// How the adapter formats the entries of a listing transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ListFormat {
+    /// LIST: `ls -l` lines ([`crate::listing::format_list_line`]).
+    List,
+    /// NLST: names only ([`crate::listing::format_nlst_line`]).
+    Names,
+    /// MLSD: facts ([`crate::listing::format_mlsx_line`]) with these facts enabled.
+    Mlsd(FactSet),
+}
+
+/// Why a storage or login request failed: each maps to the reply the client gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Failure {
+    /// No such file or directory (550).
+    NotFound,
+    /// Not allowed (550; 530 for a login).
+    PermissionDenied,
+    /// The path exists already (550; 553 for a name that may not be created).
+    AlreadyExists,
+    /// A directory was needed (550; MLSD answers 501).
+    NotADirectory,
+    /// A file was needed (550).
+    IsADirectory,
+    /// The directory is not empty (550).
+    NotEmpty,
+    /// The name is not allowed (553).
+    InvalidName,
+    /// Out of space (452) or over quota (552).
+    NoSpace,
+    /// A temporary failure: try again (450; 451 during a transfer).
+    Transient,
+    /// The login was refused (530).
+    LoginRefused,
+    /// Anything else (550), with text for the reply.
+    Other(String),
+}
+
+/// The application's answer to a [`Request`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Answer {
+    /// The login succeeded. `read_only` makes the session refuse every write (550).
+    LoggedIn {
+        /// Refuse uploads, deletes, renames, mkdir, rmdir, chmod and MFMT.
+        read_only: bool,
+    },
+    /// The operation succeeded.
+    Done,
+    /// Metadata for [`StorageRequest::Stat`] (boxed: an entry is large and answers are moved
+    /// through queues).
+    Metadata(Box<Entry>),
+    /// Directory entries for [`StorageRequest::ReadDir`], with the current wall-clock time
+    /// (LIST lines show the time of day for recent files and the year for older ones; the
+    /// core reads no clock).
+    Entries {
+        /// The entries.
+        entries: Vec<Entry>,
+        /// The current time.
+        now: Timestamp,
+    },
+    /// The file or listing is open; the adapter keeps the handle under this request's id until
+    /// the transfer ends. `size` is the byte count when known (shown in the 150 reply).
+    Opened {
+        /// Size of what will be sent, when known.
+        size: Option<u64>,
+    },
+    /// For [`WriteMode::CreateUnique`]: the file is open under this path.
+    OpenedUnique {
+        /// The path chosen.
+        path: VirtualPath,
+    },
+    /// The request failed.
+    Failed(Failure),
+}
+
+/// A data-channel action for the adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DataIntent {
+    /// Bind a listener on `ip` at a free port in `ports` (skip ports in use; pick at random to
+    /// resist port stealing). Report [`ServerEvent::Listening`] or [`ServerEvent::ListenFailed`].
+    /// Report each connection it accepts with
+    /// [`ServerSession::handle_data_accept`](crate::server::ServerSession::handle_data_accept).
+    Listen {
+        /// The data channel.
+        id: DataId,
+        /// Local address to bind (the control connection's local address).
+        ip: IpAddr,
+        /// Port range, inclusive.
+        ports: RangeInclusive<u16>,
+    },
+    /// Connect to the client (active mode). The address already passed the bounce checks.
+    /// Report [`ServerEvent::DataReady`] or [`ServerEvent::DataFailed`].
+    Connect {
+        /// The data channel.
+        id: DataId,
+        /// Where to connect.
+        addr: SocketAddr,
+        /// Run TLS (as the TLS server) on the connection before reporting it ready.
+        tls: bool,
+    },
+    /// Stream between the data connection and the handle opened by request `source`. Report
+    /// [`ServerEvent::TransferDone`] (for an upload: only after the data is written to the file)
+    /// or [`ServerEvent::TransferFailed`]. Close the data connection at the end.
+    Transfer {
+        /// The data channel.
+        id: DataId,
+        /// The request whose [`Answer::Opened`] handle to use.
+        source: RequestId,
+        /// Which way the bytes go.
+        direction: Direction,
+        /// TYPE A: convert line endings with [`crate::ascii`].
+        ascii: bool,
+    },
+    /// Stop the transfer on this channel (ABOR) and close the data connection; report nothing.
+    Abort {
+        /// The data channel.
+        id: DataId,
+    },
+    /// Close this channel's listener or connection, if any; report nothing.
+    Close {
+        /// The data channel.
+        id: DataId,
+    },
+}
+
+/// Which way a transfer moves bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Server to client: RETR, LIST, NLST, MLSD.
+    Send,
+    /// Client to server: STOR, APPE, STOU.
+    Receive,
+}
+
+/// Why a transfer failed, as the adapter saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransferError {
+    /// The data connection broke (426).
+    ConnectionLost,
+    /// Reading or writing the local file failed (451).
+    Local,
+    /// Out of disk space (452) or over quota (552).
+    NoSpace,
+}
+
+/// What the adapter reports to a [`ServerSession`](crate::server::ServerSession).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// The answer to request `0`.
+    Answer(RequestId, Answer),
+    /// The passive listener is bound at `addr`.
+    Listening {
+        /// The data channel.
+        id: DataId,
+        /// The bound address (its port goes into 227/229).
+        addr: SocketAddr,
+    },
+    /// No passive listener could be bound (range exhausted): 425.
+    ListenFailed {
+        /// The data channel.
+        id: DataId,
+    },
+    /// The data connection is up (after the TLS handshake when PROT P). `tls_resumed` says
+    /// whether a TLS data connection resumed the control connection's session (`None` without TLS).
+    DataReady {
+        /// The data channel.
+        id: DataId,
+        /// Whether the data connection's TLS session resumed the control connection's.
+        tls_resumed: Option<bool>,
+    },
+    /// The data connection could not be made (connect refused, TLS handshake failed): 425.
+    DataFailed {
+        /// The data channel.
+        id: DataId,
+    },
+    /// The transfer finished; `bytes` were moved.
+    TransferDone {
+        /// The data channel.
+        id: DataId,
+        /// Bytes moved over the data connection.
+        bytes: u64,
+    },
+    /// The transfer failed.
+    TransferFailed {
+        /// The data channel.
+        id: DataId,
+        /// What went wrong.
+        error: TransferError,
+    },
+    /// The control connection's TLS handshake (after [`ServerOutput::StartTls`]) succeeded.
+    TlsEstablished,
+    /// The control connection's TLS handshake failed; the session closes.
+    TlsFailed,
+}
+
+/// The answer of [`ServerSession::handle_data_accept`](crate::server::ServerSession::handle_data_accept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accept {
+    /// Use this connection (run TLS on it first if `tls`), then report [`ServerEvent::DataReady`].
+    Use {
+        /// Run TLS (as the TLS server) on the connection first.
+        tls: bool,
+    },
+    /// Drop this connection and keep listening (a foreign host, or no transfer wanted it).
+    Reject,
+}

@@ -1,0 +1,964 @@
+//! Session tests for the server role: a scripted client's bytes and scripted adapter answers in
+//! virtual time, asserting the exact replies and intents.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ftp_proto::listing::{Entry, EntryKind};
+use ftp_proto::path::VirtualPath;
+use ftp_proto::server::{
+    Accept, Answer, DataId, DataIntent, Direction, Failure, ListFormat, PassiveAddress, Request,
+    RequestId, ServerConfig, ServerEvent, ServerOutput, ServerSession, StorageRequest, TlsMode,
+    TransferError, WriteMode,
+};
+use ftp_proto::time::Timestamp;
+
+const PEER: &str = "127.0.0.1:50000";
+const LOCAL: &str = "127.0.0.1:2121";
+
+struct H {
+    s: ServerSession,
+    now: Instant,
+    /// Control bytes sent and not yet read by the test.
+    wire: Vec<u8>,
+    /// Non-Send outputs not yet read by the test.
+    outs: Vec<ServerOutput>,
+}
+
+impl H {
+    fn new(config: ServerConfig) -> H {
+        let now = Instant::now();
+        let s = ServerSession::new(
+            Arc::new(config),
+            PEER.parse().unwrap(),
+            LOCAL.parse().unwrap(),
+            now,
+        );
+        let mut h = H {
+            s,
+            now,
+            wire: Vec::new(),
+            outs: Vec::new(),
+        };
+        h.drain();
+        assert_eq!(h.replies(), ["220 FTP server ready."]);
+        h
+    }
+
+    fn drain(&mut self) {
+        let mut guard = 0;
+        while let Some(out) = self.s.poll_output() {
+            guard += 1;
+            assert!(guard < 10_000, "output never ends");
+            match out {
+                ServerOutput::Send(b) => self.wire.extend_from_slice(&b),
+                other => self.outs.push(other),
+            }
+        }
+    }
+
+    fn input(&mut self, bytes: &[u8]) {
+        self.s.handle_input(self.now, bytes).unwrap();
+        self.drain();
+    }
+
+    fn input_bytewise(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.input(std::slice::from_ref(b));
+        }
+    }
+
+    fn event(&mut self, e: ServerEvent) {
+        self.s.handle_event(self.now, e).unwrap();
+        self.drain();
+    }
+
+    fn advance(&mut self, d: Duration) {
+        self.now += d;
+        self.s.handle_timeout(self.now);
+        self.drain();
+    }
+
+    /// The reply lines sent since the last call.
+    fn replies(&mut self) -> Vec<String> {
+        let text = String::from_utf8_lossy(&std::mem::take(&mut self.wire)).into_owned();
+        assert!(
+            text.is_empty() || text.ends_with("\r\n"),
+            "partial reply: {text:?}"
+        );
+        text.split_terminator("\r\n").map(str::to_owned).collect()
+    }
+
+    /// The final reply codes sent since the last call (continuation lines skipped).
+    fn codes(&mut self) -> Vec<u16> {
+        self.replies()
+            .iter()
+            .filter(|l| {
+                l.len() >= 4
+                    && l.as_bytes()[3] == b' '
+                    && l[..3].bytes().all(|b| b.is_ascii_digit())
+            })
+            .map(|l| l[..3].parse().unwrap())
+            .collect()
+    }
+
+    fn take_outs(&mut self) -> Vec<ServerOutput> {
+        std::mem::take(&mut self.outs)
+    }
+
+    fn request(&mut self) -> (RequestId, Request) {
+        let outs = self.take_outs();
+        assert_eq!(outs.len(), 1, "expected one request, got {outs:?}");
+        match outs.into_iter().next().unwrap() {
+            ServerOutput::Request(id, r) => (id, r),
+            other => panic!("expected a request, got {other:?}"),
+        }
+    }
+
+    fn storage(&mut self) -> (RequestId, StorageRequest) {
+        match self.request() {
+            (id, Request::Storage(r)) => (id, r),
+            other => panic!("expected storage, got {other:?}"),
+        }
+    }
+
+    fn login(&mut self) {
+        self.input(b"USER alice\r\nPASS secret\r\n");
+        let (id, req) = self.request();
+        assert!(
+            matches!(req, Request::Login { ref user, ref pass, .. } if &user[..] == b"alice" && &pass[..] == b"secret")
+        );
+        self.event(ServerEvent::Answer(
+            id,
+            Answer::LoggedIn { read_only: false },
+        ));
+        assert_eq!(self.codes(), [331, 230]);
+    }
+
+    /// PASV through to 227; returns the channel id.
+    fn pasv(&mut self, port: u16) -> DataId {
+        self.input(b"PASV\r\n");
+        let mut outs = self.take_outs();
+        // A channel left over from an earlier command is released first.
+        if let [ServerOutput::Data(DataIntent::Close { .. }), ..] = outs.as_slice() {
+            outs.remove(0);
+        }
+        let id = match outs.as_slice() {
+            [ServerOutput::Data(DataIntent::Listen { id, ip, ports })] => {
+                assert_eq!(ip.to_string(), "127.0.0.1");
+                assert_eq!(ports, &(49152..=65534));
+                *id
+            }
+            other => panic!("expected Listen, got {other:?}"),
+        };
+        assert!(
+            self.replies().is_empty(),
+            "227 must wait for the bound port"
+        );
+        self.event(ServerEvent::Listening {
+            id,
+            addr: SocketAddr::new("127.0.0.1".parse().unwrap(), port),
+        });
+        id
+    }
+}
+
+fn vp(s: &str) -> VirtualPath {
+    VirtualPath::root().resolve(s.as_bytes()).unwrap()
+}
+
+fn file(size: u64) -> Entry {
+    Entry::new("f", EntryKind::File)
+        .with_size(size)
+        .with_modified(Timestamp::from_unix(1_000_000_000, 0).unwrap())
+}
+
+fn dir() -> Entry {
+    Entry::new("d", EntryKind::Dir)
+}
+
+#[test]
+fn login_and_pipelined_commands_whole_and_bytewise() {
+    for bytewise in [false, true] {
+        let mut h = H::new(ServerConfig::default());
+        let script = b"USER alice\r\nPASS secret\r\nPWD\r\nNOOP\r\n";
+        if bytewise {
+            h.input_bytewise(script);
+        } else {
+            h.input(script);
+        }
+        let (id, _) = h.request();
+        // PWD and NOOP wait behind the login: one reply per command, in order.
+        assert_eq!(h.codes(), [331]);
+        h.event(ServerEvent::Answer(
+            id,
+            Answer::LoggedIn { read_only: false },
+        ));
+        assert_eq!(
+            h.replies(),
+            [
+                "230 Login successful.",
+                "257 \"/\" is the current directory.",
+                "200 NOOP ok."
+            ]
+        );
+        assert_eq!(h.s.user(), Some(&b"alice"[..]));
+    }
+}
+
+#[test]
+fn commands_before_login_get_530_except_the_allow_list() {
+    let mut h = H::new(ServerConfig::default());
+    h.input(b"LIST\r\nRETR x\r\nCWD /\r\nMKD a\r\nPWD\r\n");
+    assert_eq!(h.codes(), [530, 530, 530, 530, 530]);
+    h.input(b"SYST\r\nNOOP\r\nFEAT\r\nHELP\r\nSTAT\r\nCLNT curl\r\nOPTS UTF8 ON\r\nLANG EN\r\n");
+    assert_eq!(h.codes(), [215, 200, 211, 214, 211, 200, 200, 200]);
+    assert!(h.take_outs().is_empty());
+}
+
+#[test]
+fn pass_sequencing() {
+    let mut h = H::new(ServerConfig::default());
+    h.input(b"PASS x\r\n");
+    assert_eq!(h.codes(), [503]);
+    h.login();
+    h.input(b"PASS again\r\n");
+    assert_eq!(h.codes(), [503]);
+}
+
+#[test]
+fn failed_logins_are_delayed_then_the_session_closes() {
+    let mut h = H::new(ServerConfig::default());
+    for attempt in 1..=3 {
+        h.input(b"USER bob\r\nPASS wrong\r\n");
+        let (id, _) = h.request();
+        h.event(ServerEvent::Answer(
+            id,
+            Answer::Failed(Failure::LoginRefused),
+        ));
+        assert_eq!(h.codes(), [331], "no 530 before the delay");
+        let due = h.s.poll_timeout().unwrap();
+        assert_eq!(due - h.now, Duration::from_secs(1));
+        h.advance(Duration::from_millis(999));
+        assert!(h.replies().is_empty());
+        h.advance(Duration::from_millis(1));
+        if attempt < 3 {
+            assert_eq!(h.codes(), [530]);
+        } else {
+            assert_eq!(h.codes(), [421]);
+            assert_eq!(h.take_outs(), [ServerOutput::Close]);
+            assert!(h.s.is_closed());
+        }
+    }
+}
+
+#[test]
+fn anonymous_is_refused_unless_enabled_and_unknown_users_get_331() {
+    let mut h = H::new(ServerConfig::default());
+    h.input(b"USER anonymous\r\nPASS me@example.com\r\n");
+    assert_eq!(h.codes(), [331]);
+    assert!(
+        h.take_outs().is_empty(),
+        "no login request for disabled anonymous"
+    );
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.codes(), [530]);
+
+    let mut config = ServerConfig::default();
+    config.anonymous = true;
+    let mut h = H::new(config);
+    h.input(b"USER anonymous\r\nPASS me@example.com\r\n");
+    let (id, req) = h.request();
+    assert!(matches!(req, Request::Login { ref user, .. } if &user[..] == b"anonymous"));
+    h.event(ServerEvent::Answer(
+        id,
+        Answer::LoggedIn { read_only: true },
+    ));
+    assert_eq!(h.codes(), [331, 230]);
+    h.input(b"MKD x\r\nDELE y\r\n");
+    assert_eq!(h.codes(), [550, 550]);
+}
+
+#[test]
+fn passive_retr_with_port_stealing_refused() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    let id = h.pasv(50_001);
+    assert_eq!(
+        h.replies(),
+        ["227 Entering Passive Mode (127,0,0,1,195,81)."]
+    );
+    h.input(b"RETR /pub/file.bin\r\n");
+    let (rid, req) = h.storage();
+    assert_eq!(
+        req,
+        StorageRequest::OpenRead {
+            path: vp("/pub/file.bin"),
+            offset: 0
+        }
+    );
+    h.event(ServerEvent::Answer(
+        rid,
+        Answer::Opened { size: Some(1234) },
+    ));
+    assert_eq!(
+        h.replies(),
+        ["150 Opening BINARY mode data connection (1234 bytes)."]
+    );
+    // A foreign host connects first: dropped, listener kept.
+    let thief: SocketAddr = "10.9.9.9:4000".parse().unwrap();
+    assert_eq!(
+        h.s.handle_data_accept(h.now, id, thief).unwrap(),
+        Accept::Reject
+    );
+    let client: SocketAddr = "127.0.0.1:50123".parse().unwrap();
+    assert_eq!(
+        h.s.handle_data_accept(h.now, id, client).unwrap(),
+        Accept::Use { tls: false }
+    );
+    h.event(ServerEvent::DataReady {
+        id,
+        tls_resumed: None,
+    });
+    assert_eq!(
+        h.take_outs(),
+        [ServerOutput::Data(DataIntent::Transfer {
+            id,
+            source: rid,
+            direction: Direction::Send,
+            ascii: false
+        })]
+    );
+    h.event(ServerEvent::TransferDone { id, bytes: 1234 });
+    assert_eq!(h.codes(), [226]);
+    // The channel was single-use.
+    h.input(b"RETR again\r\n");
+    assert_eq!(h.codes(), [425]);
+}
+
+#[test]
+fn client_connected_before_the_command_gets_125() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    let id = h.pasv(50_002);
+    h.replies();
+    let client: SocketAddr = "127.0.0.1:50124".parse().unwrap();
+    assert_eq!(
+        h.s.handle_data_accept(h.now, id, client).unwrap(),
+        Accept::Use { tls: false }
+    );
+    h.event(ServerEvent::DataReady {
+        id,
+        tls_resumed: None,
+    });
+    h.input(b"TYPE A\r\nLIST -la sub\r\n");
+    assert_eq!(h.codes(), [200]);
+    let (rid, req) = h.storage();
+    assert_eq!(
+        req,
+        StorageRequest::OpenList {
+            path: vp("/sub"),
+            format: ListFormat::List
+        }
+    );
+    h.event(ServerEvent::Answer(rid, Answer::Opened { size: None }));
+    assert_eq!(h.codes(), [125]);
+    // Listings are not ASCII-converted even in TYPE A: their lines already end in CRLF.
+    assert_eq!(
+        h.take_outs(),
+        [ServerOutput::Data(DataIntent::Transfer {
+            id,
+            source: rid,
+            direction: Direction::Send,
+            ascii: false
+        })]
+    );
+}
+
+#[test]
+fn masquerade_address_and_local_network_policy() {
+    let mut config = ServerConfig::default();
+    config.passive_address = PassiveAddress::Masquerade("203.0.113.9".parse().unwrap());
+    let mut h = H::new(config);
+    h.login();
+    h.pasv(1024 + 7);
+    assert_eq!(
+        h.replies(),
+        ["227 Entering Passive Mode (203,0,113,9,4,7)."]
+    );
+
+    let mut config = ServerConfig::default();
+    config.passive_address = PassiveAddress::MasqueradeExceptLocal("203.0.113.9".parse().unwrap());
+    let mut h = H::new(config);
+    h.login();
+    h.pasv(1024 + 7);
+    assert_eq!(
+        h.replies(),
+        ["227 Entering Passive Mode (127,0,0,1,4,7)."],
+        "loopback client gets the local address"
+    );
+}
+
+#[test]
+fn epsv_and_epsv_all() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.input(b"EPSV\r\n");
+    let id = match h.take_outs().as_slice() {
+        [ServerOutput::Data(DataIntent::Listen { id, .. })] => *id,
+        other => panic!("{other:?}"),
+    };
+    h.event(ServerEvent::Listening {
+        id,
+        addr: "127.0.0.1:6446".parse().unwrap(),
+    });
+    assert_eq!(
+        h.replies(),
+        ["229 Entering Extended Passive Mode (|||6446|)"]
+    );
+    h.input(b"EPSV 2\r\n");
+    assert_eq!(h.codes(), [522]);
+    h.input(b"EPSV ALL\r\nPASV\r\nPORT 127,0,0,1,200,1\r\nEPRT |1|127.0.0.1|50000|\r\n");
+    assert_eq!(h.codes(), [200, 503, 503, 503]);
+}
+
+#[test]
+fn active_mode_bounce_checks_happen_before_any_connect() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.input(b"PORT 10,0,0,1,200,1\r\n");
+    h.input(b"PORT 127,0,0,1,0,21\r\n");
+    h.input(b"EPRT |2|::1|5000|\r\n");
+    h.input(b"EPRT |3|x|5000|\r\n");
+    assert_eq!(h.codes(), [501, 501, 522, 522]);
+    assert!(h.take_outs().is_empty(), "nothing connected");
+    h.input(b"PORT 127,0,0,1,200,1\r\nREST 100\r\nRETR f\r\n");
+    assert_eq!(h.codes(), [200, 350]);
+    let (rid, req) = h.storage();
+    assert_eq!(
+        req,
+        StorageRequest::OpenRead {
+            path: vp("/f"),
+            offset: 100
+        }
+    );
+    h.event(ServerEvent::Answer(rid, Answer::Opened { size: None }));
+    assert_eq!(h.codes(), [150]);
+    let id = match h.take_outs().as_slice() {
+        [ServerOutput::Data(DataIntent::Connect {
+            id,
+            addr,
+            tls: false,
+        })] => {
+            assert_eq!(addr.to_string(), "127.0.0.1:51201");
+            *id
+        }
+        other => panic!("{other:?}"),
+    };
+    h.event(ServerEvent::DataReady {
+        id,
+        tls_resumed: None,
+    });
+    assert!(matches!(
+        h.take_outs().as_slice(),
+        [ServerOutput::Data(DataIntent::Transfer { .. })]
+    ));
+    h.event(ServerEvent::TransferFailed {
+        id,
+        error: TransferError::ConnectionLost,
+    });
+    assert_eq!(h.codes(), [426]);
+    // REST applied to that transfer only.
+    h.input(b"PORT 127,0,0,1,200,2\r\nRETR f\r\n");
+    assert_eq!(h.codes(), [200]);
+    let (_, req) = h.storage();
+    assert_eq!(
+        req,
+        StorageRequest::OpenRead {
+            path: vp("/f"),
+            offset: 0
+        }
+    );
+}
+
+#[test]
+fn foreign_active_allowed_when_configured() {
+    let mut config = ServerConfig::default();
+    config.allow_foreign_active = true;
+    config.allow_privileged_active_ports = true;
+    let mut h = H::new(config);
+    h.login();
+    h.input(b"PORT 10,0,0,1,0,21\r\n");
+    assert_eq!(h.codes(), [200]);
+}
+
+#[test]
+fn data_connection_timeout_gives_425() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    let id = h.pasv(50_003);
+    h.replies();
+    h.input(b"RETR f\r\n");
+    let (rid, _) = h.storage();
+    h.event(ServerEvent::Answer(rid, Answer::Opened { size: None }));
+    assert_eq!(h.codes(), [150]);
+    assert_eq!(h.s.poll_timeout(), Some(h.now + Duration::from_secs(30)));
+    h.advance(Duration::from_secs(30));
+    assert_eq!(h.codes(), [425]);
+    assert_eq!(
+        h.take_outs(),
+        [ServerOutput::Data(DataIntent::Close { id })]
+    );
+}
+
+#[test]
+fn abor_during_transfer_idle_and_with_telnet_prefix() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.input(b"ABOR\r\n");
+    assert_eq!(h.codes(), [225]);
+    let id = h.pasv(50_004);
+    h.replies();
+    h.input(b"STOR up.bin\r\n");
+    let (rid, req) = h.storage();
+    assert_eq!(
+        req,
+        StorageRequest::OpenWrite {
+            path: vp("/up.bin"),
+            mode: WriteMode::Truncate
+        }
+    );
+    h.event(ServerEvent::Answer(rid, Answer::Opened { size: None }));
+    h.s.handle_data_accept(h.now, id, "127.0.0.1:1".parse().unwrap())
+        .unwrap();
+    h.event(ServerEvent::DataReady {
+        id,
+        tls_resumed: None,
+    });
+    h.take_outs();
+    h.codes();
+    // NOOP is deferred; ABOR (after Telnet IP + Synch) is served at once.
+    h.input(b"NOOP\r\n\xff\xf4\xff\xf2ABOR\r\n");
+    assert_eq!(h.codes(), [426, 226, 200]);
+    assert_eq!(
+        h.take_outs(),
+        [ServerOutput::Data(DataIntent::Abort { id })]
+    );
+}
+
+#[test]
+fn quit_during_transfer_answers_after_it() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    let id = h.pasv(50_005);
+    h.replies();
+    h.input(b"RETR f\r\n");
+    let (rid, _) = h.storage();
+    h.event(ServerEvent::Answer(rid, Answer::Opened { size: None }));
+    h.s.handle_data_accept(h.now, id, "127.0.0.1:1".parse().unwrap())
+        .unwrap();
+    h.event(ServerEvent::DataReady {
+        id,
+        tls_resumed: None,
+    });
+    h.take_outs();
+    h.codes();
+    h.input(b"QUIT\r\n");
+    assert!(h.replies().is_empty());
+    h.event(ServerEvent::TransferDone { id, bytes: 5 });
+    assert_eq!(h.codes(), [226, 221]);
+    assert_eq!(h.take_outs(), [ServerOutput::Close]);
+}
+
+#[test]
+fn rename_sequencing() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.input(b"RNTO b\r\n");
+    assert_eq!(h.codes(), [503]);
+    h.input(b"RNFR a\r\n");
+    let (rid, _) = h.storage();
+    h.event(ServerEvent::Answer(
+        rid,
+        Answer::Metadata(Box::new(file(1))),
+    ));
+    assert_eq!(h.codes(), [350]);
+    h.input(b"RNTO b\r\n");
+    let (rid, req) = h.storage();
+    assert_eq!(
+        req,
+        StorageRequest::Rename {
+            from: vp("/a"),
+            to: vp("/b")
+        }
+    );
+    h.event(ServerEvent::Answer(rid, Answer::Done));
+    assert_eq!(h.codes(), [250]);
+    // RNFR then another command: RNTO is out of order again.
+    h.input(b"RNFR a\r\n");
+    let (rid, _) = h.storage();
+    h.event(ServerEvent::Answer(
+        rid,
+        Answer::Metadata(Box::new(file(1))),
+    ));
+    h.input(b"NOOP\r\nRNTO b\r\n");
+    assert_eq!(h.codes(), [350, 200, 503]);
+}
+
+#[test]
+fn directory_and_file_commands() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.input(b"CWD sub\r\n");
+    let (rid, req) = h.storage();
+    assert_eq!(req, StorageRequest::Stat { path: vp("/sub") });
+    h.event(ServerEvent::Answer(rid, Answer::Metadata(Box::new(dir()))));
+    assert_eq!(h.codes(), [250]);
+    assert_eq!(h.s.cwd().as_bytes(), b"/sub");
+    h.input(b"CWD file\r\n");
+    let (rid, _) = h.storage();
+    h.event(ServerEvent::Answer(
+        rid,
+        Answer::Metadata(Box::new(file(3))),
+    ));
+    assert_eq!(h.codes(), [550]);
+    h.input(b"CWD missing\r\n");
+    let (rid, _) = h.storage();
+    h.event(ServerEvent::Answer(rid, Answer::Failed(Failure::NotFound)));
+    assert_eq!(h.codes(), [550]);
+    h.input(b"CDUP\r\n");
+    let (rid, req) = h.storage();
+    assert_eq!(req, StorageRequest::Stat { path: vp("/") });
+    h.event(ServerEvent::Answer(rid, Answer::Metadata(Box::new(dir()))));
+    assert_eq!(h.codes(), [250]);
+    h.input(b"MKD a\"b\r\n");
+    let (rid, req) = h.storage();
+    assert_eq!(req, StorageRequest::MakeDir { path: vp("/a\"b") });
+    h.event(ServerEvent::Answer(rid, Answer::Done));
+    assert_eq!(h.replies(), ["257 \"/a\"\"b\" created."]);
+    h.input(b"RMD /\r\nRMD ../..\r\n");
+    assert_eq!(h.codes(), [550, 550]);
+    h.input(b"DELE x\r\n");
+    let (rid, _) = h.storage();
+    h.event(ServerEvent::Answer(rid, Answer::Done));
+    assert_eq!(h.codes(), [250]);
+    h.input(b"SIZE f\r\n");
+    let (rid, _) = h.storage();
+    h.event(ServerEvent::Answer(
+        rid,
+        Answer::Metadata(Box::new(file(51))),
+    ));
+    assert_eq!(h.replies(), ["213 51"]);
+    h.input(b"MDTM f\r\n");
+    let (rid, _) = h.storage();
+    h.event(ServerEvent::Answer(
+        rid,
+        Answer::Metadata(Box::new(file(51))),
+    ));
+    assert_eq!(h.replies(), ["213 20010909014640"]);
+    h.input(b"TYPE A\r\nSIZE f\r\nTYPE I\r\n");
+    assert_eq!(h.codes(), [200, 550, 200]);
+    h.input(b"MFMT 20200102030405 f\r\n");
+    let (rid, req) = h.storage();
+    assert!(matches!(req, StorageRequest::SetModified { .. }));
+    h.event(ServerEvent::Answer(rid, Answer::Done));
+    assert_eq!(h.replies(), ["213 Modify=20200102030405; /f"]);
+    h.input(b"SITE CHMOD 755 f\r\nSITE CHMOD 778 f\r\n");
+    let (rid, req) = h.storage();
+    assert_eq!(
+        req,
+        StorageRequest::Chmod {
+            path: vp("/f"),
+            mode: 0o755
+        }
+    );
+    h.event(ServerEvent::Answer(rid, Answer::Done));
+    assert_eq!(h.codes(), [200, 501]);
+    h.input(b"MLST f\r\n");
+    let (rid, _) = h.storage();
+    h.event(ServerEvent::Answer(
+        rid,
+        Answer::Metadata(Box::new(file(51))),
+    ));
+    let lines = h.replies();
+    assert_eq!(lines.first().map(String::as_str), Some("250-Listing:"));
+    assert!(
+        lines[1].starts_with(" ") && lines[1].contains("size=51;") && lines[1].ends_with(" /f"),
+        "{lines:?}"
+    );
+    assert!(lines[2].starts_with("250 "));
+}
+
+#[test]
+fn uploads_modes_and_stou() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    for (cmd, mode) in [
+        (&b"REST 10\r\nSTOR a\r\n"[..], WriteMode::AtOffset(10)),
+        (b"APPE a\r\n", WriteMode::Append),
+    ] {
+        let id = h.pasv(50_010);
+        h.replies();
+        h.input(cmd);
+        h.codes();
+        let (rid, req) = h.storage();
+        assert_eq!(
+            req,
+            StorageRequest::OpenWrite {
+                path: vp("/a"),
+                mode
+            }
+        );
+        h.event(ServerEvent::Answer(rid, Answer::Failed(Failure::NoSpace)));
+        assert_eq!(h.codes(), [452]);
+        let _ = id;
+    }
+    h.pasv(50_011);
+    h.replies();
+    h.input(b"STOU\r\n");
+    let (rid, req) = h.storage();
+    assert_eq!(
+        req,
+        StorageRequest::OpenWrite {
+            path: vp("/"),
+            mode: WriteMode::CreateUnique
+        }
+    );
+    h.event(ServerEvent::Answer(
+        rid,
+        Answer::OpenedUnique { path: vp("/u123") },
+    ));
+    assert_eq!(h.replies(), ["150 FILE: u123."]);
+}
+
+#[test]
+fn transfer_failures_map_to_replies() {
+    for (error, code) in [
+        (TransferError::ConnectionLost, 426),
+        (TransferError::Local, 451),
+        (TransferError::NoSpace, 552),
+    ] {
+        let mut h = H::new(ServerConfig::default());
+        h.login();
+        let id = h.pasv(50_020);
+        h.replies();
+        h.input(b"STOR x\r\n");
+        let (rid, _) = h.storage();
+        h.event(ServerEvent::Answer(rid, Answer::Opened { size: None }));
+        h.s.handle_data_accept(h.now, id, "127.0.0.1:1".parse().unwrap())
+            .unwrap();
+        h.event(ServerEvent::DataReady {
+            id,
+            tls_resumed: None,
+        });
+        h.codes();
+        h.event(ServerEvent::TransferFailed { id, error });
+        assert_eq!(h.codes(), [code]);
+    }
+}
+
+#[test]
+fn mlsd_on_a_file_is_501() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.pasv(50_030);
+    h.replies();
+    h.input(b"MLSD f\r\n");
+    let (rid, req) = h.storage();
+    assert!(matches!(
+        req,
+        StorageRequest::OpenList {
+            format: ListFormat::Mlsd(_),
+            ..
+        }
+    ));
+    h.event(ServerEvent::Answer(
+        rid,
+        Answer::Failed(Failure::NotADirectory),
+    ));
+    assert_eq!(h.codes(), [501]);
+}
+
+#[test]
+fn auth_tls_discards_pipelined_plaintext() {
+    let mut config = ServerConfig::default();
+    config.tls = TlsMode::Explicit;
+    let mut h = H::new(config);
+    h.input(b"AUTH TLS\r\nUSER evil\r\nPASS x\r\n");
+    assert_eq!(h.codes(), [234]);
+    assert_eq!(h.take_outs(), [ServerOutput::StartTls]);
+    assert!(!h.s.wants_read());
+    h.event(ServerEvent::TlsEstablished);
+    assert!(h.replies().is_empty(), "USER evil was discarded");
+    h.input(b"PROT P\r\nPBSZ 0\r\nPROT S\r\nPROT P\r\nAUTH TLS\r\n");
+    assert_eq!(h.codes(), [503, 200, 536, 200, 503]);
+    h.login();
+    let id = h.pasv(50_040);
+    h.replies();
+    h.input(b"RETR f\r\n");
+    let (rid, _) = h.storage();
+    h.event(ServerEvent::Answer(rid, Answer::Opened { size: None }));
+    h.codes();
+    assert_eq!(
+        h.s.handle_data_accept(h.now, id, "127.0.0.1:9".parse().unwrap())
+            .unwrap(),
+        Accept::Use { tls: true }
+    );
+}
+
+#[test]
+fn tls_policies() {
+    let mut config = ServerConfig::default();
+    config.tls = TlsMode::ExplicitRequired;
+    config.require_data_tls = true;
+    config.require_tls_session_reuse = true;
+    let mut h = H::new(config);
+    h.input(b"PBSZ 0\r\nUSER a\r\n");
+    assert_eq!(h.codes(), [503, 530]);
+    h.input(b"AUTH TLS\r\n");
+    assert_eq!(h.codes(), [234]);
+    h.take_outs();
+    h.event(ServerEvent::TlsEstablished);
+    h.login();
+    h.pasv(50_050);
+    h.replies();
+    h.input(b"RETR f\r\n");
+    assert_eq!(h.codes(), [521], "PROT C refused when data TLS is required");
+    h.input(b"PBSZ 0\r\nPROT P\r\n");
+    assert_eq!(h.codes(), [200, 200]);
+    let id = h.pasv(50_051);
+    h.replies();
+    h.input(b"RETR f\r\n");
+    let (rid, _) = h.storage();
+    h.event(ServerEvent::Answer(rid, Answer::Opened { size: None }));
+    h.codes();
+    h.take_outs();
+    h.s.handle_data_accept(h.now, id, "127.0.0.1:9".parse().unwrap())
+        .unwrap();
+    h.event(ServerEvent::DataReady {
+        id,
+        tls_resumed: Some(false),
+    });
+    assert_eq!(h.codes(), [522]);
+    assert_eq!(
+        h.take_outs(),
+        [ServerOutput::Data(DataIntent::Close { id })]
+    );
+}
+
+#[test]
+fn auth_refused_without_tls() {
+    let mut h = H::new(ServerConfig::default());
+    h.input(b"AUTH TLS\r\nFEAT\r\n");
+    let lines = h.replies();
+    assert!(lines[0].starts_with("502 "));
+    assert!(
+        !lines.iter().any(|l| l.contains("AUTH TLS")),
+        "FEAT lists only what is implemented"
+    );
+}
+
+#[test]
+fn idle_timeout_closes_with_421() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    assert_eq!(h.s.poll_timeout(), Some(h.now + Duration::from_secs(300)));
+    h.advance(Duration::from_secs(299));
+    assert!(h.replies().is_empty());
+    h.input(b"NOOP\r\n");
+    h.codes();
+    h.advance(Duration::from_secs(299));
+    assert!(h.replies().is_empty(), "a command resets the idle timer");
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.codes(), [421]);
+    assert_eq!(h.take_outs(), [ServerOutput::Close]);
+    assert!(h.s.handle_input(h.now, b"NOOP\r\n").is_err());
+}
+
+#[test]
+fn overlong_line_is_one_500_and_the_session_goes_on() {
+    let mut h = H::new(ServerConfig::default());
+    let mut line = b"USER ".to_vec();
+    line.extend(std::iter::repeat_n(b'A', 100_000));
+    line.extend_from_slice(b"\r\nNOOP\r\n");
+    h.input(&line);
+    assert_eq!(h.codes(), [500, 200]);
+}
+
+#[test]
+fn too_many_pipelined_commands_close_the_session() {
+    let mut config = ServerConfig::default();
+    config.max_pending_commands = 4;
+    let mut h = H::new(config);
+    h.input(b"USER a\r\nPASS b\r\n");
+    h.take_outs();
+    assert!(h.s.wants_read());
+    h.input(b"NOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\n");
+    assert!(!h.s.wants_read(), "queue full: stop reading");
+    h.input(b"NOOP\r\n");
+    assert_eq!(h.codes(), [331, 421]);
+    assert_eq!(h.take_outs(), [ServerOutput::Close]);
+}
+
+#[test]
+fn garbage_and_unimplemented() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.input(b"\xe3\xe3\xe3\r\nFOO bar\r\nSMNT x\r\nPASV junk\r\nREST -1\r\nTYPE E\r\nMODE B\r\nSTRU R\r\n\r\nNOOP\r\n");
+    assert_eq!(
+        h.codes(),
+        [500, 500, 502, 501, 501, 504, 504, 504, 500, 200]
+    );
+}
+
+#[test]
+fn rein_resets_the_login() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.input(b"REIN\r\nPWD\r\n");
+    assert_eq!(h.codes(), [220, 530]);
+}
+
+#[test]
+fn stat_with_path_lists_over_the_control_connection() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.input(b"STAT /\r\n");
+    let (rid, req) = h.storage();
+    assert_eq!(req, StorageRequest::ReadDir { path: vp("/") });
+    let now = Timestamp::from_unix(1_000_100_000, 0).unwrap();
+    h.event(ServerEvent::Answer(
+        rid,
+        Answer::Entries {
+            entries: vec![file(7)],
+            now,
+        },
+    ));
+    let lines = h.replies();
+    assert_eq!(lines[0], "213-Status follows:");
+    assert!(
+        lines[1].starts_with("-") && lines[1].ends_with(" f"),
+        "{lines:?}"
+    );
+    assert!(lines.last().unwrap().starts_with("213 "));
+}
+
+#[test]
+fn misuse_is_a_typed_error() {
+    let mut h = H::new(ServerConfig::default());
+    let id = h.pasv_less_id();
+    let err =
+        h.s.handle_event(h.now, ServerEvent::TransferDone { id, bytes: 0 });
+    assert!(err.is_err());
+}
+
+impl H {
+    /// A data id this session never issued: make one by opening and replacing a channel in a
+    /// separate session.
+    fn pasv_less_id(&mut self) -> DataId {
+        let mut other = H::new(ServerConfig::default());
+        other.login();
+        other.pasv(1025)
+    }
+}
