@@ -962,3 +962,119 @@ impl H {
         other.pasv(1025)
     }
 }
+
+#[test]
+fn queued_output_limit_pauses_processing_until_drained() {
+    let mut config = ServerConfig::default();
+    config.max_queued_output = 300;
+    let now = Instant::now();
+    let mut s = ServerSession::new(
+        Arc::new(config),
+        PEER.parse().unwrap(),
+        LOCAL.parse().unwrap(),
+        now,
+    );
+    // Do not drain: the greeting plus HELP replies pile up until the limit stops the session.
+    s.handle_input(now, b"HELP\r\nHELP\r\nHELP\r\nHELP\r\nNOOP\r\n")
+        .unwrap();
+    assert!(!s.wants_read(), "over the output limit: stop reading");
+    let Some(ServerOutput::Send(first)) = s.poll_output() else {
+        panic!("no reply")
+    };
+    let text = String::from_utf8(first.to_vec()).unwrap();
+    assert_eq!(
+        text.matches("214 ").count(),
+        1,
+        "processing paused at the limit: {text}"
+    );
+    assert!(s.wants_read());
+    // Draining resumes the waiting commands without any further input.
+    let mut rest = Vec::new();
+    while let Some(ServerOutput::Send(b)) = s.poll_output() {
+        rest.extend_from_slice(&b);
+    }
+    let text = String::from_utf8(rest).unwrap();
+    assert_eq!(text.matches("214 ").count(), 3, "{text}");
+    assert!(text.ends_with("200 NOOP ok.\r\n"));
+}
+
+#[test]
+fn ccc_host_acct_lpsv_lprt_and_stat_during_transfer() {
+    let mut config = ServerConfig::default();
+    config.tls = TlsMode::Explicit;
+    let mut h = H::new(config);
+    h.input(b"CCC\r\nHOST ftp.example.com\r\nACCT x\r\n");
+    assert_eq!(h.codes(), [533, 220, 202]);
+    h.input(b"AUTH TLS\r\n");
+    assert_eq!(h.codes(), [234]);
+    assert_eq!(h.take_outs(), [ServerOutput::StartTls]);
+    h.event(ServerEvent::TlsEstablished);
+    h.input(b"USER alice\r\nPASS secret\r\n");
+    let (id, req) = h.request();
+    assert!(
+        matches!(req, Request::Login { host: Some(ref host), .. } if &host[..] == b"ftp.example.com")
+    );
+    h.event(ServerEvent::Answer(
+        id,
+        Answer::LoggedIn { read_only: false },
+    ));
+    h.input(b"HOST other\r\nCCC\r\nPBSZ 0\r\n");
+    assert_eq!(h.codes(), [331, 230, 503, 200, 503]);
+    assert_eq!(h.take_outs(), [ServerOutput::StopTls]);
+
+    h.input(b"LPRT 4,4,127,0,0,1,2,200,1\r\n");
+    assert_eq!(h.codes(), [200]);
+    h.input(b"LPSV\r\n");
+    let id = match h.take_outs().as_slice() {
+        [ServerOutput::Data(DataIntent::Close { .. }), ServerOutput::Data(DataIntent::Listen { id, .. })] => {
+            *id
+        }
+        other => panic!("{other:?}"),
+    };
+    h.event(ServerEvent::Listening {
+        id,
+        addr: "127.0.0.1:1025".parse().unwrap(),
+    });
+    assert_eq!(
+        h.replies(),
+        ["228 Entering Long Passive Mode (4,4,127,0,0,1,2,4,1)"]
+    );
+    h.input(b"NLST\r\n");
+    let (rid, req) = h.storage();
+    assert!(matches!(
+        req,
+        StorageRequest::OpenList {
+            format: ListFormat::Names,
+            ..
+        }
+    ));
+    h.event(ServerEvent::Answer(rid, Answer::Opened { size: None }));
+    h.s.handle_data_accept(h.now, id, "127.0.0.1:1".parse().unwrap())
+        .unwrap();
+    h.event(ServerEvent::DataReady {
+        id,
+        tls_resumed: None,
+    });
+    h.codes();
+    h.take_outs();
+    h.input(b"STAT\r\n");
+    assert_eq!(h.codes(), [211]);
+    h.event(ServerEvent::TransferDone { id, bytes: 0 });
+    assert_eq!(h.codes(), [226]);
+}
+
+#[test]
+fn abor_after_pasv_releases_the_listener() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    let id = h.pasv(50_060);
+    h.replies();
+    h.input(b"ABOR\r\n");
+    assert_eq!(h.codes(), [225]);
+    assert_eq!(
+        h.take_outs(),
+        [ServerOutput::Data(DataIntent::Close { id })]
+    );
+    h.input(b"LIST\r\n");
+    assert_eq!(h.codes(), [425]);
+}

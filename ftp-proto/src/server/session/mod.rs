@@ -153,6 +153,8 @@ pub struct ServerSession {
     transfer: Option<Transfer>,
     quit_after_transfer: bool,
     idle_deadline: Option<Instant>,
+    /// The latest time any `handle_*` call passed in, for work resumed from `poll_output`.
+    now: Instant,
 }
 
 const ALL_FACTS: FactSet = FactSet::ALL;
@@ -200,6 +202,7 @@ impl ServerSession {
             transfer: None,
             quit_after_transfer: false,
             idle_deadline: None,
+            now,
             peer,
             local,
             config,
@@ -391,6 +394,12 @@ impl ServerSession {
     pub fn poll_output(&mut self) -> Option<ServerOutput> {
         if self.out.is_empty() {
             self.flush_send();
+            if self.out.is_empty() && !self.queue.is_empty() {
+                // Processing paused at the output limit and the caller has drained since:
+                // serve the waiting commands now rather than wait for more input.
+                self.process(self.now);
+                self.flush_send();
+            }
         }
         let out = self.out.pop_front()?;
         if let ServerOutput::Send(b) = &out {
@@ -546,6 +555,7 @@ impl ServerSession {
     /// Serves queued commands until one has to wait (for an answer, a transfer, a timer or
     /// the caller draining output).
     fn process(&mut self, now: Instant) {
+        self.now = self.now.max(now);
         while !self.closed
             && !self.tls.handshaking
             && self.queued_bytes < self.config.max_queued_output
