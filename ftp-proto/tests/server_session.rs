@@ -1078,3 +1078,40 @@ fn abor_after_pasv_releases_the_listener() {
     h.input(b"LIST\r\n");
     assert_eq!(h.codes(), [425]);
 }
+
+#[test]
+fn feat_lists_exactly_what_is_implemented() {
+    let mut h = H::new(ServerConfig::default());
+    h.input(b"FEAT\r\n");
+    let lines = h.replies();
+    assert_eq!(
+        lines,
+        [
+            "211-Features:",
+            " EPRT",
+            " EPSV",
+            " HOST",
+            " LANG EN",
+            " MDTM",
+            " MFMT",
+            " PASV",
+            " REST STREAM",
+            " SIZE",
+            " TVFS",
+            " UTF8",
+            " MLST type*;size*;modify*;create;perm*;unique*;unix.mode;unix.ownername;unix.groupname;unix.nlink;",
+            "211 End",
+        ]
+    );
+    let mut config = ServerConfig::default();
+    config.tls = TlsMode::Explicit;
+    let mut h = H::new(config);
+    h.input(b"FEAT\r\n");
+    let lines = h.replies();
+    for f in [" AUTH TLS", " PBSZ", " PROT"] {
+        assert!(lines.iter().any(|l| l == f), "{f} missing from {lines:?}");
+    }
+    // Every advertised feature is answered by something other than 500/502.
+    h.input(b"OPTS MLST type;\r\nLANG EN\r\nHOST a.example\r\n");
+    assert_eq!(h.codes(), [200, 200, 220]);
+}
