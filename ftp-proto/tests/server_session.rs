@@ -1115,3 +1115,133 @@ fn feat_lists_exactly_what_is_implemented() {
     h.input(b"OPTS MLST type;\r\nLANG EN\r\nHOST a.example\r\n");
     assert_eq!(h.codes(), [200, 200, 220]);
 }
+
+#[test]
+fn storage_failures_map_to_reply_codes() {
+    // (command, failure answered, expected final reply)
+    let cases: &[(&[u8], Failure, u16)] = &[
+        (b"CWD nope", Failure::NotFound, 550),
+        (b"MKD exists", Failure::AlreadyExists, 550),
+        (b"MKD bad", Failure::InvalidName, 553),
+        (b"RMD full", Failure::NotEmpty, 550),
+        (b"DELE locked", Failure::PermissionDenied, 550),
+        (b"DELE busy", Failure::Transient, 450),
+        (b"RNFR nope", Failure::NotFound, 550),
+        (b"SIZE nope", Failure::NotFound, 550),
+        (b"MDTM nope", Failure::NotFound, 550),
+        (b"MLST nope", Failure::NotFound, 550),
+        (b"MFMT 20200101000000 nope", Failure::NotFound, 550),
+        (
+            b"SITE CHMOD 600 nope",
+            Failure::Other("no chmod here".into()),
+            550,
+        ),
+        (b"STAT nope", Failure::NotFound, 550),
+    ];
+    for (cmd, failure, code) in cases {
+        let mut h = H::new(ServerConfig::default());
+        h.login();
+        let mut line = cmd.to_vec();
+        line.extend_from_slice(b"\r\n");
+        h.input(&line);
+        let (rid, _) = h.storage();
+        h.event(ServerEvent::Answer(rid, Answer::Failed(failure.clone())));
+        assert_eq!(h.codes(), [*code], "{}", String::from_utf8_lossy(cmd));
+    }
+    // Transfer commands: the open fails before any 150.
+    for (cmd, failure, code) in [
+        (&b"RETR nope"[..], Failure::NotFound, 550u16),
+        (b"STOR dir", Failure::IsADirectory, 550),
+        (b"LIST nope", Failure::NotFound, 550),
+        (b"NLST nope", Failure::PermissionDenied, 550),
+        (b"STOU", Failure::NoSpace, 452),
+    ] {
+        let mut h = H::new(ServerConfig::default());
+        h.login();
+        h.pasv(50_070);
+        h.replies();
+        let mut line = cmd.to_vec();
+        line.extend_from_slice(b"\r\n");
+        h.input(&line);
+        let (rid, _) = h.storage();
+        h.event(ServerEvent::Answer(rid, Answer::Failed(failure)));
+        assert_eq!(h.codes(), [code], "{}", String::from_utf8_lossy(cmd));
+    }
+}
+
+#[test]
+fn simple_commands_success_and_failure() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.input(b"STRU F\r\nMODE S\r\nTYPE L 8\r\nTYPE A N\r\nALLO 100\r\nALLO x\r\nOPTS FOO\r\nOPTS UTF8 MAYBE\r\n");
+    assert_eq!(h.codes(), [200, 200, 200, 200, 202, 501, 501, 501]);
+    h.input(b"LANG FR\r\nADAT abc\r\nMIC abc\r\nAVBL\r\nPRET RETR x\r\nSITE FOO\r\nSITE HELP\r\n");
+    assert_eq!(h.codes(), [504, 502, 502, 502, 502, 502, 214]);
+    h.input(b"MFMT 2020 f\r\nHOST a:21\r\nEPRT |1|1.2.3.256|5|\r\nPORT 1,2,3\r\nCWD\r\n");
+    assert_eq!(h.codes(), [501, 501, 501, 501, 501]);
+}
+
+#[test]
+fn passive_listen_failure_is_425() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.input(b"EPSV\r\n");
+    let id = match h.take_outs().as_slice() {
+        [ServerOutput::Data(DataIntent::Listen { id, .. })] => *id,
+        other => panic!("{other:?}"),
+    };
+    h.event(ServerEvent::ListenFailed { id });
+    assert_eq!(h.codes(), [425]);
+    h.input(b"RETR f\r\n");
+    assert_eq!(h.codes(), [425], "no channel after a failed listen");
+}
+
+#[test]
+fn active_disabled_and_pasv_on_ipv6() {
+    let mut config = ServerConfig::default();
+    config.active_enabled = false;
+    let mut h = H::new(config);
+    h.login();
+    h.input(b"PORT 127,0,0,1,200,1\r\n");
+    assert_eq!(h.codes(), [502]);
+
+    let now = Instant::now();
+    let mut s = ServerSession::new(
+        Arc::new(ServerConfig::default()),
+        "[::1]:50000".parse().unwrap(),
+        "[::1]:21".parse().unwrap(),
+        now,
+    );
+    s.handle_input(now, b"USER a\r\nPASS b\r\n").unwrap();
+    let mut wire = Vec::new();
+    let mut login = None;
+    while let Some(o) = s.poll_output() {
+        match o {
+            ServerOutput::Send(b) => wire.extend_from_slice(&b),
+            ServerOutput::Request(id, _) => login = Some(id),
+            _ => {}
+        }
+    }
+    s.handle_event(
+        now,
+        ServerEvent::Answer(login.unwrap(), Answer::LoggedIn { read_only: false }),
+    )
+    .unwrap();
+    s.handle_input(
+        now,
+        b"PASV\r\nEPSV 1\r\nEPRT |1|127.0.0.1|5000|\r\nEPRT |2|::1|5000|\r\n",
+    )
+    .unwrap();
+    while let Some(o) = s.poll_output() {
+        if let ServerOutput::Send(b) = o {
+            wire.extend_from_slice(&b);
+        }
+    }
+    let text = String::from_utf8(wire).unwrap();
+    let codes: Vec<&str> = text.lines().map(|l| &l[..3]).collect();
+    assert_eq!(
+        codes,
+        ["220", "331", "230", "425", "522", "522", "200"],
+        "{text}"
+    );
+}
