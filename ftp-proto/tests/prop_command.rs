@@ -51,7 +51,8 @@ fn timestamp() -> impl Strategy<Value = Timestamp> {
 
 fn host() -> impl Strategy<Value = Bytes> {
     prop_oneof![
-        "[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?(\\.[a-z0-9]{1,10}){0,3}",
+        // RFC 1123 §2.1: a name is never all-numeric (that would read as an address).
+        "[a-z]([a-z0-9-]{0,8}[a-z0-9])?(\\.[a-z][a-z0-9]{0,9}){0,3}",
         any::<[u8; 4]>().prop_map(|ip| Ipv4Addr::from(ip).to_string()),
         any::<[u8; 16]>().prop_map(|ip| format!("[{}]", Ipv6Addr::from(ip))),
     ]

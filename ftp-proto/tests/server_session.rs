@@ -729,7 +729,7 @@ fn uploads_modes_and_stou() {
         rid,
         Answer::OpenedUnique { path: vp("/u123") },
     ));
-    assert_eq!(h.replies(), ["150 FILE: u123."]);
+    assert_eq!(h.replies(), ["150 FILE: u123"]);
 }
 
 #[test]

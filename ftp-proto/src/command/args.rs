@@ -344,8 +344,14 @@ pub(super) fn valid_host(h: &[u8]) -> bool {
     if h.is_empty() || h.len() > 253 {
         return false;
     }
+    let text = std::str::from_utf8(h).unwrap_or_default();
+    // A bare IPv6 literal breaks RFC 7151's grammar, but lftp sends `HOST ::1`; refusing it
+    // would cost a common client its login, so it is accepted.
+    if text.parse::<Ipv6Addr>().is_ok() {
+        return true;
+    }
     if h.iter().all(|&b| b.is_ascii_digit() || b == b'.') {
-        return std::str::from_utf8(h).is_ok_and(|s| s.parse::<Ipv4Addr>().is_ok());
+        return text.parse::<Ipv4Addr>().is_ok();
     }
     let name = h.strip_suffix(b".").unwrap_or(h);
     name.split(|&b| b == b'.').all(|label| {

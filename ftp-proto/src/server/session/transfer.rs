@@ -359,10 +359,14 @@ impl ServerSession {
             }
             None => format!("Opening {mode} mode data connection").into_bytes(),
         };
-        if let (Some(size), None) = (size, &unique) {
-            text.extend_from_slice(format!(" ({size} bytes)").as_bytes());
+        // RFC 1123 §4.1.2.9: after `FILE: ` the name runs to the end of the line, so nothing
+        // may follow it.
+        if unique.is_none() {
+            if let Some(size) = size {
+                text.extend_from_slice(format!(" ({size} bytes)").as_bytes());
+            }
+            text.push(b'.');
         }
-        text.push(b'.');
         let deadline = now.checked_add(self.config.data_timeout).unwrap_or(now);
         self.transfer = Some(Transfer {
             data: id,
