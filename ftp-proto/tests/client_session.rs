@@ -599,7 +599,8 @@ fn reply_timeout_and_eof() {
 
 #[test]
 fn pwd_and_mkd_257_forms() {
-    let cases: &[(&[u8], Result<&[u8], ReplyError>)] = &[
+    type Case = (&'static [u8], Result<&'static [u8], ReplyError>);
+    let cases: &[Case] = &[
         (b"257 \"/\"\"hello\"\"\" is cwd\r\n", Ok(b"/\"hello\"")),
         (
             b"257 there is rubbish all over \"/this/is/the/path\"\r\n",
@@ -933,7 +934,10 @@ fn preliminary_then_failure_keeps_the_session() {
         let r = c.one(op);
         assert_eq!(
             code(&r),
-            u16::from_str_radix(std::str::from_utf8(&fail[..3]).unwrap(), 10).unwrap()
+            std::str::from_utf8(&fail[..3])
+                .unwrap()
+                .parse::<u16>()
+                .unwrap()
         );
         // The adapter's late report is ignored and the session goes on.
         c.event(ClientEvent::TransferFailed {
