@@ -64,6 +64,8 @@
 
 mod config;
 mod listing;
+mod login;
+mod ops;
 mod session;
 mod transfer;
 mod types;
