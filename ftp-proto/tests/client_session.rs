@@ -1344,3 +1344,28 @@ fn queue_is_bounded_and_unknown_ids_are_errors() {
         Err(ClientError::UnknownData(bogus))
     );
 }
+
+#[test]
+fn active_server_that_never_connects_times_out() {
+    let mut config = C::config();
+    config.data_mode = DataMode::Active;
+    let mut c = C::logged_in(config);
+    let op = c.s.retr(c.now, "f", 0).unwrap();
+    c.drain();
+    let [DataIntent::Listen { id }] = c.intents()[..] else {
+        panic!()
+    };
+    c.event(ClientEvent::Listening {
+        id,
+        addr: "198.51.100.7:40000".parse().unwrap(),
+    });
+    c.feed(b"200 PORT ok\r\n150 ok\r\n226 done\r\n");
+    c.expect_transfer(id, op, Direction::Download, false);
+    assert_eq!(c.s.poll_timeout(), Some(c.now + Duration::from_secs(60)));
+    c.advance(Duration::from_secs(60));
+    assert!(matches!(
+        c.completed()[..],
+        [(i, Err(OpError::Session(ClientError::Timeout)))] if i == op
+    ));
+    assert_eq!(c.error(), Some(ClientError::Timeout));
+}

@@ -462,15 +462,16 @@ impl ClientSession {
     }
 
     pub(crate) fn reply_timer_running(&self) -> bool {
-        if !self.awaiting_reply() {
-            return false;
-        }
         match &self.current {
+            // After the final reply, the end of data is still due: without a data connection
+            // (an active-mode server that never connected) nothing else would end the wait.
             Some(Current {
                 op: Op::Transfer(t),
                 ..
-            }) => !t.data_moving(),
-            _ => true,
+            }) if self.login.is_none() => {
+                !t.data_moving() && (t.awaiting_reply() || matches!(t.stage, Stage::Finishing))
+            }
+            _ => self.awaiting_reply(),
         }
     }
 

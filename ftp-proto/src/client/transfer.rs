@@ -184,7 +184,7 @@ impl Transfer {
 
     /// Whether bytes are moving, so that a slow final reply is no reason to time out.
     pub(crate) fn data_moving(&self) -> bool {
-        matches!(self.stage, Stage::Command)
+        matches!(self.stage, Stage::Command | Stage::Finishing)
             && self.started
             && self.connected
             && self.data_end == DataEnd::Pending

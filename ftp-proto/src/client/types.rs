@@ -64,6 +64,7 @@ pub enum ClientOutput {
 
 /// What the login learned about the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LoginInfo {
     /// The 220 greeting (or the 230 of a server that logs in by itself).
     pub greeting: Reply,
@@ -226,6 +227,7 @@ pub enum Accept {
 
 /// A parsed directory listing (LIST or MLSD).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Listing {
     /// The entries, in the order listed (MLSD `cdir`/`pdir` and LIST `.`/`..` included).
     pub entries: Vec<Entry>,
