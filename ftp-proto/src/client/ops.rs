@@ -267,7 +267,7 @@ impl ClientSession {
     /// connection is dropped without ABOR. With no transfer in progress, ABOR is queued like
     /// any command.
     pub fn abort(&mut self, now: Instant) -> Result<OpId, ClientError> {
-        if self.closed || self.quitting {
+        if self.closed {
             return Err(ClientError::Closed);
         }
         if matches!(
@@ -284,8 +284,8 @@ impl ClientSession {
         self.simple(now, Simple::Abor, Command::Abor)
     }
 
-    /// QUIT, after every operation queued before it; no operation may be queued after. The
-    /// session closes on the reply.
+    /// QUIT, after every operation queued before it; no operation may be queued after (only
+    /// [`abort`](Self::abort) of the transfer in progress). The session closes on the reply.
     pub fn quit(&mut self, now: Instant) -> Result<OpId, ClientError> {
         let id = self.simple(now, Simple::Quit, Command::Quit)?;
         self.quitting = true;

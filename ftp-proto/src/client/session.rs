@@ -107,6 +107,9 @@ impl ClientSession {
         if self.closed {
             return Err(ClientError::Closed);
         }
+        if data.is_empty() {
+            return Ok(());
+        }
         if self.login == Some(LoginStep::Handshake) {
             // The adapter should be running the TLS handshake: any byte here is plaintext the
             // server sent after its 234.
