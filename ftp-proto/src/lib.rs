@@ -11,12 +11,14 @@
 //! - [`path`]: virtual, rooted and normalized paths;
 //! - [`ascii`]: the streaming TYPE A line-ending transform;
 //! - [`time`]: UTC timestamps and the RFC 3659 `time-val`;
-//! - [`server`]: the server session state machine.
+//! - [`server`]: the server session state machine;
+//! - [`client`]: the client session state machine.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod addr;
 pub mod ascii;
+pub mod client;
 pub mod command;
 pub mod line;
 pub mod listing;
