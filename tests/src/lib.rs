@@ -26,6 +26,8 @@ pub struct Options {
     pub tls: TlsMode,
     /// Let anonymous users in (read-only).
     pub anonymous: bool,
+    /// Refuse TLS data connections that do not resume the control connection's session.
+    pub require_tls_reuse: bool,
 }
 
 impl Default for Options {
@@ -34,6 +36,7 @@ impl Default for Options {
             ipv6: false,
             tls: TlsMode::Disabled,
             anonymous: true,
+            require_tls_reuse: false,
         }
     }
 }
@@ -66,6 +69,7 @@ impl TestServer {
         let mut config = ServerConfig::default();
         config.anonymous = opts.anonymous;
         config.tls = opts.tls;
+        config.require_tls_session_reuse = opts.require_tls_reuse;
         config.data_timeout = Duration::from_secs(10);
         config.failed_login_delay = Duration::from_millis(100);
         let mut users = UserList::new().user(USER, PASS);

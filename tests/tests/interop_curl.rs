@@ -272,3 +272,15 @@ fn ftps_implicit() {
     });
     get_put(&srv, "ftps", &["-k"]);
 }
+
+#[test]
+fn ftps_with_required_session_reuse() {
+    // curl (OpenSSL) resumes the control connection's TLS session on data connections; the
+    // adapter reports the resumption, so a server that requires it still serves curl.
+    let srv = TestServer::with(Options {
+        tls: TlsMode::ExplicitRequired,
+        require_tls_reuse: true,
+        ..Options::default()
+    });
+    get_put(&srv, "ftp", &["--ssl-reqd", "-k"]);
+}
