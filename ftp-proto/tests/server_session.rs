@@ -962,3 +962,286 @@ impl H {
         other.pasv(1025)
     }
 }
+
+#[test]
+fn queued_output_limit_pauses_processing_until_drained() {
+    let mut config = ServerConfig::default();
+    config.max_queued_output = 300;
+    let now = Instant::now();
+    let mut s = ServerSession::new(
+        Arc::new(config),
+        PEER.parse().unwrap(),
+        LOCAL.parse().unwrap(),
+        now,
+    );
+    // Do not drain: the greeting plus HELP replies pile up until the limit stops the session.
+    s.handle_input(now, b"HELP\r\nHELP\r\nHELP\r\nHELP\r\nNOOP\r\n")
+        .unwrap();
+    assert!(!s.wants_read(), "over the output limit: stop reading");
+    let Some(ServerOutput::Send(first)) = s.poll_output() else {
+        panic!("no reply")
+    };
+    let text = String::from_utf8(first.to_vec()).unwrap();
+    assert_eq!(
+        text.matches("214 ").count(),
+        1,
+        "processing paused at the limit: {text}"
+    );
+    assert!(s.wants_read());
+    // Draining resumes the waiting commands without any further input.
+    let mut rest = Vec::new();
+    while let Some(ServerOutput::Send(b)) = s.poll_output() {
+        rest.extend_from_slice(&b);
+    }
+    let text = String::from_utf8(rest).unwrap();
+    assert_eq!(text.matches("214 ").count(), 3, "{text}");
+    assert!(text.ends_with("200 NOOP ok.\r\n"));
+}
+
+#[test]
+fn ccc_host_acct_lpsv_lprt_and_stat_during_transfer() {
+    let mut config = ServerConfig::default();
+    config.tls = TlsMode::Explicit;
+    let mut h = H::new(config);
+    h.input(b"CCC\r\nHOST ftp.example.com\r\nACCT x\r\n");
+    assert_eq!(h.codes(), [533, 220, 202]);
+    h.input(b"AUTH TLS\r\n");
+    assert_eq!(h.codes(), [234]);
+    assert_eq!(h.take_outs(), [ServerOutput::StartTls]);
+    h.event(ServerEvent::TlsEstablished);
+    h.input(b"USER alice\r\nPASS secret\r\n");
+    let (id, req) = h.request();
+    assert!(
+        matches!(req, Request::Login { host: Some(ref host), .. } if &host[..] == b"ftp.example.com")
+    );
+    h.event(ServerEvent::Answer(
+        id,
+        Answer::LoggedIn { read_only: false },
+    ));
+    h.input(b"HOST other\r\nCCC\r\nPBSZ 0\r\n");
+    assert_eq!(h.codes(), [331, 230, 503, 200, 503]);
+    assert_eq!(h.take_outs(), [ServerOutput::StopTls]);
+
+    h.input(b"LPRT 4,4,127,0,0,1,2,200,1\r\n");
+    assert_eq!(h.codes(), [200]);
+    h.input(b"LPSV\r\n");
+    let id = match h.take_outs().as_slice() {
+        [ServerOutput::Data(DataIntent::Close { .. }), ServerOutput::Data(DataIntent::Listen { id, .. })] => {
+            *id
+        }
+        other => panic!("{other:?}"),
+    };
+    h.event(ServerEvent::Listening {
+        id,
+        addr: "127.0.0.1:1025".parse().unwrap(),
+    });
+    assert_eq!(
+        h.replies(),
+        ["228 Entering Long Passive Mode (4,4,127,0,0,1,2,4,1)"]
+    );
+    h.input(b"NLST\r\n");
+    let (rid, req) = h.storage();
+    assert!(matches!(
+        req,
+        StorageRequest::OpenList {
+            format: ListFormat::Names,
+            ..
+        }
+    ));
+    h.event(ServerEvent::Answer(rid, Answer::Opened { size: None }));
+    h.s.handle_data_accept(h.now, id, "127.0.0.1:1".parse().unwrap())
+        .unwrap();
+    h.event(ServerEvent::DataReady {
+        id,
+        tls_resumed: None,
+    });
+    h.codes();
+    h.take_outs();
+    h.input(b"STAT\r\n");
+    assert_eq!(h.codes(), [211]);
+    h.event(ServerEvent::TransferDone { id, bytes: 0 });
+    assert_eq!(h.codes(), [226]);
+}
+
+#[test]
+fn abor_after_pasv_releases_the_listener() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    let id = h.pasv(50_060);
+    h.replies();
+    h.input(b"ABOR\r\n");
+    assert_eq!(h.codes(), [225]);
+    assert_eq!(
+        h.take_outs(),
+        [ServerOutput::Data(DataIntent::Close { id })]
+    );
+    h.input(b"LIST\r\n");
+    assert_eq!(h.codes(), [425]);
+}
+
+#[test]
+fn feat_lists_exactly_what_is_implemented() {
+    let mut h = H::new(ServerConfig::default());
+    h.input(b"FEAT\r\n");
+    let lines = h.replies();
+    assert_eq!(
+        lines,
+        [
+            "211-Features:",
+            " EPRT",
+            " EPSV",
+            " HOST",
+            " LANG EN",
+            " MDTM",
+            " MFMT",
+            " PASV",
+            " REST STREAM",
+            " SIZE",
+            " TVFS",
+            " UTF8",
+            " MLST type*;size*;modify*;create;perm*;unique*;unix.mode;unix.ownername;unix.groupname;unix.nlink;",
+            "211 End",
+        ]
+    );
+    let mut config = ServerConfig::default();
+    config.tls = TlsMode::Explicit;
+    let mut h = H::new(config);
+    h.input(b"FEAT\r\n");
+    let lines = h.replies();
+    for f in [" AUTH TLS", " PBSZ", " PROT"] {
+        assert!(lines.iter().any(|l| l == f), "{f} missing from {lines:?}");
+    }
+    // Every advertised feature is answered by something other than 500/502.
+    h.input(b"OPTS MLST type;\r\nLANG EN\r\nHOST a.example\r\n");
+    assert_eq!(h.codes(), [200, 200, 220]);
+}
+
+#[test]
+fn storage_failures_map_to_reply_codes() {
+    // (command, failure answered, expected final reply)
+    let cases: &[(&[u8], Failure, u16)] = &[
+        (b"CWD nope", Failure::NotFound, 550),
+        (b"MKD exists", Failure::AlreadyExists, 550),
+        (b"MKD bad", Failure::InvalidName, 553),
+        (b"RMD full", Failure::NotEmpty, 550),
+        (b"DELE locked", Failure::PermissionDenied, 550),
+        (b"DELE busy", Failure::Transient, 450),
+        (b"RNFR nope", Failure::NotFound, 550),
+        (b"SIZE nope", Failure::NotFound, 550),
+        (b"MDTM nope", Failure::NotFound, 550),
+        (b"MLST nope", Failure::NotFound, 550),
+        (b"MFMT 20200101000000 nope", Failure::NotFound, 550),
+        (
+            b"SITE CHMOD 600 nope",
+            Failure::Other("no chmod here".into()),
+            550,
+        ),
+        (b"STAT nope", Failure::NotFound, 550),
+    ];
+    for (cmd, failure, code) in cases {
+        let mut h = H::new(ServerConfig::default());
+        h.login();
+        let mut line = cmd.to_vec();
+        line.extend_from_slice(b"\r\n");
+        h.input(&line);
+        let (rid, _) = h.storage();
+        h.event(ServerEvent::Answer(rid, Answer::Failed(failure.clone())));
+        assert_eq!(h.codes(), [*code], "{}", String::from_utf8_lossy(cmd));
+    }
+    // Transfer commands: the open fails before any 150.
+    for (cmd, failure, code) in [
+        (&b"RETR nope"[..], Failure::NotFound, 550u16),
+        (b"STOR dir", Failure::IsADirectory, 550),
+        (b"LIST nope", Failure::NotFound, 550),
+        (b"NLST nope", Failure::PermissionDenied, 550),
+        (b"STOU", Failure::NoSpace, 452),
+    ] {
+        let mut h = H::new(ServerConfig::default());
+        h.login();
+        h.pasv(50_070);
+        h.replies();
+        let mut line = cmd.to_vec();
+        line.extend_from_slice(b"\r\n");
+        h.input(&line);
+        let (rid, _) = h.storage();
+        h.event(ServerEvent::Answer(rid, Answer::Failed(failure)));
+        assert_eq!(h.codes(), [code], "{}", String::from_utf8_lossy(cmd));
+    }
+}
+
+#[test]
+fn simple_commands_success_and_failure() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.input(b"STRU F\r\nMODE S\r\nTYPE L 8\r\nTYPE A N\r\nALLO 100\r\nALLO x\r\nOPTS FOO\r\nOPTS UTF8 MAYBE\r\n");
+    assert_eq!(h.codes(), [200, 200, 200, 200, 202, 501, 501, 501]);
+    h.input(b"LANG FR\r\nADAT abc\r\nMIC abc\r\nAVBL\r\nPRET RETR x\r\nSITE FOO\r\nSITE HELP\r\n");
+    assert_eq!(h.codes(), [504, 502, 502, 502, 502, 502, 214]);
+    h.input(b"MFMT 2020 f\r\nHOST a:21\r\nEPRT |1|1.2.3.256|5|\r\nPORT 1,2,3\r\nCWD\r\n");
+    assert_eq!(h.codes(), [501, 501, 501, 501, 501]);
+}
+
+#[test]
+fn passive_listen_failure_is_425() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.input(b"EPSV\r\n");
+    let id = match h.take_outs().as_slice() {
+        [ServerOutput::Data(DataIntent::Listen { id, .. })] => *id,
+        other => panic!("{other:?}"),
+    };
+    h.event(ServerEvent::ListenFailed { id });
+    assert_eq!(h.codes(), [425]);
+    h.input(b"RETR f\r\n");
+    assert_eq!(h.codes(), [425], "no channel after a failed listen");
+}
+
+#[test]
+fn active_disabled_and_pasv_on_ipv6() {
+    let mut config = ServerConfig::default();
+    config.active_enabled = false;
+    let mut h = H::new(config);
+    h.login();
+    h.input(b"PORT 127,0,0,1,200,1\r\n");
+    assert_eq!(h.codes(), [502]);
+
+    let now = Instant::now();
+    let mut s = ServerSession::new(
+        Arc::new(ServerConfig::default()),
+        "[::1]:50000".parse().unwrap(),
+        "[::1]:21".parse().unwrap(),
+        now,
+    );
+    s.handle_input(now, b"USER a\r\nPASS b\r\n").unwrap();
+    let mut wire = Vec::new();
+    let mut login = None;
+    while let Some(o) = s.poll_output() {
+        match o {
+            ServerOutput::Send(b) => wire.extend_from_slice(&b),
+            ServerOutput::Request(id, _) => login = Some(id),
+            _ => {}
+        }
+    }
+    s.handle_event(
+        now,
+        ServerEvent::Answer(login.unwrap(), Answer::LoggedIn { read_only: false }),
+    )
+    .unwrap();
+    s.handle_input(
+        now,
+        b"PASV\r\nEPSV 1\r\nEPRT |1|127.0.0.1|5000|\r\nEPRT |2|::1|5000|\r\n",
+    )
+    .unwrap();
+    while let Some(o) = s.poll_output() {
+        if let ServerOutput::Send(b) = o {
+            wire.extend_from_slice(&b);
+        }
+    }
+    let text = String::from_utf8(wire).unwrap();
+    let codes: Vec<&str> = text.lines().map(|l| &l[..3]).collect();
+    assert_eq!(
+        codes,
+        ["220", "331", "230", "425", "522", "522", "200"],
+        "{text}"
+    );
+}

@@ -1,6 +1,7 @@
 //! Cross-crate and interop tests live in `tests/`; this library holds their shared harness:
 //! an in-process server on a loopback port with a temporary root ([`TestServer`]) and a way
-//! to run a real client binary with a time limit ([`run_client`]).
+//! to run a real client binary with a time limit ([`run_client`]); [`peers`] starts real
+//! peer servers.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,8 @@ use std::time::Duration;
 use ftp_proto::server::{ServerConfig, TlsMode};
 use ftp_tokio::server::{tls_config_from_pem, FsStorage, Server, ShutdownHandle, UserList};
 use sha2::{Digest, Sha256};
+
+pub mod peers;
 
 /// The user every test server accepts, with write access.
 pub const USER: &str = "alice";

@@ -1,0 +1,703 @@
+//! The server state machine: one [`ServerSession`] per control connection.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::addr::{self, EpsvArg};
+use crate::command::{
+    split_list_arg, Command, CommandError, ProtLevel, SiteCommand, Structure, TransferMode,
+    TypeCode,
+};
+use crate::line::{Line, LineConfig, LineDecoder, LineError};
+use crate::listing::{self, FactSet};
+use crate::path::VirtualPath;
+use crate::reply::ReplyCode;
+
+use super::config::{canonical_ip, ServerConfig, TlsMode};
+use super::types::*;
+use super::SessionError;
+
+mod commands;
+mod transfer;
+
+/// A command waiting for the application's answer, and what the answer will complete.
+#[derive(Debug)]
+enum Pending {
+    Login,
+    /// The failed-login delay: the 530 (or 421) goes out at `until`.
+    LoginDelay {
+        until: Instant,
+        close: bool,
+    },
+    Cwd(VirtualPath),
+    Mkd(VirtualPath),
+    /// RMD, DELE, RNTO, MFMT, SITE CHMOD: success is one fixed reply.
+    Simple {
+        code: u16,
+        text: &'static str,
+    },
+    Mfmt {
+        path: VirtualPath,
+        time: crate::time::Timestamp,
+    },
+    Size,
+    Mdtm,
+    Mlst(VirtualPath),
+    Rnfr(VirtualPath),
+    StatPath,
+    /// PASV/EPSV/LPSV: the reply needs the bound port.
+    Listen(PassiveForm),
+    /// RETR/STOR/APPE/STOU/LIST/NLST/MLSD: on `Opened` the transfer starts.
+    Open {
+        direction: Direction,
+        unique: bool,
+        listing: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PassiveForm {
+    Pasv,
+    Epsv,
+    Lpsv,
+}
+
+#[derive(Debug)]
+enum Channel {
+    /// Waiting for the adapter's `Listening`.
+    Binding,
+    Listening,
+    Active(SocketAddr),
+    /// Connected (passive accept reported ready before any transfer asked for it).
+    Ready {
+        tls_resumed: Option<bool>,
+    },
+}
+
+#[derive(Debug)]
+struct Data {
+    id: DataId,
+    channel: Channel,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Stage {
+    /// 150 sent; waiting for the data connection (accept or connect).
+    Connecting {
+        deadline: Instant,
+    },
+    Running,
+}
+
+#[derive(Debug)]
+struct Transfer {
+    data: DataId,
+    source: RequestId,
+    direction: Direction,
+    ascii: bool,
+    stage: Stage,
+}
+
+#[derive(Debug, Default)]
+struct Tls {
+    /// The control connection is protected.
+    control: bool,
+    /// PBSZ was accepted (PROT needs it).
+    pbsz: bool,
+    /// PROT P is in force.
+    private: bool,
+    /// CCC cleared the control channel: no more PBSZ/PROT.
+    cleared: bool,
+    /// StartTls was emitted and the handshake result is not in yet.
+    handshaking: bool,
+}
+
+/// One FTP control connection's server state, driven by bytes, events and time.
+///
+/// See the [module docs](crate::server) for the drive loop and the contract.
+#[derive(Debug)]
+pub struct ServerSession {
+    config: Arc<ServerConfig>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    lines: LineDecoder,
+    queue: VecDeque<Result<Line, LineError>>,
+    out: VecDeque<ServerOutput>,
+    /// Replies not yet moved to `out`, coalesced so one read of many commands is one write.
+    send: BytesMut,
+    /// Bytes in `out`'s Send items plus `send`.
+    queued_bytes: usize,
+    next_id: u64,
+    closed: bool,
+    // login
+    user: Option<Bytes>,
+    account: Option<Bytes>,
+    host: Option<Bytes>,
+    logged_in: bool,
+    read_only: bool,
+    failed_logins: u32,
+    // state
+    cwd: VirtualPath,
+    ascii: bool,
+    rest: Option<u64>,
+    rename_from: Option<VirtualPath>,
+    mlst_facts: FactSet,
+    epsv_all: bool,
+    tls: Tls,
+    pending: Option<(RequestId, Pending)>,
+    data: Option<Data>,
+    transfer: Option<Transfer>,
+    quit_after_transfer: bool,
+    idle_deadline: Option<Instant>,
+    /// The latest time any `handle_*` call passed in, for work resumed from `poll_output`.
+    now: Instant,
+}
+
+const ALL_FACTS: FactSet = FactSet::ALL;
+
+impl ServerSession {
+    /// Starts a session for a new control connection from `peer` accepted on `local`, and
+    /// queues the 220 greeting. Drain [`poll_output`](Self::poll_output) next.
+    ///
+    /// With [`TlsMode::Implicit`] the adapter runs TLS from the first byte, and the session
+    /// starts with the control connection protected.
+    pub fn new(
+        config: Arc<ServerConfig>,
+        peer: SocketAddr,
+        local: SocketAddr,
+        now: Instant,
+    ) -> Self {
+        let lines = LineDecoder::new(LineConfig::default().max_line_len(config.max_line_len));
+        let implicit = config.tls == TlsMode::Implicit;
+        let mut s = ServerSession {
+            lines,
+            queue: VecDeque::new(),
+            out: VecDeque::new(),
+            send: BytesMut::new(),
+            queued_bytes: 0,
+            next_id: 1,
+            closed: false,
+            user: None,
+            account: None,
+            host: None,
+            logged_in: false,
+            read_only: false,
+            failed_logins: 0,
+            cwd: VirtualPath::root(),
+            ascii: false,
+            rest: None,
+            rename_from: None,
+            mlst_facts: FactSet::DEFAULT,
+            epsv_all: false,
+            tls: Tls {
+                control: implicit,
+                ..Tls::default()
+            },
+            pending: None,
+            data: None,
+            transfer: None,
+            quit_after_transfer: false,
+            idle_deadline: None,
+            now,
+            peer,
+            local,
+            config,
+        };
+        let greeting = s.config.greeting.clone();
+        s.reply(220, greeting.as_bytes());
+        s.touch(now);
+        s
+    }
+
+    /// Feeds bytes read from the control connection. Commands are framed, queued and served
+    /// one at a time, in order. Errs only after the session has closed.
+    pub fn handle_input(&mut self, now: Instant, mut data: &[u8]) -> Result<(), SessionError> {
+        if self.closed {
+            return Err(SessionError::Closed);
+        }
+        while !data.is_empty() {
+            let taken = self.lines.feed(data);
+            data = data.get(taken..).unwrap_or_default();
+            let mut progressed = taken > 0;
+            loop {
+                match self.lines.decode() {
+                    Ok(Some(line)) => self.queue.push_back(Ok(line)),
+                    Ok(None) => break,
+                    Err(e) => self.queue.push_back(Err(e)),
+                }
+                progressed = true;
+                if self.queue.len() > self.config.max_pending_commands {
+                    self.reply(
+                        421,
+                        b"Too many commands waiting; closing control connection.",
+                    );
+                    self.close();
+                    return Ok(());
+                }
+            }
+            if let Some(telnet) = self.lines.take_telnet_replies() {
+                self.flush_send();
+                self.push_out(ServerOutput::Send(telnet));
+            }
+            if !progressed {
+                break;
+            }
+        }
+        self.process(now);
+        Ok(())
+    }
+
+    /// Feeds what the adapter did or learned: an answer, a data-channel outcome, a TLS result.
+    /// Errs if the event names a request or data channel this session is not waiting on.
+    pub fn handle_event(&mut self, now: Instant, event: ServerEvent) -> Result<(), SessionError> {
+        if self.closed {
+            return Err(SessionError::Closed);
+        }
+        match event {
+            ServerEvent::Answer(id, answer) => self.on_answer(now, id, answer)?,
+            ServerEvent::Listening { id, addr } => self.on_listening(now, id, addr)?,
+            ServerEvent::ListenFailed { id } => {
+                self.expect_data(id)?;
+                self.data = None;
+                if let Some((_, Pending::Listen(_))) = self.pending {
+                    self.pending = None;
+                    self.reply(425, b"Can't open passive connection: no port available.");
+                }
+            }
+            ServerEvent::DataReady { id, tls_resumed } => {
+                self.on_data_ready(now, id, tls_resumed)?
+            }
+            ServerEvent::DataFailed { id } => {
+                self.expect_data(id)?;
+                self.data = None;
+                if self.transfer.as_ref().is_some_and(|t| t.data == id) {
+                    self.transfer = None;
+                    self.reply(425, b"Can't open data connection.");
+                    self.after_transfer(now);
+                }
+            }
+            ServerEvent::TransferDone { id, bytes } => {
+                self.take_transfer(id)?;
+                let text = format!("Transfer complete ({bytes} bytes).");
+                self.reply(226, text.as_bytes());
+                self.after_transfer(now);
+            }
+            ServerEvent::TransferFailed { id, error } => {
+                let t = self.take_transfer(id)?;
+                let (code, text): (u16, &[u8]) = match error {
+                    TransferError::ConnectionLost => (426, b"Connection closed; transfer aborted."),
+                    TransferError::Local => (451, b"Local error in processing; transfer aborted."),
+                    TransferError::NoSpace if t.direction == Direction::Receive => {
+                        (552, b"Exceeded storage allocation; transfer aborted.")
+                    }
+                    TransferError::NoSpace => (452, b"Insufficient storage space."),
+                };
+                self.reply(code, text);
+                self.after_transfer(now);
+            }
+            ServerEvent::TlsEstablished => {
+                if !self.tls.handshaking {
+                    return Err(SessionError::UnexpectedEvent("TlsEstablished"));
+                }
+                self.tls.handshaking = false;
+                self.tls.control = true;
+            }
+            ServerEvent::TlsFailed => {
+                self.tls.handshaking = false;
+                self.close();
+            }
+        }
+        self.process(now);
+        Ok(())
+    }
+
+    /// Reports a connection accepted on the passive listener of channel `id` from `peer`, and
+    /// says whether to use it. A connection from a host other than the client is rejected
+    /// (port stealing, RFC 2577) while the listener keeps waiting for the real client.
+    pub fn handle_data_accept(
+        &mut self,
+        now: Instant,
+        id: DataId,
+        peer: SocketAddr,
+    ) -> Result<Accept, SessionError> {
+        if self.closed {
+            return Err(SessionError::Closed);
+        }
+        let data = self
+            .data
+            .as_ref()
+            .filter(|d| d.id == id)
+            .ok_or(SessionError::UnknownData(id))?;
+        if !matches!(data.channel, Channel::Listening) {
+            return Ok(Accept::Reject);
+        }
+        if !self.config.allow_foreign_passive
+            && canonical_ip(peer.ip()) != canonical_ip(self.peer.ip())
+        {
+            return Ok(Accept::Reject);
+        }
+        let _ = now;
+        Ok(Accept::Use {
+            tls: self.tls.private,
+        })
+    }
+
+    /// Fires the timers whose deadline is at or before `now`. Harmless when none is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.closed {
+            return;
+        }
+        if let Some((_, Pending::LoginDelay { until, close })) = &self.pending {
+            if *until <= now {
+                let close = *close;
+                self.pending = None;
+                if close {
+                    self.reply(421, b"Too many failed logins; closing control connection.");
+                    self.close();
+                    return;
+                }
+                self.reply(530, b"Login incorrect.");
+            }
+        }
+        if let Some(Transfer {
+            stage: Stage::Connecting { deadline },
+            data,
+            ..
+        }) = &self.transfer
+        {
+            if *deadline <= now {
+                let id = *data;
+                self.transfer = None;
+                self.data = None;
+                self.push_out(ServerOutput::Data(DataIntent::Close { id }));
+                self.reply(425, b"Can't open data connection: timed out.");
+                self.after_transfer(now);
+            }
+        }
+        if let Some(deadline) = self.idle_deadline {
+            if deadline <= now && self.is_idle() {
+                self.reply(421, b"Timeout: closing control connection.");
+                self.close();
+                return;
+            }
+        }
+        self.process(now);
+    }
+
+    /// The next thing for the adapter to do, or `None` when there is nothing left. Call it
+    /// until `None` after every `handle_*` call.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<ServerOutput> {
+        if self.out.is_empty() {
+            self.flush_send();
+            if self.out.is_empty() && !self.queue.is_empty() {
+                // Processing paused at the output limit and the caller has drained since:
+                // serve the waiting commands now rather than wait for more input.
+                self.process(self.now);
+                self.flush_send();
+            }
+        }
+        let out = self.out.pop_front()?;
+        if let ServerOutput::Send(b) = &out {
+            self.queued_bytes = self.queued_bytes.saturating_sub(b.len());
+        }
+        Some(out)
+    }
+
+    /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.closed {
+            return None;
+        }
+        let mut t: Option<Instant> = None;
+        let mut earliest = |d: Instant| t = Some(t.map_or(d, |x| x.min(d)));
+        if let Some((_, Pending::LoginDelay { until, .. })) = &self.pending {
+            earliest(*until);
+        }
+        if let Some(Transfer {
+            stage: Stage::Connecting { deadline },
+            ..
+        }) = &self.transfer
+        {
+            earliest(*deadline);
+        }
+        if let Some(d) = self.idle_deadline {
+            if self.is_idle() {
+                earliest(d);
+            }
+        }
+        t
+    }
+
+    /// Whether the adapter should read more from the control connection now. False while
+    /// enough commands wait, while replies wait to be drained, during the TLS handshake and
+    /// after close.
+    pub fn wants_read(&self) -> bool {
+        !self.closed
+            && !self.tls.handshaking
+            && self.queue.len() < self.config.max_pending_commands
+            && self.queued_bytes < self.config.max_queued_output
+    }
+
+    /// Whether the session has ended ([`ServerOutput::Close`] was emitted).
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The logged-in user's name, if a login succeeded.
+    pub fn user(&self) -> Option<&[u8]> {
+        self.user.as_deref().filter(|_| self.logged_in)
+    }
+
+    /// The current directory.
+    pub fn cwd(&self) -> &VirtualPath {
+        &self.cwd
+    }
+
+    // ----- internals -----
+
+    fn is_idle(&self) -> bool {
+        self.pending.is_none() && self.transfer.is_none()
+    }
+
+    fn touch(&mut self, now: Instant) {
+        self.idle_deadline = now.checked_add(self.config.idle_timeout);
+    }
+
+    fn next_request(&mut self) -> RequestId {
+        let id = RequestId(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    fn next_data(&mut self) -> DataId {
+        let id = DataId(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    fn reply(&mut self, code: u16, text: &[u8]) {
+        let code = ReplyCode::new(code).unwrap_or(ReplyCode::LOCAL_ERROR);
+        let before = self.send.len();
+        crate::reply::Reply::write(code, text, &mut self.send);
+        self.queued_bytes += self.send.len() - before;
+    }
+
+    fn flush_send(&mut self) {
+        if !self.send.is_empty() {
+            let bytes = self.send.split().freeze();
+            self.out.push_back(ServerOutput::Send(bytes));
+        }
+    }
+
+    fn push_out(&mut self, out: ServerOutput) {
+        self.flush_send();
+        self.out.push_back(out);
+    }
+
+    fn request(&mut self, pending: Pending, request: Request) {
+        let id = self.next_request();
+        self.pending = Some((id, pending));
+        self.push_out(ServerOutput::Request(id, request));
+    }
+
+    fn storage(&mut self, pending: Pending, request: StorageRequest) {
+        self.request(pending, Request::Storage(request));
+    }
+
+    fn close(&mut self) {
+        if self.closed {
+            return;
+        }
+        if let Some(t) = self.transfer.take() {
+            self.push_out(ServerOutput::Data(DataIntent::Abort { id: t.data }));
+        } else if let Some(d) = self.data.take() {
+            self.push_out(ServerOutput::Data(DataIntent::Close { id: d.id }));
+        }
+        self.push_out(ServerOutput::Close);
+        self.closed = true;
+        self.queue.clear();
+        self.pending = None;
+    }
+
+    fn expect_data(&self, id: DataId) -> Result<(), SessionError> {
+        if self.data.as_ref().is_some_and(|d| d.id == id)
+            || self.transfer.as_ref().is_some_and(|t| t.data == id)
+        {
+            Ok(())
+        } else {
+            Err(SessionError::UnknownData(id))
+        }
+    }
+
+    fn take_transfer(&mut self, id: DataId) -> Result<Transfer, SessionError> {
+        match &self.transfer {
+            Some(t) if t.data == id && t.stage == Stage::Running => {}
+            _ => return Err(SessionError::UnknownData(id)),
+        }
+        self.data = None;
+        self.transfer.take().ok_or(SessionError::UnknownData(id))
+    }
+
+    fn after_transfer(&mut self, now: Instant) {
+        self.touch(now);
+        if self.quit_after_transfer {
+            self.quit_after_transfer = false;
+            self.reply(221, b"Goodbye.");
+            self.close();
+        }
+    }
+
+    /// Serves queued commands until one has to wait (for an answer, a transfer, a timer or
+    /// the caller draining output).
+    fn process(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        while !self.closed
+            && !self.tls.handshaking
+            && self.queued_bytes < self.config.max_queued_output
+        {
+            if self.transfer.is_some() {
+                // During a transfer only ABOR, STAT and QUIT are served (RFC 959 §4.1.3);
+                // other commands wait their turn behind it.
+                let Some(pos) = self.queue.iter().position(is_transfer_time_command) else {
+                    return;
+                };
+                let Some(Ok(line)) = self.queue.remove(pos) else {
+                    return;
+                };
+                self.serve_during_transfer(now, line);
+                continue;
+            }
+            if self.pending.is_some() {
+                return;
+            }
+            let Some(item) = self.queue.pop_front() else {
+                return;
+            };
+            self.touch(now);
+            match item {
+                Err(e) => {
+                    let code = e.reply_code();
+                    self.reply(code, b"Command line too long.");
+                }
+                Ok(line) => self.serve_line(now, line),
+            }
+        }
+    }
+
+    fn serve_during_transfer(&mut self, now: Instant, line: Line) {
+        match Command::decode(line.into_bytes()) {
+            Ok(Command::Abor) => {
+                if let Some(t) = self.transfer.take() {
+                    self.data = None;
+                    self.push_out(ServerOutput::Data(DataIntent::Abort { id: t.data }));
+                    self.reply(426, b"Connection closed; transfer aborted.");
+                    self.reply(226, b"Abort successful.");
+                }
+                self.after_transfer(now);
+            }
+            Ok(Command::Quit) => self.quit_after_transfer = true,
+            Ok(Command::Stat(_)) => self.reply(211, b"Transfer in progress."),
+            _ => self.reply(500, b"Command not understood during a transfer."),
+        }
+    }
+
+    fn serve_line(&mut self, now: Instant, line: Line) {
+        let cmd = match Command::decode(line.into_bytes()) {
+            Ok(cmd) => cmd,
+            Err(e) => {
+                self.rename_from = None;
+                return self.reply_command_error(&e);
+            }
+        };
+        if !matches!(cmd, Command::Rnto(_)) {
+            self.rename_from = None;
+        }
+        if !self.logged_in && !allowed_before_login(&cmd) {
+            return self.reply(530, b"Please login with USER and PASS.");
+        }
+        self.serve(now, cmd);
+    }
+
+    fn reply_command_error(&mut self, e: &CommandError) {
+        let text = e.to_string();
+        self.reply(e.reply_code(), text.as_bytes());
+    }
+
+    fn resolve(&mut self, path: &[u8]) -> Option<VirtualPath> {
+        match self.cwd.resolve(path) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                let text = e.to_string();
+                self.reply(e.reply_code(), text.as_bytes());
+                None
+            }
+        }
+    }
+
+    fn writable(&mut self) -> bool {
+        if self.read_only {
+            self.reply(550, b"Permission denied: read-only session.");
+        }
+        !self.read_only
+    }
+
+    fn tls_required_but_missing(&self) -> bool {
+        self.config.tls == TlsMode::ExplicitRequired && !self.tls.control
+    }
+}
+
+fn allowed_before_login(cmd: &Command) -> bool {
+    matches!(
+        cmd,
+        Command::User(_)
+            | Command::Pass(_)
+            | Command::Acct(_)
+            | Command::Quit
+            | Command::Feat
+            | Command::Help(_)
+            | Command::Noop
+            | Command::Syst
+            | Command::Stat(None)
+            | Command::Auth(_)
+            | Command::Pbsz(_)
+            | Command::Prot(_)
+            | Command::Ccc
+            | Command::Host(_)
+            | Command::Clnt(_)
+            | Command::Opts { .. }
+            | Command::Lang(_)
+            | Command::Rein
+            | Command::Adat(_)
+            | Command::Unknown { .. }
+    )
+}
+
+/// Whether a queued line is one of the commands served while a transfer runs.
+fn is_transfer_time_command(item: &Result<Line, LineError>) -> bool {
+    let Ok(line) = item else { return false };
+    let b = line.as_bytes();
+    let verb = b.split(|&c| c == b' ').next().unwrap_or_default();
+    [&b"ABOR"[..], b"STAT", b"QUIT"]
+        .iter()
+        .any(|v| verb.eq_ignore_ascii_case(v))
+}
+
+/// `"path"` with every `"` doubled (RFC 959 Appendix II), then `suffix`.
+fn quote_path(path: &[u8], suffix: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(path.len() + suffix.len() + 2);
+    out.push(b'"');
+    for &b in path {
+        out.push(b);
+        if b == b'"' {
+            out.push(b'"');
+        }
+    }
+    out.push(b'"');
+    out.extend_from_slice(suffix);
+    out
+}

@@ -1,0 +1,122 @@
+//! A counting global allocator for allocation tests. Dev-only, never published.
+//!
+//! The workspace sets `unsafe_code = "forbid"` for every target, and a forbid cannot be relaxed
+//! by an `#![allow]` in a test file (E0453), while `#[global_allocator]` needs an
+//! `unsafe impl GlobalAlloc`. Keeping that impl in this tiny crate, with `unsafe_code = "deny"`
+//! and one scoped `allow`, leaves the forbid in place everywhere else.
+//!
+//! Use it from a test binary:
+//!
+//! ```ignore
+//! #[global_allocator]
+//! static ALLOC: ftp_alloc_counter::CountingAlloc = ftp_alloc_counter::CountingAlloc::new();
+//!
+//! let before = ftp_alloc_counter::snapshot();
+//! // ... code under test ...
+//! let cost = ftp_alloc_counter::snapshot() - before;
+//! ```
+//!
+//! The counters are process-wide: measure from one thread at a time.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::ops::{Add, Sub};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+static REALLOCS: AtomicUsize = AtomicUsize::new(0);
+static BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// A wrapper over [`System`] that counts allocations, reallocations and bytes requested.
+#[derive(Debug, Default)]
+pub struct CountingAlloc {
+    _private: (),
+}
+
+impl CountingAlloc {
+    /// The allocator value to put in a `#[global_allocator]` static.
+    pub const fn new() -> Self {
+        CountingAlloc { _private: () }
+    }
+}
+
+/// The counters at one moment; subtract two snapshots to get the cost of the code between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Snapshot {
+    /// Calls to `alloc` and `alloc_zeroed`.
+    pub allocs: usize,
+    /// Calls to `realloc` (a growing buffer).
+    pub reallocs: usize,
+    /// Bytes requested by those calls (for `realloc`, the new size).
+    pub bytes: usize,
+}
+
+impl Snapshot {
+    /// Allocations plus reallocations: every call that may have asked the system for memory.
+    pub fn total(&self) -> usize {
+        self.allocs + self.reallocs
+    }
+}
+
+impl Sub for Snapshot {
+    type Output = Snapshot;
+
+    fn sub(self, earlier: Snapshot) -> Snapshot {
+        Snapshot {
+            allocs: self.allocs.wrapping_sub(earlier.allocs),
+            reallocs: self.reallocs.wrapping_sub(earlier.reallocs),
+            bytes: self.bytes.wrapping_sub(earlier.bytes),
+        }
+    }
+}
+
+impl Add for Snapshot {
+    type Output = Snapshot;
+
+    fn add(self, other: Snapshot) -> Snapshot {
+        Snapshot {
+            allocs: self.allocs.wrapping_add(other.allocs),
+            reallocs: self.reallocs.wrapping_add(other.reallocs),
+            bytes: self.bytes.wrapping_add(other.bytes),
+        }
+    }
+}
+
+/// Reads the process-wide counters.
+pub fn snapshot() -> Snapshot {
+    Snapshot {
+        allocs: ALLOCS.load(Ordering::SeqCst),
+        reallocs: REALLOCS.load(Ordering::SeqCst),
+        bytes: BYTES.load(Ordering::SeqCst),
+    }
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so
+// `System`'s guarantees carry over; the counters are atomics and never allocate.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: forwarded contract (non-zero-size layout, per `GlobalAlloc::alloc`).
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        // SAFETY: forwarded contract.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from this allocator, i.e. from `System`, with `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        REALLOCS.fetch_add(1, Ordering::Relaxed);
+        BYTES.fetch_add(new_size, Ordering::Relaxed);
+        // SAFETY: `ptr` came from `System` with `layout`; the size contract is forwarded.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
