@@ -153,3 +153,14 @@ fn ftps_implicit() {
         "set ssl:verify-certificate no",
     );
 }
+
+#[test]
+fn ftps_with_required_session_reuse() {
+    // lftp (GnuTLS) resumes the control connection's TLS session on data connections.
+    let opts = Options {
+        tls: TlsMode::ExplicitRequired,
+        require_tls_reuse: true,
+        ..Options::default()
+    };
+    full_session(&TestServer::with(opts), "ftp", TLS);
+}
