@@ -1,6 +1,16 @@
 //! The tokio adapter for [`ftp_proto`]: sockets, files, timers and TLS around the sans-IO core.
 //!
-//! This crate is a placeholder: the adapter is tracked in the project's issues and will drive
-//! [`ftp_proto`]'s server and client sessions once they exist.
+//! [`server`] runs an FTP/FTPS server: one task per control connection drives a
+//! [`ServerSession`](ftp_proto::server::ServerSession) by the core's contract (feed input,
+//! drain `poll_output` in order, arm one timer from `poll_timeout`, read only while
+//! `wants_read`), answers its requests through the async [`server::Storage`] and
+//! [`server::Authenticator`] traits, and runs passive and active data connections and TLS
+//! (rustls with the ring provider). The adapter makes no protocol decision of its own.
+//!
+//! Run `cargo run -p ftp-tokio --example server -- --help` for a ready-made server.
 
+mod error;
+pub mod server;
+
+pub use error::Error;
 pub use ftp_proto;

@@ -1,0 +1,336 @@
+//! The FTP server: a [`Server`] builder, the [`Storage`] and [`Authenticator`] traits with
+//! their default implementations [`FsStorage`] and [`UserList`], and FTPS set-up.
+//!
+//! Each control connection runs in its own task (in a `tracing` span named `ftp` with the
+//! peer address) around a [`ServerSession`](ftp_proto::server::ServerSession), which makes
+//! every protocol decision; this module only moves bytes, answers the session's requests,
+//! runs data connections, TLS and timers.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use ftp_proto::server::ServerConfig;
+//! use ftp_tokio::server::{FsStorage, Server, UserList};
+//!
+//! # async fn run() -> Result<(), ftp_tokio::Error> {
+//! let mut config = ServerConfig::default();
+//! config.anonymous = true;
+//! let users = UserList::new().user("alice", "secret").anonymous();
+//! let server = Server::new(FsStorage::new("/srv/ftp")?, users)
+//!     .listen("127.0.0.1:2121".parse().unwrap())
+//!     .config(Arc::new(config))
+//!     .bind()
+//!     .await?;
+//! let shutdown = server.shutdown_handle();
+//! tokio::spawn(async move {
+//!     // ... later: stop accepting, let transfers finish for up to the grace period.
+//!     shutdown.shutdown();
+//! });
+//! server.run().await
+//! # }
+//! ```
+
+mod auth;
+mod conn;
+mod data;
+mod storage;
+mod tls;
+
+pub use auth::{Authenticator, Credentials, Grant, UserList};
+pub use data::TRANSFER_BUFFER;
+pub use storage::{FsStorage, Storage};
+pub use tls::{tls_config, tls_config_from_pem, tls_config_from_pem_files};
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ftp_proto::server::{ServerConfig, TlsMode};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use crate::Error;
+use conn::Shared;
+
+/// Builds a server: listen addresses, the core's policy, storage, authentication, TLS and
+/// connection limits. Call [`bind`](Self::bind), then [`BoundServer::run`].
+pub struct Server<S, A> {
+    listen: Vec<SocketAddr>,
+    config: Arc<ServerConfig>,
+    storage: S,
+    auth: A,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    max_connections: usize,
+    max_per_ip: usize,
+    grace: Duration,
+    strict_tls_eof: bool,
+}
+
+impl<S: Storage, A: Authenticator> Server<S, A> {
+    /// A server over `storage` that checks logins with `auth`, with the core's default policy
+    /// ([`ServerConfig::default`]), no TLS, at most 512 connections and 32 per client
+    /// address, and 30 s for transfers to finish at shutdown.
+    pub fn new(storage: S, auth: A) -> Self {
+        Server {
+            listen: Vec::new(),
+            config: Arc::new(ServerConfig::default()),
+            storage,
+            auth,
+            tls: None,
+            max_connections: 512,
+            max_per_ip: 32,
+            grace: Duration::from_secs(30),
+            strict_tls_eof: false,
+        }
+    }
+
+    /// Adds an address to listen on (IPv4 or IPv6; port 0 picks a free port, see
+    /// [`BoundServer::local_addrs`]). An IPv6 address listens for IPv6 only.
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen.push(addr);
+        self
+    }
+
+    /// Sets the core's policy: passive ports, masquerade address, limits, timeouts, anonymous
+    /// access, TLS mode ([`TlsMode::Implicit`] makes every connection start with TLS).
+    pub fn config(mut self, config: Arc<ServerConfig>) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Sets the TLS certificate and settings for FTPS (see [`tls_config`]). Needed when the
+    /// config's [`TlsMode`] is not `Disabled`.
+    pub fn tls(mut self, tls: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Most control connections at once; more are answered 421 and closed.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Most control connections at once from one client address; more get 421.
+    pub fn max_connections_per_ip(mut self, n: usize) -> Self {
+        self.max_per_ip = n;
+        self
+    }
+
+    /// How long [`ShutdownHandle::shutdown`] lets running transfers finish before the
+    /// remaining connections are dropped.
+    pub fn shutdown_timeout(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// Whether a TLS upload that ends without close_notify fails (451) instead of being
+    /// accepted as complete. Off by default, like vsftpd's `strict_ssl_read_eof=NO`: several
+    /// clients close the TCP connection without it.
+    pub fn strict_tls_eof(mut self, strict: bool) -> Self {
+        self.strict_tls_eof = strict;
+        self
+    }
+
+    /// Binds every listen address. Errs if one cannot be bound, if none was given, or if the
+    /// config wants TLS and no TLS configuration was set.
+    pub async fn bind(self) -> Result<BoundServer<S, A>, Error> {
+        if self.listen.is_empty() {
+            return Err(Error::NoListenAddress);
+        }
+        if self.config.tls != TlsMode::Disabled && self.tls.is_none() {
+            return Err(Error::TlsNotConfigured);
+        }
+        let mut listeners = Vec::new();
+        for addr in &self.listen {
+            listeners.push(bind_control(*addr)?);
+        }
+        let local_addrs = listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<Result<Vec<_>, _>>()?;
+        let (shutdown_tx, _) = watch::channel(false);
+        let implicit_tls = self.config.tls == TlsMode::Implicit;
+        let shared = Arc::new(Shared {
+            config: self.config,
+            storage: Arc::new(self.storage),
+            auth: Arc::new(self.auth),
+            data_tls: self.tls.as_ref().map(|c| {
+                let mut data = rustls::ServerConfig::clone(c);
+                data.send_tls13_tickets = 0;
+                tokio_rustls::TlsAcceptor::from(Arc::new(data))
+            }),
+            tls: self.tls.map(tokio_rustls::TlsAcceptor::from),
+            implicit_tls,
+            strict_tls_eof: self.strict_tls_eof,
+        });
+        Ok(BoundServer {
+            listeners,
+            local_addrs,
+            shared,
+            shutdown: shutdown_tx,
+            max_connections: self.max_connections,
+            max_per_ip: self.max_per_ip,
+            grace: self.grace,
+        })
+    }
+}
+
+fn bind_control(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let domain = socket2::Domain::for_address(addr);
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    if addr.is_ipv6() {
+        // Separate IPv4 and IPv6 listeners can then share a port.
+        socket.set_only_v6(true)?;
+    }
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// A server whose addresses are bound; [`run`](Self::run) serves until shut down.
+pub struct BoundServer<S, A> {
+    listeners: Vec<TcpListener>,
+    local_addrs: Vec<SocketAddr>,
+    shared: Arc<Shared<S, A>>,
+    shutdown: watch::Sender<bool>,
+    max_connections: usize,
+    max_per_ip: usize,
+    grace: Duration,
+}
+
+/// Stops a running server: [`shutdown`](Self::shutdown) stops accepting, closes idle sessions
+/// with 421, and lets running transfers finish within the grace period.
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle(watch::Sender<bool>);
+
+impl ShutdownHandle {
+    /// Starts the shutdown; [`BoundServer::run`] returns once it is complete.
+    pub fn shutdown(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// Releases a connection's place in the limits when its task ends.
+struct Slot {
+    counts: Arc<Mutex<Counts>>,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut c) = self.counts.lock() {
+            c.total = c.total.saturating_sub(1);
+            if let Some(n) = c.per_ip.get_mut(&self.ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    c.per_ip.remove(&self.ip);
+                }
+            }
+        }
+    }
+}
+
+impl<S: Storage, A: Authenticator> BoundServer<S, A> {
+    /// The bound addresses, in the order they were given (with the real port for port 0).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// A handle that shuts this server down.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.shutdown.clone())
+    }
+
+    /// Serves connections until [`ShutdownHandle::shutdown`]; then waits up to the grace
+    /// period for sessions to end and drops the rest.
+    pub async fn run(self) -> Result<(), Error> {
+        let (tx, mut rx) = mpsc::channel::<(TcpStream, SocketAddr)>(64);
+        let mut acceptors = JoinSet::new();
+        for listener in self.listeners {
+            let tx = tx.clone();
+            acceptors.spawn(async move {
+                loop {
+                    match listener.accept().await {
+                        Ok(conn) => {
+                            if tx.send(conn).await.is_err() {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            // Out of file descriptors and the like: back off, keep serving.
+                            warn!("accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    }
+                }
+            });
+        }
+        drop(tx);
+        info!(addrs = ?self.local_addrs, "FTP server listening");
+        let counts = Arc::new(Mutex::new(Counts::default()));
+        let mut sessions = JoinSet::new();
+        let mut stop = self.shutdown.subscribe();
+        loop {
+            tokio::select! {
+                conn = rx.recv() => {
+                    let Some((tcp, peer)) = conn else { break };
+                    let ip = ftp_proto::server::canonical_ip(peer.ip());
+                    let admitted = {
+                        let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
+                        let per_ip = c.per_ip.get(&ip).copied().unwrap_or(0);
+                        if c.total >= self.max_connections || per_ip >= self.max_per_ip {
+                            false
+                        } else {
+                            c.total += 1;
+                            *c.per_ip.entry(ip).or_default() += 1;
+                            true
+                        }
+                    };
+                    if !admitted {
+                        debug!(%peer, "connection limit reached");
+                        if !self.shared.implicit_tls {
+                            let _ = tcp.try_write(b"421 Too many connections; try again later.\r\n");
+                        }
+                        continue;
+                    }
+                    let slot = Slot { counts: counts.clone(), ip };
+                    let shared = self.shared.clone();
+                    let stop = self.shutdown.subscribe();
+                    sessions.spawn(async move {
+                        conn::serve(shared, tcp, peer, stop).await;
+                        drop(slot);
+                    });
+                }
+                Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+                _ = stop.changed() => break,
+            }
+        }
+        acceptors.abort_all();
+        info!(sessions = sessions.len(), "shutting down");
+        let drained = tokio::time::timeout(self.grace, async {
+            while sessions.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            warn!(
+                left = sessions.len(),
+                "grace period over: dropping sessions"
+            );
+            sessions.abort_all();
+            while sessions.join_next().await.is_some() {}
+        }
+        Ok(())
+    }
+}
