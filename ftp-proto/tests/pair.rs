@@ -741,14 +741,12 @@ fn passive_listings_and_transfers() {
         Ok(Outcome::Transferred { bytes: 5, .. })
     ));
     assert_eq!(p.file("/pub/up.txt"), Some(&b"uploaded+more"[..]));
-    // The server writes `150 FILE: unique.1.` (a period after the name, which RFC 1123
-    // §4.1.2.9 does not have), so the client reads the name with the period: a server bug,
-    // reported; the stored file is `/unique.1`.
+    // RFC 1123 §4.1.2.9: `150 FILE: unique.1`, the name running to the end of the line.
     assert_eq!(
         p.wait(stou),
         Ok(Outcome::StoredUnique {
             bytes: 6,
-            name: Some("unique.1.".into())
+            name: Some("unique.1".into())
         })
     );
     assert_eq!(p.file("/unique.1"), Some(&b"unique"[..]));
