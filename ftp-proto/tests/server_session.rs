@@ -1245,3 +1245,121 @@ fn active_disabled_and_pasv_on_ipv6() {
         "{text}"
     );
 }
+
+#[test]
+fn eprt_unspecified_address_means_the_client() {
+    let now = Instant::now();
+    let mut s = ServerSession::new(
+        Arc::new(ServerConfig::default()),
+        "[::1]:50000".parse().unwrap(),
+        "[::1]:21".parse().unwrap(),
+        now,
+    );
+    s.handle_input(now, b"USER a\r\nPASS b\r\n").unwrap();
+    let mut login = None;
+    while let Some(o) = s.poll_output() {
+        if let ServerOutput::Request(id, _) = o {
+            login = Some(id);
+        }
+    }
+    s.handle_event(
+        now,
+        ServerEvent::Answer(login.unwrap(), Answer::LoggedIn { read_only: false }),
+    )
+    .unwrap();
+    s.handle_input(now, b"EPRT |2|::|50001|\r\nRETR f\r\n")
+        .unwrap();
+    let mut open = None;
+    while let Some(o) = s.poll_output() {
+        if let ServerOutput::Request(id, _) = o {
+            open = Some(id);
+        }
+    }
+    s.handle_event(
+        now,
+        ServerEvent::Answer(open.unwrap(), Answer::Opened { size: None }),
+    )
+    .unwrap();
+    let mut connect = None;
+    while let Some(o) = s.poll_output() {
+        if let ServerOutput::Data(DataIntent::Connect { addr, .. }) = o {
+            connect = Some(addr);
+        }
+    }
+    assert_eq!(connect, Some("[::1]:50001".parse().unwrap()));
+}
+
+#[test]
+fn shutdown_when_idle_and_after_a_transfer() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.s.handle_shutdown(h.now);
+    h.drain();
+    assert_eq!(h.codes(), [421]);
+    assert_eq!(h.take_outs(), [ServerOutput::Close]);
+
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    let id = h.pasv(50_080);
+    h.replies();
+    h.input(b"RETR f\r\n");
+    let (rid, _) = h.storage();
+    h.event(ServerEvent::Answer(rid, Answer::Opened { size: None }));
+    h.s.handle_data_accept(h.now, id, "127.0.0.1:1".parse().unwrap())
+        .unwrap();
+    h.event(ServerEvent::DataReady {
+        id,
+        tls_resumed: None,
+    });
+    h.codes();
+    h.take_outs();
+    h.s.handle_shutdown(h.now);
+    h.drain();
+    assert!(h.replies().is_empty(), "the transfer may finish");
+    h.input(b"NOOP\r\n");
+    assert!(h.replies().is_empty());
+    h.event(ServerEvent::TransferDone { id, bytes: 9 });
+    assert_eq!(h.codes(), [226, 421]);
+    assert_eq!(h.take_outs(), [ServerOutput::Close]);
+}
+
+#[test]
+fn control_connection_closed_aborts_the_transfer() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    let id = h.pasv(50_090);
+    h.replies();
+    h.input(b"STOR f\r\n");
+    let (rid, _) = h.storage();
+    h.event(ServerEvent::Answer(rid, Answer::Opened { size: None }));
+    h.s.handle_data_accept(h.now, id, "127.0.0.1:1".parse().unwrap())
+        .unwrap();
+    h.event(ServerEvent::DataReady {
+        id,
+        tls_resumed: None,
+    });
+    h.codes();
+    h.take_outs();
+    h.s.handle_control_closed(h.now);
+    h.drain();
+    assert!(h.replies().is_empty());
+    assert_eq!(
+        h.take_outs(),
+        [
+            ServerOutput::Data(DataIntent::Abort { id }),
+            ServerOutput::Close
+        ]
+    );
+    assert!(h.s.is_closed());
+}
+
+#[test]
+fn refusal_replies_are_421() {
+    use ftp_proto::server::{refusal_reply, Refusal};
+    assert_eq!(
+        &refusal_reply(Refusal::TooManyConnections)[..],
+        b"421 Too many connections; try again later.\r\n"
+    );
+    assert!(refusal_reply(Refusal::TooManyFromAddress).starts_with(b"421 "));
+    assert!(refusal_reply(Refusal::ShuttingDown).starts_with(b"421 "));
+}

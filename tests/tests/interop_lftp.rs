@@ -112,9 +112,6 @@ fn active_port() {
     );
 }
 
-/// IPv6 passive only: in active mode lftp 4.9.2 sends `EPRT |2|::|port|` (the unspecified
-/// address), which the core refuses as a foreign address (501). curl and ftplib cover EPRT on
-/// IPv6.
 #[test]
 fn ipv6_epsv() {
     let opts = Options {
@@ -122,6 +119,21 @@ fn ipv6_epsv() {
         ..Options::default()
     };
     full_session(&TestServer::with(opts), "ftp", PLAIN);
+}
+
+/// In active mode on IPv6, lftp 4.9.2 sends `EPRT |2|::|port|` (the unspecified address),
+/// which the core reads as the client's own address.
+#[test]
+fn ipv6_active_eprt_unspecified() {
+    let opts = Options {
+        ipv6: true,
+        ..Options::default()
+    };
+    full_session(
+        &TestServer::with(opts),
+        "ftp",
+        &format!("{PLAIN}; set ftp:passive-mode no"),
+    );
 }
 
 const TLS: &str = "set ftp:ssl-force yes; set ftp:ssl-protect-data yes; \

@@ -68,6 +68,35 @@ pub use types::{
     ServerEvent, ServerOutput, StorageRequest, TransferError, WriteMode,
 };
 
+/// Why a connection is turned away before a session starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The server is at its connection limit.
+    TooManyConnections,
+    /// The client's address is at its per-address connection limit.
+    TooManyFromAddress,
+    /// The server is shutting down.
+    ShuttingDown,
+}
+
+/// The bytes to write on a connection that is refused without a session (a 421 reply), so
+/// that adapters carry no protocol text of their own. Close the connection after writing them.
+pub fn refusal_reply(reason: Refusal) -> bytes::Bytes {
+    let text: &[u8] = match reason {
+        Refusal::TooManyConnections => b"Too many connections; try again later.",
+        Refusal::TooManyFromAddress => b"Too many connections from your address.",
+        Refusal::ShuttingDown => b"Server shutting down.",
+    };
+    let mut out = bytes::BytesMut::new();
+    crate::reply::Reply::write(
+        crate::reply::ReplyCode::SERVICE_NOT_AVAILABLE,
+        text,
+        &mut out,
+    );
+    out.freeze()
+}
+
 /// The caller broke the driving contract; the peer's mistakes are FTP replies, never errors.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

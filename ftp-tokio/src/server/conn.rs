@@ -163,16 +163,11 @@ impl<S: Storage, A: Authenticator> Connection<S, A> {
     async fn run(&mut self, mut shutdown: watch::Receiver<bool>) -> io::Result<()> {
         let mut buf = vec![0u8; 8192];
         let mut shutting_down = *shutdown.borrow();
+        if shutting_down {
+            self.session.handle_shutdown(Instant::now());
+        }
         loop {
             if let Flow::Close = self.drain().await? {
-                return Ok(());
-            }
-            if shutting_down && !self.channels.values().any(|c| c.transferring) {
-                // The core has no shutdown input: say goodbye between commands ourselves.
-                if let Some(c) = self.control.as_mut() {
-                    let _ = c.write_all(b"421 Server shutting down.\r\n").await;
-                    let _ = c.shutdown().await;
-                }
                 return Ok(());
             }
             let deadline = self.session.poll_timeout();
@@ -185,7 +180,9 @@ impl<S: Storage, A: Authenticator> Connection<S, A> {
                 r = control.read(&mut buf), if wants_read => {
                     let n = r?;
                     if n == 0 {
-                        // The client went away; whatever runs on the data side ends with us.
+                        // The client went away: the session aborts what runs on the data side.
+                        self.session.handle_control_closed(Instant::now());
+                        self.drain().await?;
                         return Ok(());
                     }
                     let input = buf.get(..n).unwrap_or_default();
@@ -199,6 +196,9 @@ impl<S: Storage, A: Authenticator> Connection<S, A> {
                 }
                 r = shutdown.changed(), if !shutting_down => {
                     shutting_down = r.is_err() || *shutdown.borrow();
+                    if shutting_down {
+                        self.session.handle_shutdown(Instant::now());
+                    }
                 }
             }
         }

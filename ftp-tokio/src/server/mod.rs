@@ -45,7 +45,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ftp_proto::server::{ServerConfig, TlsMode};
+use ftp_proto::server::{refusal_reply, Refusal, ServerConfig, TlsMode};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -287,21 +287,23 @@ impl<S: Storage, A: Authenticator> BoundServer<S, A> {
                 conn = rx.recv() => {
                     let Some((tcp, peer)) = conn else { break };
                     let ip = ftp_proto::server::canonical_ip(peer.ip());
-                    let admitted = {
+                    let refused = {
                         let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
                         let per_ip = c.per_ip.get(&ip).copied().unwrap_or(0);
-                        if c.total >= self.max_connections || per_ip >= self.max_per_ip {
-                            false
+                        if c.total >= self.max_connections {
+                            Some(Refusal::TooManyConnections)
+                        } else if per_ip >= self.max_per_ip {
+                            Some(Refusal::TooManyFromAddress)
                         } else {
                             c.total += 1;
                             *c.per_ip.entry(ip).or_default() += 1;
-                            true
+                            None
                         }
                     };
-                    if !admitted {
-                        debug!(%peer, "connection limit reached");
+                    if let Some(reason) = refused {
+                        debug!(%peer, ?reason, "connection limit reached");
                         if !self.shared.implicit_tls {
-                            let _ = tcp.try_write(b"421 Too many connections; try again later.\r\n");
+                            let _ = tcp.try_write(&refusal_reply(reason));
                         }
                         continue;
                     }

@@ -152,6 +152,8 @@ pub struct ServerSession {
     data: Option<Data>,
     transfer: Option<Transfer>,
     quit_after_transfer: bool,
+    /// The server is shutting down: 421 and close once the running transfer ends.
+    shutdown_after_transfer: bool,
     idle_deadline: Option<Instant>,
     /// The latest time any `handle_*` call passed in, for work resumed from `poll_output`.
     now: Instant,
@@ -201,6 +203,7 @@ impl ServerSession {
             data: None,
             transfer: None,
             quit_after_transfer: false,
+            shutdown_after_transfer: false,
             idle_deadline: None,
             now,
             peer,
@@ -388,6 +391,39 @@ impl ServerSession {
         self.process(now);
     }
 
+    /// Starts a graceful shutdown: an idle session gets 421 and closes now; a session with a
+    /// transfer running lets it finish (its 226 or error reply goes out), then gets 421 and
+    /// closes. Commands that arrive meanwhile are not served. Drain
+    /// [`poll_output`](Self::poll_output) afterwards.
+    pub fn handle_shutdown(&mut self, now: Instant) {
+        if self.closed {
+            return;
+        }
+        self.queue.clear();
+        if self.transfer.is_some() {
+            self.shutdown_after_transfer = true;
+            return;
+        }
+        self.pending = None;
+        self.reply(421, b"Server shutting down.");
+        self.close();
+        self.touch(now);
+    }
+
+    /// Reports that the control connection has closed (the client went away or the socket
+    /// failed). A running transfer is aborted and the data channel released; the session ends
+    /// with [`ServerOutput::Close`] and sends nothing more.
+    pub fn handle_control_closed(&mut self, now: Instant) {
+        if self.closed {
+            return;
+        }
+        self.send.clear();
+        self.out.retain(|o| !matches!(o, ServerOutput::Send(_)));
+        self.queued_bytes = 0;
+        self.close();
+        self.touch(now);
+    }
+
     /// The next thing for the adapter to do, or `None` when there is nothing left. Call it
     /// until `None` after every `handle_*` call.
     #[must_use]
@@ -548,6 +584,9 @@ impl ServerSession {
         if self.quit_after_transfer {
             self.quit_after_transfer = false;
             self.reply(221, b"Goodbye.");
+            self.close();
+        } else if self.shutdown_after_transfer {
+            self.reply(421, b"Server shutting down.");
             self.close();
         }
     }

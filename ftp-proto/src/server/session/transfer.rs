@@ -21,6 +21,13 @@ impl ServerSession {
             };
             return self.reply(522, text);
         }
+        // lftp sends `EPRT |2|::|port|` in active IPv6 mode: the unspecified address means
+        // "the address I am talking to you from".
+        let target = if target.is_unspecified() {
+            client
+        } else {
+            target
+        };
         if !self.config.allow_foreign_active && target != client {
             return self.reply(501, b"Rejected data connection to a foreign address.");
         }
