@@ -204,3 +204,8 @@ pub fn run_ok(program: &str, args: &[&str], dir: &Path) -> Output {
     );
     out
 }
+
+/// The README's code samples, compiled and run as doctests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
