@@ -10,6 +10,7 @@
 //! Run `cargo run -p ftp-tokio --example server -- --help` for a ready-made server.
 
 mod error;
+pub mod client;
 pub mod server;
 
 pub use error::Error;
