@@ -5,13 +5,15 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use ftp_proto::client::{DataError, DataId};
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
@@ -173,44 +175,88 @@ async fn download(
     Ok(total)
 }
 
-/// Writes the caller's source to the data connection, then closes it: under TLS with
-/// close_notify, after which it reads until the server's own close (consuming anything the
-/// server sent, such as TLS 1.3 session tickets). Closing a socket with unread bytes would
-/// reset the connection, and the server could lose the end of the upload (vsftpd does).
+/// Writes the caller's source to the data connection, then closes it (under TLS with
+/// close_notify) and waits for the server's own close. The connection is read all along:
+/// under TLS 1.3 servers send session tickets on data connections (the ones later data
+/// connections resume), and closing a socket with unread bytes would reset the connection,
+/// so the server could lose the end of the upload (vsftpd does).
 async fn upload(mut dst: Stream, mut src: UploadSource, idle: Duration) -> Result<u64, DataError> {
     let mut buf = vec![0u8; TRANSFER_BUFFER];
+    let mut drain = Drain::default();
     let mut total = 0u64;
-    loop {
-        let n = src.pipe.read(&mut buf).await.map_err(|_| DataError::Local)?;
-        if n == 0 {
-            break;
+    let written = async {
+        loop {
+            let n = src.pipe.read(&mut buf).await.map_err(|_| DataError::Local)?;
+            if n == 0 {
+                break;
+            }
+            let mut chunk = buf.get(..n).unwrap_or_default();
+            while !chunk.is_empty() {
+                let w = std::future::poll_fn(|cx| {
+                    drain.poll(&mut dst, cx);
+                    Pin::new(&mut dst).poll_write(cx, chunk)
+                });
+                match timeout(idle, w).await {
+                    Err(_) => return Err(DataError::TimedOut),
+                    Ok(Err(_)) | Ok(Ok(0)) => return Err(DataError::ConnectionLost),
+                    Ok(Ok(w)) => {
+                        chunk = chunk.get(w..).unwrap_or_default();
+                        total += w as u64;
+                    }
+                }
+            }
         }
-        let chunk = buf.get(..n).unwrap_or_default();
-        match timeout(idle, dst.write_all(chunk)).await {
+        if !src.complete.load(Ordering::Acquire) {
+            // The caller's source failed or was dropped.
+            return Err(DataError::Local);
+        }
+        let shut = std::future::poll_fn(|cx| {
+            drain.poll(&mut dst, cx);
+            Pin::new(&mut dst).poll_shutdown(cx)
+        });
+        match timeout(idle, shut).await {
             Err(_) => return Err(DataError::TimedOut),
             Ok(Err(_)) => return Err(DataError::ConnectionLost),
-            Ok(Ok(())) => total += n as u64,
+            Ok(Ok(())) => {}
         }
+        // Wait for the server to close its side (its close_notify under TLS).
+        let closed = std::future::poll_fn(|cx| {
+            if drain.poll(&mut dst, cx) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        });
+        timeout(idle, closed).await.map_err(|_| DataError::TimedOut)
     }
-    if !src.complete.load(Ordering::Acquire) {
-        // The caller's source failed or was dropped: never let the server take this as the
-        // whole file by closing cleanly.
-        // A reset, not an end of file.
+    .await;
+    if written.is_err() {
+        // Never let the server take a failed upload for the whole file: reset the
+        // connection instead of closing it cleanly.
         let _ = socket2::SockRef::from(dst.tcp()).set_linger(Some(Duration::ZERO));
-        return Err(DataError::Local);
     }
-    match timeout(idle, dst.shutdown()).await {
-        Err(_) => return Err(DataError::TimedOut),
-        Ok(Err(_)) => return Err(DataError::ConnectionLost),
-        Ok(Ok(())) => {}
-    }
-    // Wait for the server to close its side (its close_notify under TLS).
-    loop {
-        match timeout(idle, dst.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => break,
-            Ok(Ok(_)) => {}
-            Err(_) => return Err(DataError::TimedOut),
+    written.map(|()| total)
+}
+
+/// Reads and discards whatever the server sends on an upload's data connection.
+#[derive(Debug, Default)]
+struct Drain {
+    closed: bool,
+}
+
+impl Drain {
+    /// Reads all that is available; true once the server has closed its side.
+    fn poll(&mut self, stream: &mut Stream, cx: &mut Context<'_>) -> bool {
+        let mut scratch = [0u8; 512];
+        while !self.closed {
+            let mut rb = ReadBuf::new(&mut scratch);
+            match Pin::new(&mut *stream).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) if rb.filled().is_empty() => self.closed = true,
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(_)) => self.closed = true,
+                Poll::Pending => break,
+            }
         }
+        self.closed
     }
-    Ok(total)
 }

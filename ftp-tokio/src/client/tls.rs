@@ -73,6 +73,9 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 fn finish(mut config: rustls::ClientConfig) -> Arc<rustls::ClientConfig> {
     config.alpn_protocols = vec![b"ftp".to_vec()];
+    config.resumption = rustls::client::Resumption::store(Arc::new(TracingStore(
+        rustls::client::ClientSessionMemoryCache::new(64),
+    )));
     // The default resumption store (in memory, shared by all connections of this config)
     // keeps TLS 1.3 tickets and TLS 1.2 sessions per server name.
     Arc::new(config)
@@ -201,5 +204,52 @@ impl AsyncWrite for Stream {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
+    }
+}
+
+/// The session store of the configurations made here: rustls' in-memory cache, with a trace
+/// of what the data connections take and bring.
+#[derive(Debug)]
+struct TracingStore(rustls::client::ClientSessionMemoryCache);
+
+impl rustls::client::ClientSessionStore for TracingStore {
+    fn set_kx_hint(&self, name: ServerName<'static>, group: rustls::NamedGroup) {
+        self.0.set_kx_hint(name, group)
+    }
+    fn kx_hint(&self, name: &ServerName<'_>) -> Option<rustls::NamedGroup> {
+        self.0.kx_hint(name)
+    }
+    fn set_tls12_session(
+        &self,
+        name: ServerName<'static>,
+        value: rustls::client::Tls12ClientSessionValue,
+    ) {
+        tracing::trace!("TLS 1.2 session stored");
+        self.0.set_tls12_session(name, value)
+    }
+    fn tls12_session(
+        &self,
+        name: &ServerName<'_>,
+    ) -> Option<rustls::client::Tls12ClientSessionValue> {
+        self.0.tls12_session(name)
+    }
+    fn remove_tls12_session(&self, name: &ServerName<'static>) {
+        self.0.remove_tls12_session(name)
+    }
+    fn insert_tls13_ticket(
+        &self,
+        name: ServerName<'static>,
+        value: rustls::client::Tls13ClientSessionValue,
+    ) {
+        tracing::trace!("TLS 1.3 ticket stored");
+        self.0.insert_tls13_ticket(name, value)
+    }
+    fn take_tls13_ticket(
+        &self,
+        name: &ServerName<'static>,
+    ) -> Option<rustls::client::Tls13ClientSessionValue> {
+        let t = self.0.take_tls13_ticket(name);
+        tracing::trace!(found = t.is_some(), "TLS 1.3 ticket taken");
+        t
     }
 }
