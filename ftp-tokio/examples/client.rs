@@ -242,14 +242,28 @@ async fn run(args: Args) -> Result<(), String> {
     match args.command.as_str() {
         "ls" => {
             for entry in client.list(dir).await.map_err(e)? {
-                let size = entry.size.map_or_else(|| "-".to_string(), |s| s.to_string());
-                println!("{} {:>12} {}", kind(&entry), size, String::from_utf8_lossy(&entry.name));
+                let size = entry
+                    .size
+                    .map_or_else(|| "-".to_string(), |s| s.to_string());
+                println!(
+                    "{} {:>12} {}",
+                    kind(&entry),
+                    size,
+                    String::from_utf8_lossy(&entry.name)
+                );
             }
         }
         "mlsd" => {
             for entry in client.mlsd(dir).await.map_err(e)? {
-                let size = entry.size.map_or_else(|| "-".to_string(), |s| s.to_string());
-                println!("{} {:>12} {}", kind(&entry), size, String::from_utf8_lossy(&entry.name));
+                let size = entry
+                    .size
+                    .map_or_else(|| "-".to_string(), |s| s.to_string());
+                println!(
+                    "{} {:>12} {}",
+                    kind(&entry),
+                    size,
+                    String::from_utf8_lossy(&entry.name)
+                );
             }
         }
         "get" => {
@@ -273,7 +287,10 @@ async fn run(args: Args) -> Result<(), String> {
             client.mkdir(path).await.map_err(e)?;
         }
         "mv" => {
-            client.rename(path, file_arg.unwrap_or_default()).await.map_err(e)?;
+            client
+                .rename(path, file_arg.unwrap_or_default())
+                .await
+                .map_err(e)?;
         }
         "size" => println!("{}", client.size(path).await.map_err(e)?),
         other => return Err(format!("unknown command '{other}' (see --help)")),
@@ -289,7 +306,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("client: {e}");

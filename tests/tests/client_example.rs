@@ -63,7 +63,10 @@ fn every_command(base: &str, root: &std::path::Path, extra: &[&str], mlsd: bool)
     let url = |p: &str| format!("{base}/{p}");
     run(&["put", local.to_str().unwrap(), &url("up.bin")]);
     assert_eq!(std::fs::read(root.join("up.bin")).unwrap(), data);
-    assert_eq!(run(&["size", &url("up.bin")]).trim(), data.len().to_string());
+    assert_eq!(
+        run(&["size", &url("up.bin")]).trim(),
+        data.len().to_string()
+    );
     let back = work.path().join("back.bin");
     run(&["get", &url("up.bin"), back.to_str().unwrap()]);
     assert_eq!(std::fs::read(&back).unwrap(), data);
@@ -90,7 +93,12 @@ fn every_command(base: &str, root: &std::path::Path, extra: &[&str], mlsd: bool)
 #[test]
 fn example_against_our_server() {
     let server = TestServer::start();
-    let base = format!("ftp://{}:{}@{}", ftp_tests::USER, ftp_tests::PASS, server.addr);
+    let base = format!(
+        "ftp://{}:{}@{}",
+        ftp_tests::USER,
+        ftp_tests::PASS,
+        server.addr
+    );
     every_command(&base, server.root.path(), &[], true);
     every_command(&base, server.root.path(), &["--active"], true);
     every_command(&base, server.root.path(), &["--no-epsv"], true);
@@ -98,7 +106,12 @@ fn example_against_our_server() {
         tls: ftp_proto::server::TlsMode::Implicit,
         ..Options::default()
     });
-    let base = format!("ftps://{}:{}@{}", ftp_tests::USER, ftp_tests::PASS, tls.addr);
+    let base = format!(
+        "ftps://{}:{}@{}",
+        ftp_tests::USER,
+        ftp_tests::PASS,
+        tls.addr
+    );
     every_command(&base, tls.root.path(), &["--insecure"], true);
     // Anonymous, read-only: the refusal names the reply.
     let out = client(&["mkdir", &format!("ftp://{}/x", server.addr)]);

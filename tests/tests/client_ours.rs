@@ -115,7 +115,10 @@ fn login_refused_names_the_reply() {
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Session(_)), "{err}");
-        assert_eq!(err.reply().map(|r| r.code().to_string()), Some("530".into()));
+        assert_eq!(
+            err.reply().map(|r| r.code().to_string()),
+            Some("530".into())
+        );
         assert!(err.to_string().contains("530"), "{err}");
     });
 }
@@ -150,9 +153,15 @@ fn abort_a_download_and_go_on() {
         assert_eq!(first, big[..1024]);
         client.abort().await.expect("abort");
         let mut rest = Vec::new();
-        assert!(stream.read_to_end(&mut rest).await.is_err(), "aborted stream ends in error");
+        assert!(
+            stream.read_to_end(&mut rest).await.is_err(),
+            "aborted stream ends in error"
+        );
         // The session goes on.
-        assert_eq!(client.size("big.bin").await.expect("size"), big.len() as u64);
+        assert_eq!(
+            client.size("big.bin").await.expect("size"),
+            big.len() as u64
+        );
         let mut small = Vec::new();
         server.put_file("small.bin", b"small");
         client.retr_to("small.bin", &mut small).await.expect("get");

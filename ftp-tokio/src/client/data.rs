@@ -4,8 +4,8 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -67,7 +67,12 @@ pub(crate) struct DataTls {
 }
 
 /// Connects to a passive-mode address and reports the result.
-pub(crate) async fn connect(id: DataId, addr: SocketAddr, limit: Duration, tx: mpsc::Sender<Event>) {
+pub(crate) async fn connect(
+    id: DataId,
+    addr: SocketAddr,
+    limit: Duration,
+    tx: mpsc::Sender<Event>,
+) {
     let r = match timeout(limit, TcpStream::connect(addr)).await {
         Ok(r) => r,
         Err(_) => Err(io::ErrorKind::TimedOut.into()),
@@ -142,7 +147,14 @@ async fn download(
     tx: &mpsc::Sender<Event>,
 ) -> Result<u64, DataError> {
     let tls = src.is_tls();
-    let mut buf = vec![0u8; if pipe.is_some() { TRANSFER_BUFFER } else { 64 * 1024 }];
+    let mut buf = vec![
+        0u8;
+        if pipe.is_some() {
+            TRANSFER_BUFFER
+        } else {
+            64 * 1024
+        }
+    ];
     let mut total = 0u64;
     loop {
         let n = match timeout(idle, src.read(&mut buf)).await {
@@ -186,7 +198,11 @@ async fn upload(mut dst: Stream, mut src: UploadSource, idle: Duration) -> Resul
     let mut total = 0u64;
     let written = async {
         loop {
-            let n = src.pipe.read(&mut buf).await.map_err(|_| DataError::Local)?;
+            let n = src
+                .pipe
+                .read(&mut buf)
+                .await
+                .map_err(|_| DataError::Local)?;
             if n == 0 {
                 break;
             }

@@ -63,7 +63,10 @@ struct Channel {
 
 impl Drop for Channel {
     fn drop(&mut self) {
-        for t in [self.task.take(), self.listener.take()].into_iter().flatten() {
+        for t in [self.task.take(), self.listener.take()]
+            .into_iter()
+            .flatten()
+        {
             t.abort();
         }
     }
@@ -98,7 +101,7 @@ impl Driver {
         idle: Duration,
         requests: mpsc::Receiver<Request>,
         login: oneshot::Sender<Result<LoginInfo, Error>>,
-    ) -> io_result::Result<Driver> {
+    ) -> std::io::Result<Driver> {
         let local_ip = control.tcp().local_addr()?.ip();
         let (events_tx, events_rx) = mpsc::channel(64);
         Ok(Driver {
@@ -204,7 +207,8 @@ impl Driver {
                     Err(e) => {
                         tracing::debug!(%id, error = %e, "data connect failed");
                         self.channels.remove(&id);
-                        self.session.handle_event(now, ClientEvent::DataFailed { id })
+                        self.session
+                            .handle_event(now, ClientEvent::DataFailed { id })
                     }
                 }
             }
@@ -355,11 +359,8 @@ impl Driver {
                     .and_then(|l| Ok((l.local_addr()?, l)));
                 match bound {
                     Ok((addr, listener)) => {
-                        let task = tokio::spawn(data::accept_loop(
-                            id,
-                            listener,
-                            self.events_tx.clone(),
-                        ));
+                        let task =
+                            tokio::spawn(data::accept_loop(id, listener, self.events_tx.clone()));
                         let mut ch = Channel::default();
                         ch.listener = Some(task);
                         self.channels.insert(id, ch);
@@ -369,7 +370,9 @@ impl Driver {
                     }
                     Err(e) => {
                         tracing::debug!(%id, error = %e, "cannot listen for the data connection");
-                        let _ = self.session.handle_event(now, ClientEvent::DataFailed { id });
+                        let _ = self
+                            .session
+                            .handle_event(now, ClientEvent::DataFailed { id });
                     }
                 }
             }
@@ -400,8 +403,7 @@ impl Driver {
         if ch.tcp.is_none() || ch.waiting.is_none() {
             return;
         }
-        let (Some(tcp), Some((op, direction, listing))) = (ch.tcp.take(), ch.waiting.take())
-        else {
+        let (Some(tcp), Some((op, direction, listing))) = (ch.tcp.take(), ch.waiting.take()) else {
             return;
         };
         let job = if listing {
@@ -461,10 +463,6 @@ impl Driver {
             )));
         }
     }
-}
-
-mod io_result {
-    pub(crate) use std::io::Result;
 }
 
 async fn read_control(control: Option<&mut Stream>, buf: &mut [u8]) -> std::io::Result<usize> {

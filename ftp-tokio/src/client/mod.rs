@@ -290,7 +290,11 @@ impl Client {
     }
 
     /// RNFR and RNTO: renames `from` to `to`.
-    pub async fn rename(&self, from: impl AsRef<[u8]>, to: impl AsRef<[u8]>) -> Result<Reply, Error> {
+    pub async fn rename(
+        &self,
+        from: impl AsRef<[u8]>,
+        to: impl AsRef<[u8]>,
+    ) -> Result<Reply, Error> {
         let (f, t) = (bytes(from), bytes(to));
         self.run_done(move |s, now| s.rename(now, f, t)).await
     }
@@ -385,7 +389,11 @@ impl Client {
     }
 
     /// RETR from byte `offset` (REST first when it is not 0), to resume a download.
-    pub async fn retr_from(&self, path: impl AsRef<[u8]>, offset: u64) -> Result<RetrStream, Error> {
+    pub async fn retr_from(
+        &self,
+        path: impl AsRef<[u8]>,
+        offset: u64,
+    ) -> Result<RetrStream, Error> {
         let p = bytes(path);
         let (ours, theirs) = tokio::io::duplex(TRANSFER_BUFFER);
         let rx = self
@@ -420,7 +428,11 @@ impl Client {
 
     /// STOR: uploads all of `src` to `path`; returns the bytes sent. An error reading `src`
     /// fails the upload (the server is never told the file is complete).
-    pub async fn stor<R: AsyncRead + Unpin>(&self, path: impl AsRef<[u8]>, src: R) -> Result<u64, Error> {
+    pub async fn stor<R: AsyncRead + Unpin>(
+        &self,
+        path: impl AsRef<[u8]>,
+        src: R,
+    ) -> Result<u64, Error> {
         self.stor_at(path, 0, src).await
     }
 
@@ -433,11 +445,18 @@ impl Client {
         src: R,
     ) -> Result<u64, Error> {
         let p = bytes(path);
-        transferred(self.upload(move |s, now| s.stor(now, p, offset), src).await?)
+        transferred(
+            self.upload(move |s, now| s.stor(now, p, offset), src)
+                .await?,
+        )
     }
 
     /// APPE: appends all of `src` to `path`.
-    pub async fn appe<R: AsyncRead + Unpin>(&self, path: impl AsRef<[u8]>, src: R) -> Result<u64, Error> {
+    pub async fn appe<R: AsyncRead + Unpin>(
+        &self,
+        path: impl AsRef<[u8]>,
+        src: R,
+    ) -> Result<u64, Error> {
         let p = bytes(path);
         transferred(self.upload(move |s, now| s.appe(now, p), src).await?)
     }

@@ -22,7 +22,9 @@ use tokio::net::TcpStream;
 pub fn tls_config(roots: RootCertStore) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
     let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?;
-    Ok(finish(builder.with_root_certificates(roots).with_no_client_auth()))
+    Ok(finish(
+        builder.with_root_certificates(roots).with_no_client_auth(),
+    ))
 }
 
 /// Like [`tls_config`], trusting the PEM certificates in `pem` (e.g. a test server's

@@ -125,7 +125,11 @@ pub async fn run(client: &Client, root: &Path, caps: Caps, tag: &str) {
     for (i, data) in [Vec::new(), vec![b'\n'], big.clone()].iter().enumerate() {
         let name = format!("{tag}-up{i}.bin");
         put(client, &name, data).await;
-        assert_eq!(sha256(&on_disk(root, &name)), sha256(data), "{name} on disk");
+        assert_eq!(
+            sha256(&on_disk(root, &name)),
+            sha256(data),
+            "{name} on disk"
+        );
         assert_eq!(client.size(&name).await.expect("size"), data.len() as u64);
         assert_eq!(&get(client, &name).await, data, "{name} downloaded");
     }
@@ -213,7 +217,10 @@ pub async fn run(client: &Client, root: &Path, caps: Caps, tag: &str) {
     assert!(!root.join(&dir).exists());
 
     // A refusal names the server's reply, and the session goes on.
-    let err = client.retr_to("no-such-file", Vec::new()).await.unwrap_err();
+    let err = client
+        .retr_to("no-such-file", Vec::new())
+        .await
+        .unwrap_err();
     match &err {
         Error::Op(_) => {
             let code = err.reply().expect("reply").code();
