@@ -7,8 +7,13 @@
 //! [`server::Authenticator`] traits, and runs passive and active data connections and TLS
 //! (rustls with the ring provider). The adapter makes no protocol decision of its own.
 //!
-//! Run `cargo run -p ftp-tokio --example server -- --help` for a ready-made server.
+//! [`client`] is the FTP/FTPS client: a [`client::Client`] with an async method per
+//! operation of the core's [`ClientSession`](ftp_proto::client::ClientSession).
+//!
+//! Run `cargo run -p ftp-tokio --example server -- --help` for a ready-made server, and
+//! `cargo run -p ftp-tokio --example client -- --help` for a command-line client.
 
+pub mod client;
 mod error;
 pub mod server;
 

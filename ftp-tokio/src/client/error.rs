@@ -1,0 +1,143 @@
+//! The client's error type: every failure names the server's reply when there was one.
+
+use std::io;
+
+use ftp_proto::client::{ClientError, OpError};
+use ftp_proto::reply::Reply;
+
+/// Why a [`Client`](super::Client) call failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The TCP connection to the server could not be made.
+    #[error("cannot connect: {0}")]
+    Connect(#[source] io::Error),
+    /// The TCP connect (or an implicit-TLS handshake) took longer than
+    /// [`Config::connect_timeout`](super::Config::connect_timeout).
+    #[error("timed out connecting to the server")]
+    ConnectTimeout,
+    /// The implicit-TLS handshake failed.
+    #[error("TLS handshake failed: {0}")]
+    Tls(#[source] io::Error),
+    /// TLS was asked for (explicit or implicit) but [`Config::tls`](super::Config::tls) is
+    /// not set.
+    #[error("TLS requested but no TLS configuration was given")]
+    TlsNotConfigured,
+    /// The session ended, or refused the call: a refused login, a lost connection, a reply
+    /// timeout, an invalid argument...
+    #[error("{}", session_message(.0))]
+    Session(ClientError),
+    /// The operation failed; the session goes on.
+    #[error("{}", op_message(.0))]
+    Op(OpError),
+    /// Reading the upload source or writing the download target failed.
+    #[error("local I/O error: {0}")]
+    Local(#[source] io::Error),
+    /// The connection's task is gone (the session closed before this call).
+    #[error("the connection is closed")]
+    Closed,
+    /// The operation succeeded with an outcome this call cannot use (a core bug).
+    #[error("unexpected outcome from the session")]
+    UnexpectedOutcome,
+}
+
+impl Error {
+    /// The server's reply behind this error, if there is one.
+    pub fn reply(&self) -> Option<&Reply> {
+        match self {
+            Error::Session(e) => session_reply(e),
+            Error::Op(e) => op_reply(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<ClientError> for Error {
+    fn from(e: ClientError) -> Self {
+        Error::Session(e)
+    }
+}
+
+impl From<OpError> for Error {
+    fn from(e: OpError) -> Self {
+        match e {
+            OpError::Session(e) => Error::Session(e),
+            e => Error::Op(e),
+        }
+    }
+}
+
+fn session_reply(e: &ClientError) -> Option<&Reply> {
+    match e {
+        ClientError::ServiceClosing(r)
+        | ClientError::Refused(r)
+        | ClientError::LoginFailed(r)
+        | ClientError::TlsRefused(r)
+        | ClientError::TlsBypassed(r)
+        | ClientError::UnexpectedReply(r) => Some(r),
+        _ => None,
+    }
+}
+
+fn op_reply(e: &OpError) -> Option<&Reply> {
+    match e {
+        OpError::Rejected(r) | OpError::UnexpectedReply(r) => Some(r),
+        OpError::BadReply { reply, .. } | OpError::BadAddress { reply, .. } => Some(reply),
+        OpError::Transfer { reply, .. } => reply.as_ref(),
+        OpError::Session(e) => session_reply(e),
+        _ => None,
+    }
+}
+
+/// `text`, then the server's reply quoted when there is one.
+fn with_reply(text: String, reply: Option<&Reply>) -> String {
+    match reply {
+        Some(r) => format!(
+            "{text} (server replied \"{} {}\")",
+            r.code(),
+            String::from_utf8_lossy(r.last_line()).trim_end()
+        ),
+        None => text,
+    }
+}
+
+fn session_message(e: &ClientError) -> String {
+    let text = match e {
+        ClientError::LoginFailed(_) => "login failed".to_owned(),
+        ClientError::Refused(_) => "the server refused the connection".to_owned(),
+        ClientError::ServiceClosing(_) => "the server closed the connection".to_owned(),
+        ClientError::TlsRefused(_) => "the server refused TLS".to_owned(),
+        ClientError::UnexpectedReply(_) => "unexpected reply".to_owned(),
+        e => e.to_string(),
+    };
+    with_reply(text, session_reply(e))
+}
+
+fn op_message(e: &OpError) -> String {
+    let text = match e {
+        OpError::Rejected(_) => "the server refused the operation".to_owned(),
+        OpError::UnexpectedReply(_) => "unexpected reply".to_owned(),
+        OpError::BadReply { error, .. } => format!("unreadable reply: {error}"),
+        OpError::BadAddress { error, .. } => format!("unreadable passive reply: {error}"),
+        OpError::Transfer { error, .. } => format!("the data transfer failed: {error:?}"),
+        e => e.to_string(),
+    };
+    with_reply(text, op_reply(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ftp_proto::reply::ReplyCode;
+
+    #[test]
+    fn message_names_the_reply() {
+        let code = ReplyCode::from_digits(b"550").unwrap();
+        let e = Error::from(OpError::Rejected(Reply::new(code, "No such file")));
+        assert_eq!(
+            e.to_string(),
+            "the server refused the operation (server replied \"550 No such file\")"
+        );
+        assert_eq!(e.reply().map(|r| r.code()), Some(code));
+    }
+}

@@ -1,0 +1,135 @@
+//! Our tokio client against real servers (vsftpd, pure-ftpd, proftpd, pyftpdlib), each
+//! started on a loopback port by the peer harness: every operation of the suite in EPSV,
+//! PASV, active (PORT: the peers listen on IPv4 only, so EPRT is covered against our own
+//! server on IPv6) and explicit FTPS with data-connection TLS session reuse.
+
+mod client_suite;
+
+use std::sync::Arc;
+
+use client_suite::{connect_with, run, runtime, Caps, Mode};
+use ftp_tests::peers::{PeerKind, PeerServer, PeerTls, PEER_PASS, PEER_USER};
+use ftp_tokio::client::{insecure_tls_config, insecure_tls_config_with};
+
+fn caps(kind: PeerKind) -> Caps {
+    match kind {
+        PeerKind::Vsftpd => Caps {
+            mlsd: false,
+            rest_stor: true,
+            nlst_dots: false,
+        },
+        PeerKind::PureFtpd => Caps {
+            mlsd: true,
+            rest_stor: true,
+            nlst_dots: true,
+        },
+        PeerKind::Proftpd => Caps {
+            mlsd: true,
+            rest_stor: true,
+            nlst_dots: false,
+        },
+        PeerKind::Pyftpdlib => Caps {
+            mlsd: true,
+            rest_stor: true,
+            nlst_dots: false,
+        },
+    }
+}
+
+fn suite_with(kind: PeerKind, tls: PeerTls, mode: Mode, tls_config: Arc<rustls::ClientConfig>) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let server = PeerServer::start(kind, tls).unwrap_or_else(|e| panic!("{kind:?} {tls:?}: {e}"));
+    let rt = runtime();
+    let tag = format!("{mode:?}").to_lowercase();
+    rt.block_on(async {
+        let config = client_suite::config(PEER_USER, PEER_PASS, mode);
+        let client = connect_with(server.addr, config, mode, tls_config).await;
+        let logs = scopeguard(&server);
+        let r = tokio::time::timeout(
+            std::time::Duration::from_secs(120),
+            run(&client, &server.root, caps(kind), &tag),
+        )
+        .await;
+        assert!(r.is_ok(), "{kind:?} {mode:?} timed out\n{}", server.logs());
+        client.quit().await.expect("quit");
+        drop(logs);
+    });
+}
+
+struct Logs<'a>(&'a PeerServer);
+
+impl Drop for Logs<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() || std::env::var_os("PEER_LOGS").is_some() {
+            eprintln!("--- {:?} logs ---\n{}", self.0.kind, self.0.logs());
+        }
+    }
+}
+
+fn scopeguard(server: &PeerServer) -> Logs<'_> {
+    Logs(server)
+}
+
+fn suite(kind: PeerKind, tls: PeerTls, mode: Mode) {
+    let config = if kind == PeerKind::Proftpd && tls == PeerTls::ExplicitRequireReuse {
+        // proftpd sends no TLS 1.3 session ticket on upload data connections, and rustls
+        // uses each ticket once (RFC 8446 §C.4): after a few uploads no ticket is left and
+        // proftpd refuses the next data connection (it requires session reuse). TLS 1.2
+        // sessions can be resumed any number of times.
+        insecure_tls_config_with(&[&rustls::version::TLS12])
+    } else {
+        insecure_tls_config()
+    };
+    suite_with(kind, tls, mode, config);
+}
+
+macro_rules! peer_tests {
+    ($name:ident, $kind:expr, $tls:expr) => {
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn epsv() {
+                suite($kind, PeerTls::Off, Mode::Epsv);
+            }
+
+            #[test]
+            fn pasv() {
+                suite($kind, PeerTls::Off, Mode::Pasv);
+            }
+
+            #[test]
+            fn active_port() {
+                suite($kind, PeerTls::Off, Mode::Active);
+            }
+
+            #[test]
+            fn ftps_explicit() {
+                suite($kind, $tls, Mode::Tls);
+            }
+
+            #[test]
+            fn ftps_explicit_tls12() {
+                suite_with(
+                    $kind,
+                    $tls,
+                    Mode::Tls,
+                    insecure_tls_config_with(&[&rustls::version::TLS12]),
+                );
+            }
+
+            #[test]
+            fn ftps_explicit_active() {
+                suite($kind, $tls, Mode::TlsActive);
+            }
+        }
+    };
+}
+
+peer_tests!(vsftpd, PeerKind::Vsftpd, PeerTls::ExplicitRequireReuse);
+peer_tests!(pure_ftpd, PeerKind::PureFtpd, PeerTls::Explicit);
+peer_tests!(proftpd, PeerKind::Proftpd, PeerTls::ExplicitRequireReuse);
+peer_tests!(pyftpdlib, PeerKind::Pyftpdlib, PeerTls::Explicit);
