@@ -290,9 +290,16 @@ struct DateAt {
 }
 
 fn find_date(l: &[u8], t: &[(usize, usize)]) -> Option<DateAt> {
+    // The month cannot come first: at least a size precedes it. Prefer a date with the
+    // permissions, an owner and a size before it, so that an owner named like a month with a
+    // numeric group (`jan 20 4096 Nov 29 09:34`) is not read as the date; fall back to an
+    // earlier date for the rare listings without owner columns.
+    find_date_from(l, t, 3).or_else(|| find_date_from(l, t, 1))
+}
+
+fn find_date_from(l: &[u8], t: &[(usize, usize)], start: usize) -> Option<DateAt> {
     let tok = |i: usize| t.get(i).map(|&(s, e)| &l[s..e]);
-    // The month cannot come first: at least a size precedes it.
-    for i in 1..t.len() {
+    for i in start..t.len() {
         let cur = tok(i)?;
         if let Some((year, month, day)) = parse_iso_date(cur) {
             if let Some(TimeOrYear::Time(h, m)) = tok(i + 1).and_then(parse_time_or_year) {
@@ -412,7 +419,9 @@ pub(crate) fn parse(src: Src<'_>, now: Option<Timestamp>) -> Result<Entry, Listi
     if matches!(type_char, b'c' | b'b') {
         let prev = size_idx.checked_sub(1).map(|i| &l[t[i].0..t[i].1]);
         match prev {
-            Some([major @ .., b',']) if parse_digits(size_tok, 9).is_some() => {
+            Some([major @ .., b','])
+                if parse_digits(major, 9).is_some() && parse_digits(size_tok, 9).is_some() =>
+            {
                 device = parse_digits(major, 9).zip(parse_digits(size_tok, 9));
                 fields_end = size_idx - 1;
             }
@@ -841,5 +850,33 @@ mod tests {
         );
         let back = parse_list_line(&out, Some(now())).unwrap().unwrap();
         assert_eq!(back.owner.as_deref(), Some(&b"a_b"[..]));
+    }
+
+    #[test]
+    fn owner_named_like_a_month_is_not_the_date() {
+        let e = parse_list_line(b"drwxr-xr-x 2 jan 20 4096 Nov 29 09:34 pub", None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(&e.name[..], b"pub");
+        assert_eq!(e.owner.as_deref(), Some(&b"jan"[..]));
+        assert_eq!(e.group.as_deref(), Some(&b"20"[..]));
+        assert_eq!(e.size, Some(4096));
+    }
+
+    #[test]
+    fn device_line_keeps_a_group_ending_in_a_comma() {
+        let e = parse_list_line(b"crw-rw-rw- 1 root staff, 0 Feb  2  2020 n", None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.group.as_deref(), Some(&b"staff,"[..]));
+        assert_eq!(e.size, Some(0));
+        let e = parse_list_line(b"crw-rw-rw- 1 root tty 4, 1 Feb  2  2020 tty1", None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.group.as_deref(), Some(&b"tty"[..]));
+        assert_eq!(
+            e.kind,
+            EntryKind::Other(Bytes::from_static(b"OS.unix=chr-4/1"))
+        );
     }
 }
