@@ -16,6 +16,7 @@
 pub mod client;
 mod error;
 pub mod server;
+mod stream;
 
 pub use error::Error;
 pub use ftp_proto;
