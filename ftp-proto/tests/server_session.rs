@@ -1363,3 +1363,26 @@ fn refusal_replies_are_421() {
     assert!(refusal_reply(Refusal::TooManyFromAddress).starts_with(b"421 "));
     assert!(refusal_reply(Refusal::ShuttingDown).starts_with(b"421 "));
 }
+
+#[test]
+fn names_with_control_bytes_are_not_created() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.pasv(50_100);
+    h.replies();
+    h.input(b"MKD a\x01b\r\nMKD a\r\0b\r\nSTOR x\x1b[31m\r\nAPPE \x7f\r\n");
+    assert_eq!(h.codes(), [553, 553, 553, 553]);
+    assert!(h.take_outs().is_empty(), "nothing was asked of storage");
+    h.input(b"RNFR a\r\n");
+    let (rid, _) = h.storage();
+    h.event(ServerEvent::Answer(
+        rid,
+        Answer::Metadata(Box::new(file(1))),
+    ));
+    h.input(b"RNTO b\tc\r\n");
+    assert_eq!(h.codes(), [350, 553]);
+    // Reading such names stays possible: they may exist on disk already.
+    h.input(b"RETR a\x01b\r\n");
+    let (_, req) = h.storage();
+    assert!(matches!(req, StorageRequest::OpenRead { .. }));
+}

@@ -178,7 +178,7 @@ impl ServerSession {
                 _ => self.passive(PassiveForm::Epsv),
             },
             Command::Retr(path) => {
-                if let Some(p) = self.data_command_path(&path) {
+                if let Some(p) = self.data_command_path(&path, false) {
                     let offset = self.rest.take().unwrap_or(0);
                     self.open(Direction::Send, false, false, StorageRequest::OpenRead { path: p, offset });
                 }
@@ -187,7 +187,7 @@ impl ServerSession {
                 if !self.writable() {
                     return;
                 }
-                if let Some(p) = self.data_command_path(&path) {
+                if let Some(p) = self.data_command_path(&path, true) {
                     let mode = match self.rest.take() {
                         Some(n) if n > 0 => WriteMode::AtOffset(n),
                         _ => WriteMode::Truncate,
@@ -202,7 +202,7 @@ impl ServerSession {
                 if self.rest.take().is_some_and(|n| n > 0) {
                     return self.reply(550, b"REST is not allowed with APPE.");
                 }
-                if let Some(p) = self.data_command_path(&path) {
+                if let Some(p) = self.data_command_path(&path, true) {
                     self.open(Direction::Receive, false, false, StorageRequest::OpenWrite { path: p, mode: WriteMode::Append });
                 }
             }
@@ -278,7 +278,7 @@ impl ServerSession {
                 if !self.writable() {
                     return;
                 }
-                if let Some(p) = self.resolve(&path) {
+                if let Some(p) = self.resolve_new(&path) {
                     self.storage(Pending::Mkd(p.clone()), StorageRequest::MakeDir { path: p });
                 }
             }
@@ -316,7 +316,7 @@ impl ServerSession {
                 let Some(from) = self.rename_from.take() else {
                     return self.reply(503, b"RNFR required first.");
                 };
-                if let Some(to) = self.resolve(&path) {
+                if let Some(to) = self.resolve_new(&path) {
                     self.storage(Pending::Simple { code: 250, text: "Rename successful." }, StorageRequest::Rename { from, to });
                 }
             }

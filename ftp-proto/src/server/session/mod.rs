@@ -678,6 +678,17 @@ impl ServerSession {
         }
     }
 
+    /// Resolves the path of something about to be created. A name with control bytes would
+    /// come back altered or unparseable in 257 replies and listings (a CR turns into a space,
+    /// LIST refuses line breaks, clients reject control bytes in 257), so it gets 553.
+    fn resolve_new(&mut self, path: &[u8]) -> Option<VirtualPath> {
+        if path.iter().any(|&b| b < 0x20 || b == 0x7f) {
+            self.reply(553, b"File name not allowed: control characters.");
+            return None;
+        }
+        self.resolve(path)
+    }
+
     fn writable(&mut self) -> bool {
         if self.read_only {
             self.reply(550, b"Permission denied: read-only session.");

@@ -133,8 +133,12 @@ impl ServerSession {
         true
     }
 
-    pub(super) fn data_command_path(&mut self, path: &[u8]) -> Option<VirtualPath> {
-        let p = self.resolve(path)?;
+    pub(super) fn data_command_path(&mut self, path: &[u8], new: bool) -> Option<VirtualPath> {
+        let p = if new {
+            self.resolve_new(path)?
+        } else {
+            self.resolve(path)?
+        };
         self.data_ready_check().then_some(p)
     }
 
