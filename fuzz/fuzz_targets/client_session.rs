@@ -125,8 +125,14 @@ impl Run {
                 let e = match k % 6 {
                     0 => ClientEvent::DataConnected { id },
                     1 => ClientEvent::DataFailed { id },
-                    2 | 3 => ClientEvent::TransferDone { id, bytes: u64::from(*bytes) },
-                    4 => ClientEvent::TransferFailed { id, error: DataError::ConnectionLost },
+                    2 | 3 => ClientEvent::TransferDone {
+                        id,
+                        bytes: u64::from(*bytes),
+                    },
+                    4 => ClientEvent::TransferFailed {
+                        id,
+                        error: DataError::ConnectionLost,
+                    },
                     _ => ClientEvent::Listening {
                         id,
                         addr: SocketAddr::from(([10, 0, 0, 2], *bytes)),
@@ -139,11 +145,20 @@ impl Run {
             }
             Step::Accept(w, from_server) => {
                 let Some(id) = self.pick(*w) else { return };
-                let ip = if *from_server { [10, 0, 0, 1] } else { [10, 9, 9, 9] };
-                let r = self.s.handle_data_accept(self.now, id, SocketAddr::from((ip, 20)));
+                let ip = if *from_server {
+                    [10, 0, 0, 1]
+                } else {
+                    [10, 9, 9, 9]
+                };
+                let r = self
+                    .s
+                    .handle_data_accept(self.now, id, SocketAddr::from((ip, 20)));
                 assert!(matches!(r, Ok(_) | Err(ClientError::Closed)));
                 if !*from_server {
-                    assert!(!matches!(r, Ok(Accept::Use { .. })), "foreign host accepted");
+                    assert!(
+                        !matches!(r, Ok(Accept::Use { .. })),
+                        "foreign host accepted"
+                    );
                 }
             }
             Step::Listing(w, b) => {
@@ -159,7 +174,11 @@ impl Run {
                 }
             }
             Step::Tls(ok) => {
-                let e = if *ok { ClientEvent::TlsEstablished } else { ClientEvent::TlsFailed };
+                let e = if *ok {
+                    ClientEvent::TlsEstablished
+                } else {
+                    ClientEvent::TlsFailed
+                };
                 match self.s.handle_event(self.now, e) {
                     Ok(()) | Err(ClientError::Closed) | Err(ClientError::UnexpectedEvent(_)) => {}
                     Err(e) => panic!("unexpected {e:?}"),
@@ -196,7 +215,13 @@ fuzz_target!(|input: Input| {
     c.replies.max_reply_len = 2048;
     let now = Instant::now();
     let s = ClientSession::new(c, SocketAddr::from(([10, 0, 0, 1], 21)), now).unwrap();
-    let mut run = Run { s, now, ops: HashMap::new(), data: Vec::new(), closed: false };
+    let mut run = Run {
+        s,
+        now,
+        ops: HashMap::new(),
+        data: Vec::new(),
+        closed: false,
+    };
     run.drain();
     for step in input.steps.iter().take(512) {
         run.apply(step);
