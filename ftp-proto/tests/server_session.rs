@@ -1386,3 +1386,80 @@ fn names_with_control_bytes_are_not_created() {
     let (_, req) = h.storage();
     assert!(matches!(req, StorageRequest::OpenRead { .. }));
 }
+
+#[test]
+fn rest_does_not_survive_unrelated_commands() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.input(b"REST 100\r\nPWD\r\n");
+    h.codes();
+    h.pasv(50_110);
+    h.replies();
+    h.input(b"STOR f\r\n");
+    let (_, req) = h.storage();
+    assert_eq!(
+        req,
+        StorageRequest::OpenWrite {
+            path: vp("/f"),
+            mode: WriteMode::Truncate
+        }
+    );
+}
+
+#[test]
+fn rein_and_auth_reset_the_session_parameters() {
+    let mut config = ServerConfig::default();
+    config.tls = TlsMode::Explicit;
+    let mut h = H::new(config);
+    h.login();
+    h.input(b"EPSV ALL\r\nREIN\r\n");
+    assert_eq!(h.codes(), [200, 220]);
+    h.login();
+    h.pasv(50_120);
+    assert_eq!(h.codes(), [227], "EPSV ALL was reset by REIN");
+    h.input(b"AUTH TLS\r\n");
+    assert_eq!(h.codes(), [234]);
+    assert!(matches!(
+        h.take_outs().as_slice(),
+        [
+            ServerOutput::Data(DataIntent::Close { .. }),
+            ServerOutput::StartTls
+        ]
+    ));
+}
+
+#[test]
+fn quit_waiting_on_a_refused_tls_data_connection_is_answered() {
+    let mut config = ServerConfig::default();
+    config.tls = TlsMode::Explicit;
+    config.require_tls_session_reuse = true;
+    let mut h = H::new(config);
+    h.input(b"AUTH TLS\r\n");
+    h.codes();
+    h.take_outs();
+    h.event(ServerEvent::TlsEstablished);
+    h.login();
+    h.input(b"PBSZ 0\r\nPROT P\r\n");
+    h.codes();
+    let id = h.pasv(50_130);
+    h.replies();
+    h.input(b"RETR f\r\n");
+    let (rid, _) = h.storage();
+    h.event(ServerEvent::Answer(rid, Answer::Opened { size: None }));
+    h.codes();
+    h.input(b"QUIT\r\n");
+    h.s.handle_data_accept(h.now, id, "127.0.0.1:9".parse().unwrap())
+        .unwrap();
+    h.event(ServerEvent::DataReady {
+        id,
+        tls_resumed: Some(false),
+    });
+    assert_eq!(h.codes(), [522, 221]);
+    assert_eq!(
+        h.take_outs(),
+        [
+            ServerOutput::Data(DataIntent::Close { id }),
+            ServerOutput::Close
+        ]
+    );
+}

@@ -48,8 +48,13 @@ impl ServerSession {
                 self.reply(220, b"Host accepted.");
             }
             Command::Rein => {
+                // RFC 959: every parameter back to its default, except an established TLS
+                // control connection (RFC 4217 has no way to undo it but CCC).
                 self.reset_login();
                 self.host = None;
+                self.epsv_all = false;
+                self.tls.pbsz = false;
+                self.tls.private = false;
                 if let Some(d) = self.data.take() {
                     self.push_out(ServerOutput::Data(DataIntent::Close { id: d.id }));
                 }
@@ -445,9 +450,15 @@ impl ServerSession {
         // (CVE-2011-1575): drop both the queued commands and the unframed bytes.
         self.queue.clear();
         self.lines.discard_buffered();
-        // RFC 4217 §4.2: the session resets almost as after REIN.
+        // RFC 4217 §4.2: the session resets almost as after REIN; a data channel set up in
+        // cleartext does not carry over either.
         self.reset_login();
+        self.epsv_all = false;
+        self.tls = Default::default();
         self.tls.handshaking = true;
+        if let Some(d) = self.data.take() {
+            self.push_out(ServerOutput::Data(DataIntent::Close { id: d.id }));
+        }
         self.push_out(ServerOutput::StartTls);
     }
 }

@@ -656,6 +656,31 @@ impl ServerSession {
         if !matches!(cmd, Command::Rnto(_)) {
             self.rename_from = None;
         }
+        // REST belongs to the transfer that follows it (RFC 959, RFC 3659 §5): it survives the
+        // data-channel and representation commands clients send in between, and nothing else,
+        // so a stale offset never lands on a later, unrelated upload.
+        if !matches!(
+            cmd,
+            Command::Rest(_)
+                | Command::Retr(_)
+                | Command::Stor(_)
+                | Command::Appe(_)
+                | Command::Stou(_)
+                | Command::Port(_)
+                | Command::Eprt(_)
+                | Command::Lprt(_)
+                | Command::Pasv
+                | Command::Epsv(_)
+                | Command::Lpsv
+                | Command::Type(_)
+                | Command::Mode(_)
+                | Command::Stru(_)
+                | Command::Noop
+                | Command::Pbsz(_)
+                | Command::Prot(_)
+        ) {
+            self.rest = None;
+        }
         if !self.logged_in && !allowed_before_login(&cmd) {
             return self.reply(530, b"Please login with USER and PASS.");
         }

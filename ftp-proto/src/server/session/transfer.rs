@@ -388,7 +388,7 @@ impl ServerSession {
         });
         if let Some(tls_resumed) = ready {
             self.reply(125, &text);
-            self.begin_streaming(id, tls_resumed);
+            self.begin_streaming(now, id, tls_resumed);
         } else {
             self.reply(150, &text);
             if let Some(addr) = connect_to {
@@ -408,7 +408,7 @@ impl ServerSession {
         let _ = now;
         match &self.transfer {
             Some(t) if t.data == id && matches!(t.stage, Stage::Connecting { .. }) => {
-                self.begin_streaming(id, tls_resumed);
+                self.begin_streaming(now, id, tls_resumed);
             }
             Some(_) => return Err(SessionError::UnexpectedEvent("DataReady")),
             None => {
@@ -420,15 +420,17 @@ impl ServerSession {
         Ok(())
     }
 
-    pub(super) fn begin_streaming(&mut self, id: DataId, tls_resumed: Option<bool>) {
+    pub(super) fn begin_streaming(&mut self, now: Instant, id: DataId, tls_resumed: Option<bool>) {
         if self.tls.private && self.config.require_tls_session_reuse && tls_resumed != Some(true) {
             self.transfer = None;
             self.data = None;
             self.push_out(ServerOutput::Data(DataIntent::Close { id }));
-            return self.reply(
+            self.reply(
                 522,
                 b"TLS session of data connection not resumed; session reuse required.",
             );
+            // The transfer is over: a QUIT or shutdown waiting for it goes ahead now.
+            return self.after_transfer(now);
         }
         let Some(t) = self.transfer.as_mut() else {
             return;
