@@ -902,17 +902,6 @@ fn too_many_pipelined_commands_close_the_session() {
 }
 
 #[test]
-fn one_read_of_many_pipelined_commands_is_served_whole() {
-    let mut config = ServerConfig::default();
-    config.max_pending_commands = 4;
-    let mut h = H::new(config);
-    h.login();
-    h.input(&b"NOOP\r\n".repeat(100));
-    assert_eq!(h.codes(), vec![200; 100]);
-    assert!(h.s.wants_read());
-}
-
-#[test]
 fn garbage_and_unimplemented() {
     let mut h = H::new(ServerConfig::default());
     h.login();

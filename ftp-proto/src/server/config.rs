@@ -107,9 +107,8 @@ pub struct ServerConfig {
     /// Longest accepted command line in bytes (vsftpd uses 4096); longer lines get 500.
     pub max_line_len: usize,
     /// Commands that may wait, framed but unprocessed, behind the one being served (pipelining).
-    /// [`wants_read`](crate::server::ServerSession::wants_read) turns false at this depth. The
-    /// read that crosses it is queued whole; input fed while the queue is already full gets
-    /// 421 and the connection is closed.
+    /// [`wants_read`](crate::server::ServerSession::wants_read) turns false at this depth; a
+    /// client that sends more anyway gets 421 and the connection is closed.
     pub max_pending_commands: usize,
     /// Bytes of replies that may wait for [`poll_output`](crate::server::ServerSession::poll_output);
     /// past this the session stops processing commands until the caller drains.

@@ -222,16 +222,6 @@ impl ServerSession {
         if self.closed {
             return Err(SessionError::Closed);
         }
-        // A client may pipeline many small commands into one read: all of them are queued. Only
-        // a caller that feeds input while the queue is full (ignoring `wants_read`), or one read
-        // with more lines than the line buffer holds bytes, is past the limit.
-        let limit = if self.queue.len() >= self.config.max_pending_commands {
-            self.config.max_pending_commands
-        } else {
-            self.config
-                .max_pending_commands
-                .saturating_add(self.lines.config().max_buffered)
-        };
         while !data.is_empty() {
             let taken = self.lines.feed(data);
             data = data.get(taken..).unwrap_or_default();
@@ -243,7 +233,7 @@ impl ServerSession {
                     Err(e) => self.queue.push_back(Err(e)),
                 }
                 progressed = true;
-                if self.queue.len() > limit {
+                if self.queue.len() > self.config.max_pending_commands {
                     self.reply(
                         421,
                         b"Too many commands waiting; closing control connection.",
