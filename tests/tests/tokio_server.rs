@@ -174,3 +174,30 @@ fn symlink_out_of_root_is_invisible_to_clients() {
     let out = run_client("curl", &["-sS", "-l", &srv.url("ftp", "")], dir.path());
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok.txt");
 }
+
+#[test]
+fn a_fifo_in_the_root_is_refused_not_opened() {
+    let srv = ftp_tests::TestServer::start();
+    let fifo = srv.path("pipe");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let dir = tempfile::tempdir().unwrap();
+    // Opening the FIFO would block the server's thread until a writer came; it is refused
+    // at once with 550 (curl exit 78: remote file not found / access denied).
+    let started = std::time::Instant::now();
+    let out = run_client(
+        "curl",
+        &["-sS", "--max-time", "10", &srv.url("ftp", "pipe")],
+        dir.path(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(78),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(started.elapsed() < Duration::from_secs(8));
+}

@@ -269,11 +269,16 @@ impl Storage for FsStorage {
         offset: u64,
     ) -> Result<(File, Option<u64>), Failure> {
         let native = self.resolve(path, true).await?;
-        let mut file = File::open(&native).await.map_err(failure)?;
-        let meta = file.metadata().await.map_err(failure)?;
+        // Look before opening: opening a FIFO or a device can block a thread indefinitely.
+        let meta = tokio::fs::metadata(&native).await.map_err(failure)?;
         if meta.is_dir() {
             return Err(Failure::IsADirectory);
         }
+        if !meta.is_file() {
+            return Err(Failure::PermissionDenied);
+        }
+        let mut file = File::open(&native).await.map_err(failure)?;
+        let meta = file.metadata().await.map_err(failure)?;
         if offset > 0 {
             file.seek(io::SeekFrom::Start(offset))
                 .await
