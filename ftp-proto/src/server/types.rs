@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::listing::{Entry, FactSet};
 use crate::path::VirtualPath;
@@ -178,6 +178,22 @@ pub enum ListFormat {
     Names,
     /// MLSD: facts ([`crate::listing::format_mlsx_line`]) with these facts enabled.
     Mlsd(FactSet),
+}
+
+impl ListFormat {
+    /// Writes the data-connection bytes of a listing: one CRLF-terminated line per entry, in
+    /// this format. `now` is the wall-clock time (LIST shows the time of day for recent
+    /// entries and the year for older ones). An entry whose name holds CR or LF cannot be
+    /// listed without breaking the lines and is left out.
+    pub fn format(&self, entries: &[Entry], now: Timestamp, out: &mut BytesMut) {
+        for e in entries {
+            let _ = match self {
+                ListFormat::List => crate::listing::format_list_line(e, now, out),
+                ListFormat::Names => crate::listing::format_nlst_line(e, out),
+                ListFormat::Mlsd(facts) => crate::listing::format_mlsx_line(e, *facts, out),
+            };
+        }
+    }
 }
 
 /// Why a storage or login request failed: each maps to the reply the client gets.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
-use ftp_proto::listing::{format_list_line, format_mlsx_line, format_nlst_line, Entry};
+use ftp_proto::listing::Entry;
 use ftp_proto::server::{
     Accept, Answer, DataId, DataIntent, Direction, Failure, ListFormat, Request, RequestId,
     ServerConfig, ServerEvent, ServerOutput, ServerSession, StorageRequest, TransferError,
@@ -559,17 +559,8 @@ fn wall_now() -> Timestamp {
 }
 
 fn format_listing(entries: &[Entry], format: &ListFormat) -> Bytes {
-    let now = wall_now();
     let mut out = BytesMut::new();
-    for e in entries {
-        // An entry the formatter refuses (a name with CR or LF) is left out.
-        let _ = match format {
-            ListFormat::List => format_list_line(e, now, &mut out),
-            ListFormat::Names => format_nlst_line(e, &mut out),
-            ListFormat::Mlsd(facts) => format_mlsx_line(e, *facts, &mut out),
-            _ => format_list_line(e, now, &mut out),
-        };
-    }
+    format.format(entries, wall_now(), &mut out);
     out.freeze()
 }
 
@@ -597,8 +588,6 @@ async fn storage_request<S: Storage>(storage: &S, id: RequestId, req: StorageReq
             return match storage.list(&path).await {
                 Ok(entries) => {
                     let listing = format_listing(&entries, &format);
-                    let size = Some(listing.len() as u64);
-                    let _ = size;
                     Msg::Opened(id, Handle::Listing(listing), Answer::Opened { size: None })
                 }
                 Err(f) => Msg::Answer(id, Answer::Failed(f)),
