@@ -237,9 +237,10 @@ impl Sim {
         let (id, req) = self.requests.remove(0);
         let fail = pick % 4 == 0;
         let answer = if fail {
-            Answer::Failed(match pick % 3 {
+            Answer::Failed(match pick % 5 {
                 0 => Failure::NotFound,
                 1 => Failure::PermissionDenied,
+                2 => Failure::Unsupported,
                 _ => Failure::NoSpace,
             })
         } else {

@@ -1463,3 +1463,49 @@ fn quit_waiting_on_a_refused_tls_data_connection_is_answered() {
         ]
     );
 }
+
+#[test]
+fn unsupported_storage_operation_is_502() {
+    // A plain storage request: the reply says the command cannot work here at all.
+    for cmd in [&b"SITE CHMOD 600 f"[..], b"MFMT 20200101000000 f", b"MKD x"] {
+        let mut h = H::new(ServerConfig::default());
+        h.login();
+        let mut line = cmd.to_vec();
+        line.extend_from_slice(b"\r\n");
+        h.input(&line);
+        let (rid, _) = h.storage();
+        h.event(ServerEvent::Answer(
+            rid,
+            Answer::Failed(Failure::Unsupported),
+        ));
+        assert_eq!(
+            h.replies(),
+            ["502 Command not implemented for this storage."],
+            "{}",
+            String::from_utf8_lossy(cmd)
+        );
+    }
+    // Opening a transfer (an object store asked to append): 502 before any 150, and the
+    // session goes on.
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.pasv(50_140);
+    h.replies();
+    h.input(b"APPE log.txt\r\n");
+    let (rid, req) = h.storage();
+    assert_eq!(
+        req,
+        StorageRequest::OpenWrite {
+            path: vp("/log.txt"),
+            mode: WriteMode::Append
+        }
+    );
+    h.event(ServerEvent::Answer(
+        rid,
+        Answer::Failed(Failure::Unsupported),
+    ));
+    assert_eq!(h.codes(), [502]);
+    assert!(h.take_outs().is_empty());
+    h.input(b"NOOP\r\n");
+    assert_eq!(h.codes(), [200]);
+}

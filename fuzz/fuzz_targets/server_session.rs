@@ -820,7 +820,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 fn failure(f: u8) -> Failure {
-    match f % 11 {
+    match f % 12 {
         0 => Failure::NotFound,
         1 => Failure::PermissionDenied,
         2 => Failure::AlreadyExists,
@@ -831,6 +831,7 @@ fn failure(f: u8) -> Failure {
         7 => Failure::NoSpace,
         8 => Failure::Transient,
         9 => Failure::LoginRefused,
+        10 => Failure::Unsupported,
         _ => Failure::Other("no\r\n500 injected".into()),
     }
 }

@@ -220,6 +220,11 @@ pub enum Failure {
     Transient,
     /// The login was refused (530).
     LoginRefused,
+    /// The storage cannot do this operation at all, e.g. an object store asked to append or to
+    /// change permissions: 502, also when opening a transfer. Unlike
+    /// [`PermissionDenied`](Failure::PermissionDenied) it tells the client that the command
+    /// will not work on this server for any file. (For a login it is a refused login, 530.)
+    Unsupported,
     /// Anything else (550), with text for the reply.
     Other(String),
 }

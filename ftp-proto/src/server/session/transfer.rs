@@ -328,6 +328,7 @@ impl ServerSession {
             Failure::InvalidName => (553, b"File name not allowed."),
             Failure::NoSpace => (452, b"Insufficient storage space."),
             Failure::Transient => (450, b"Requested action not taken; try again."),
+            Failure::Unsupported => (502, b"Command not implemented for this storage."),
             Failure::Other(text) => {
                 let text = text.clone();
                 return self.reply(550, text.as_bytes());
