@@ -127,7 +127,7 @@ impl H {
         self.input(b"USER alice\r\nPASS secret\r\n");
         let (id, req) = self.request();
         assert!(
-            matches!(req, Request::Login { ref user, ref pass, .. } if &user[..] == b"alice" && &pass[..] == b"secret")
+            matches!(req, Request::Login { ref user, ref pass, anonymous: false, .. } if &user[..] == b"alice" && &pass[..] == b"secret")
         );
         self.event(ServerEvent::Answer(
             id,
@@ -270,7 +270,9 @@ fn anonymous_is_refused_unless_enabled_and_unknown_users_get_331() {
     let mut h = H::new(config);
     h.input(b"USER anonymous\r\nPASS me@example.com\r\n");
     let (id, req) = h.request();
-    assert!(matches!(req, Request::Login { ref user, .. } if &user[..] == b"anonymous"));
+    assert!(
+        matches!(req, Request::Login { ref user, anonymous: true, .. } if &user[..] == b"anonymous")
+    );
     h.event(ServerEvent::Answer(
         id,
         Answer::LoggedIn { read_only: true },
@@ -1508,4 +1510,59 @@ fn unsupported_storage_operation_is_502() {
     assert!(h.take_outs().is_empty());
     h.input(b"NOOP\r\n");
     assert_eq!(h.codes(), [200]);
+}
+
+#[test]
+fn login_request_says_whether_the_core_treats_it_as_anonymous() {
+    use ftp_proto::server::is_anonymous_user;
+    for (user, anonymous) in [
+        (&b"anonymous"[..], true),
+        (b"ANONYMOUS", true),
+        (b"ftp", true),
+        (b"Ftp", true),
+        (b"anon", false),
+        (b"ftpuser", false),
+        (b"alice", false),
+    ] {
+        assert_eq!(is_anonymous_user(user), anonymous);
+        let mut config = ServerConfig::default();
+        config.anonymous = true;
+        let mut h = H::new(config);
+        let mut line = b"USER ".to_vec();
+        line.extend_from_slice(user);
+        line.extend_from_slice(b"\r\nPASS me@example.com\r\n");
+        h.input(&line);
+        match h.request() {
+            (
+                _,
+                Request::Login {
+                    user: u,
+                    anonymous: a,
+                    ..
+                },
+            ) => {
+                assert_eq!(&u[..], user);
+                assert_eq!(a, anonymous, "{}", String::from_utf8_lossy(user));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // With anonymous access off, such names never reach the authenticator; others do, and
+    // are not anonymous.
+    let mut h = H::new(ServerConfig::default());
+    h.input(b"USER FTP\r\nPASS x\r\n");
+    assert!(h.take_outs().is_empty());
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.codes(), [331, 530]);
+    h.input(b"USER bob\r\nPASS x\r\n");
+    assert!(matches!(
+        h.request(),
+        (
+            _,
+            Request::Login {
+                anonymous: false,
+                ..
+            }
+        )
+    ));
 }

@@ -18,6 +18,8 @@
 //! - every command line (or overlong line) gets exactly one final reply once the session has
 //!   settled, counting from the last `AUTH TLS` (which drops what was pipelined after it); a
 //!   closed session sent at most one unsolicited final reply (the 421);
+//! - a login request is flagged anonymous exactly when `is_anonymous_user` says so, and only
+//!   with anonymous access on;
 //! - request and data ids are unique; request paths are rooted and normalized; active-mode
 //!   connections go to the client's own address on an unprivileged port; passive listeners bind
 //!   the control connection's local address in the configured range;
@@ -37,8 +39,9 @@ use ftp_proto::listing::{Entry, EntryKind};
 use ftp_proto::path::VirtualPath;
 use ftp_proto::reply::{parse_257, ReplyDecoder, ReplyDecoderConfig, ReplyError};
 use ftp_proto::server::{
-    Accept, Answer, DataId, DataIntent, Failure, Request, RequestId, ServerConfig, ServerEvent,
-    ServerOutput, ServerSession, SessionError, StorageRequest, TlsMode, TransferError, WriteMode,
+    is_anonymous_user, Accept, Answer, DataId, DataIntent, Failure, Request, RequestId,
+    ServerConfig, ServerEvent, ServerOutput, ServerSession, SessionError, StorageRequest, TlsMode,
+    TransferError, WriteMode,
 };
 use ftp_proto::time::Timestamp;
 use libfuzzer_sys::fuzz_target;
@@ -406,6 +409,15 @@ impl Harness {
                     assert!(self.request_ids.insert(id), "request id reused");
                     assert!(self.requests.is_empty(), "two requests outstanding");
                     check_request(&req);
+                    if let Request::Login {
+                        user, anonymous, ..
+                    } = &req
+                    {
+                        // The anonymous rule is the core's alone: the flag follows it, and a
+                        // refused anonymous login never reaches the authenticator.
+                        assert_eq!(*anonymous, is_anonymous_user(user), "anonymous flag");
+                        assert!(!anonymous || self.config.anonymous, "anonymous while off");
+                    }
                     self.requests.push_back((id, req));
                 }
                 ServerOutput::Data(DataIntent::Listen { id, ip, ports }) => {

@@ -122,7 +122,10 @@ pub struct ServerConfig {
     pub max_login_failures: u32,
     /// Delay before the 530 that answers a failed PASS (RFC 2577).
     pub failed_login_delay: Duration,
-    /// Whether `anonymous` and `ftp` may log in with any password (as an e-mail address).
+    /// Whether `anonymous` and `ftp` ([`is_anonymous_user`](crate::server::is_anonymous_user))
+    /// may log in. When on, their logins reach the authenticator with
+    /// [`Request::Login`](crate::server::Request::Login)'s `anonymous` set, and it accepts any
+    /// password (by convention an e-mail address); when off, the session refuses them itself.
     pub anonymous: bool,
     /// Passive ports to listen on, inclusive.
     pub passive_ports: RangeInclusive<u16>,

@@ -68,6 +68,15 @@ pub use types::{
     ServerEvent, ServerOutput, StorageRequest, TransferError, WriteMode,
 };
 
+/// Whether `user` is one of the names FTP servers reserve for anonymous access: `anonymous` or
+/// `ftp`, in any case (RFC 1635). The session asks the authenticator with
+/// [`Request::Login`]'s `anonymous` set from this (and from
+/// [`ServerConfig::anonymous`]); other code that needs the rule calls this rather than
+/// repeating it.
+pub fn is_anonymous_user(user: &[u8]) -> bool {
+    user.eq_ignore_ascii_case(b"anonymous") || user.eq_ignore_ascii_case(b"ftp")
+}
+
 /// Why a connection is turned away before a session starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

@@ -64,6 +64,13 @@ pub enum Request {
     Login {
         /// The USER argument.
         user: Bytes,
+        /// Whether the core treats this login as anonymous: the name passes
+        /// [`is_anonymous_user`](crate::server::is_anonymous_user) and
+        /// [`ServerConfig::anonymous`](crate::server::ServerConfig::anonymous) is on (when it
+        /// is off, such logins are refused before any request is made). The password is then
+        /// only the client's e-mail address by convention. Decide from this flag, not from
+        /// `user`, so that the anonymous rule lives in one place.
+        anonymous: bool,
         /// The PASS argument.
         pass: Bytes,
         /// The ACCT argument, if any.

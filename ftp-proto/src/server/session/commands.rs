@@ -26,11 +26,11 @@ impl ServerSession {
                 if self.tls_required_but_missing() {
                     return self.reply(530, b"TLS required: use AUTH TLS first.");
                 }
-                let anonymous = user.eq_ignore_ascii_case(b"anonymous") || user.eq_ignore_ascii_case(b"ftp");
+                let anonymous = is_anonymous_user(&user);
                 if anonymous && !self.config.anonymous {
                     return self.login_failed(now);
                 }
-                let request = Request::Login { user, pass, account: self.account.clone(), host: self.host.clone() };
+                let request = Request::Login { user, anonymous, pass, account: self.account.clone(), host: self.host.clone() };
                 self.request(Pending::Login, request);
             }
             Command::Acct(acct) => {

@@ -19,7 +19,7 @@ use crate::reply::ReplyCode;
 
 use super::config::{canonical_ip, ServerConfig, TlsMode};
 use super::types::*;
-use super::SessionError;
+use super::{is_anonymous_user, SessionError};
 
 mod commands;
 mod transfer;
