@@ -205,6 +205,8 @@ impl Pair {
                     .unwrap();
             }
             ServerOutput::Data(d) => self.server_data(d),
+            // The simulated storage keeps no handles: its transfers read the tree directly.
+            ServerOutput::Release(_) => {}
             ServerOutput::StartTls => self.server_tls_pending = true,
             ServerOutput::Close => self.server_closed = true,
             other => panic!("unexpected server output {other:?}"),

@@ -1,7 +1,10 @@
 //! Property test of the server state machine: random command sequences, random adapter answers
 //! and events, random chunking and time. Invariants: no panic; every command line gets exactly
-//! one final reply; output stays bounded; no data intent that a policy forbids.
+//! one final reply; output stays bounded; no data intent that a policy forbids; every opened
+//! handle the session accepted ends in exactly one `Transfer` or one `Release`, and none is
+//! left when the session closes or settles.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -75,6 +78,29 @@ const COMMANDS: &[&[u8]] = &[
     b"RETR ../../../etc/passwd",
 ];
 
+/// Command sequences that reach logins and transfers far more often than random picks would
+/// (a transfer needs a login, a data channel and a transfer command, in that order).
+const SCRIPTS: &[&[&[u8]]] = &[
+    &[b"USER alice", b"PASS secret"],
+    &[b"PASV", b"RETR f"],
+    &[b"EPSV", b"STOR f"],
+    &[b"PORT 127,0,0,1,200,1", b"LIST -la"],
+    &[b"EPRT |1|127.0.0.1|5000|", b"APPE f"],
+    &[b"PASV", b"STOU"],
+];
+
+fn script(commands: &[&[u8]]) -> Vec<usize> {
+    commands
+        .iter()
+        .map(|c| {
+            COMMANDS
+                .iter()
+                .position(|k| k == c)
+                .expect("script command in COMMANDS")
+        })
+        .collect()
+}
+
 #[derive(Debug, Clone)]
 enum Step {
     /// Send these commands (indices into COMMANDS), cut into chunks of this size.
@@ -92,6 +118,7 @@ enum Step {
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         4 => (prop::collection::vec(0..COMMANDS.len(), 1..4), 1usize..40).prop_map(|(c, n)| Step::Send(c, n)),
+        3 => (prop::sample::select(SCRIPTS), 1usize..40).prop_map(|(s, n)| Step::Send(script(s), n)),
         1 => Just(Step::Auth),
         4 => any::<u8>().prop_map(Step::Answer),
         3 => any::<u8>().prop_map(Step::Data),
@@ -109,6 +136,8 @@ struct Sim {
     listening: Vec<DataId>,
     connects: Vec<DataId>,
     transfers: Vec<DataId>,
+    /// Opened handles the session accepted and has neither transferred nor released yet.
+    handles: HashSet<RequestId>,
     start_tls: bool,
     /// Reply bytes not yet split into lines.
     wire: Vec<u8>,
@@ -136,6 +165,7 @@ impl Sim {
             listening: vec![],
             connects: vec![],
             transfers: vec![],
+            handles: HashSet::new(),
             start_tls: false,
             wire: vec![],
             finals: 0,
@@ -175,7 +205,19 @@ impl Sim {
                     assert!(addr.port() >= 1024);
                     self.connects.push(id)
                 }
-                ServerOutput::Data(DataIntent::Transfer { id, .. }) => self.transfers.push(id),
+                ServerOutput::Data(DataIntent::Transfer { id, source, .. }) => {
+                    assert!(
+                        self.handles.remove(&source),
+                        "transfer of {source}, which is not an open handle"
+                    );
+                    self.transfers.push(id)
+                }
+                ServerOutput::Release(source) => {
+                    assert!(
+                        self.handles.remove(&source),
+                        "release of {source}, which is not an open handle"
+                    );
+                }
                 ServerOutput::Data(DataIntent::Abort { id } | DataIntent::Close { id }) => {
                     self.forget(id)
                 }
@@ -183,6 +225,7 @@ impl Sim {
                 ServerOutput::StopTls => {}
                 ServerOutput::Close => {
                     assert!(self.s.is_closed());
+                    assert!(self.handles.is_empty(), "closed holding {:?}", self.handles);
                 }
                 other => panic!("unexpected output {other:?}"),
             }
@@ -246,10 +289,15 @@ impl Sim {
         } else {
             good_answer(&req, pick)
         };
+        let opened = matches!(answer, Answer::Opened { .. } | Answer::OpenedUnique { .. });
         let r = self
             .s
             .handle_event(self.now, ServerEvent::Answer(id, answer));
         assert!(r.is_ok(), "{r:?} for {req:?}");
+        if opened {
+            // Accepted: from now on the session owes exactly one Transfer or Release for it.
+            self.handles.insert(id);
+        }
         self.drain();
     }
 
@@ -340,6 +388,16 @@ impl Sim {
         self.now += Duration::from_millis(u64::from(ms));
         self.s.handle_timeout(self.now);
         self.drain();
+    }
+
+    /// Nothing outstanding: no request, no TLS handshake, no data channel at work.
+    fn quiet(&self) -> bool {
+        self.requests.is_empty()
+            && !self.start_tls
+            && self.listens.is_empty()
+            && self.transfers.is_empty()
+            && self.connects.is_empty()
+            && self.listening.is_empty()
     }
 
     /// Answers everything outstanding successfully until the session is quiet.
@@ -453,6 +511,10 @@ proptest! {
             prop_assert!(sim.finals <= sim.lines_sent + 2, "{} finals for {} lines", sim.finals, sim.lines_sent);
         }
         sim.settle();
+        prop_assert!(sim.handles.len() <= 1, "handles {:?}", sim.handles);
+        if sim.s.is_closed() || sim.quiet() {
+            prop_assert!(sim.handles.is_empty(), "handles left: {:?}", sim.handles);
+        }
         if !sim.s.is_closed() && !sim.saw_auth {
             prop_assert!(sim.requests.is_empty());
             prop_assert_eq!(sim.finals, sim.lines_sent + 1, "one final reply per command");

@@ -508,9 +508,13 @@ fn data_connection_timeout_gives_425() {
     assert_eq!(h.s.poll_timeout(), Some(h.now + Duration::from_secs(30)));
     h.advance(Duration::from_secs(30));
     assert_eq!(h.codes(), [425]);
+    // The file opened for the transfer is released: no transfer will use it.
     assert_eq!(
         h.take_outs(),
-        [ServerOutput::Data(DataIntent::Close { id })]
+        [
+            ServerOutput::Data(DataIntent::Close { id }),
+            ServerOutput::Release(rid)
+        ]
     );
 }
 
@@ -845,7 +849,10 @@ fn tls_policies() {
     assert_eq!(h.codes(), [522]);
     assert_eq!(
         h.take_outs(),
-        [ServerOutput::Data(DataIntent::Close { id })]
+        [
+            ServerOutput::Data(DataIntent::Close { id }),
+            ServerOutput::Release(rid)
+        ]
     );
 }
 
@@ -1461,6 +1468,7 @@ fn quit_waiting_on_a_refused_tls_data_connection_is_answered() {
         h.take_outs(),
         [
             ServerOutput::Data(DataIntent::Close { id }),
+            ServerOutput::Release(rid),
             ServerOutput::Close
         ]
     );
@@ -1565,4 +1573,168 @@ fn login_request_says_whether_the_core_treats_it_as_anonymous() {
             }
         )
     ));
+}
+
+/// Logs in, sets up a passive channel and opens `RETR f`, answered `Opened`: the transfer waits
+/// for the data connection. Returns the channel and the handle's request id.
+fn opened_waiting_for_connection(h: &mut H, port: u16) -> (DataId, RequestId) {
+    h.login();
+    let id = h.pasv(port);
+    h.replies();
+    h.input(b"RETR f\r\n");
+    let (rid, _) = h.storage();
+    h.event(ServerEvent::Answer(rid, Answer::Opened { size: None }));
+    assert_eq!(h.codes(), [150]);
+    assert!(h.take_outs().is_empty());
+    (id, rid)
+}
+
+#[test]
+fn opened_handle_is_released_when_the_data_connection_fails() {
+    // Active mode: the connect fails.
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.input(b"PORT 127,0,0,1,200,1\r\nSTOR f\r\n");
+    let (rid, _) = h.storage();
+    h.event(ServerEvent::Answer(rid, Answer::Opened { size: None }));
+    let id = match h.take_outs().as_slice() {
+        [ServerOutput::Data(DataIntent::Connect { id, .. })] => *id,
+        other => panic!("{other:?}"),
+    };
+    h.event(ServerEvent::DataFailed { id });
+    assert_eq!(h.codes(), [200, 150, 425]);
+    assert_eq!(h.take_outs(), [ServerOutput::Release(rid)]);
+    h.input(b"NOOP\r\n");
+    assert_eq!(h.codes(), [200]);
+    assert!(h.take_outs().is_empty(), "released once");
+
+    // Passive mode: the accepted connection fails (e.g. its TLS handshake).
+    let mut h = H::new(ServerConfig::default());
+    let (id, rid) = opened_waiting_for_connection(&mut h, 50_150);
+    h.s.handle_data_accept(h.now, id, "127.0.0.1:1".parse().unwrap())
+        .unwrap();
+    h.event(ServerEvent::DataFailed { id });
+    assert_eq!(h.codes(), [425]);
+    assert_eq!(h.take_outs(), [ServerOutput::Release(rid)]);
+}
+
+#[test]
+fn opened_handle_is_released_when_the_listener_fails() {
+    // The listener is lost while the transfer waits on it: 425 at once, handle released.
+    let mut h = H::new(ServerConfig::default());
+    let (id, rid) = opened_waiting_for_connection(&mut h, 50_160);
+    h.event(ServerEvent::ListenFailed { id });
+    assert_eq!(h.codes(), [425]);
+    assert_eq!(h.take_outs(), [ServerOutput::Release(rid)]);
+    assert_ne!(
+        h.s.poll_timeout(),
+        Some(h.now + Duration::from_secs(30)),
+        "no data timer left"
+    );
+
+    // The listener is lost while the open request is out: the handle arrives to no channel.
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    let id = h.pasv(50_161);
+    h.replies();
+    h.input(b"RETR f\r\n");
+    let (rid, _) = h.storage();
+    h.event(ServerEvent::ListenFailed { id });
+    assert!(h.replies().is_empty());
+    h.event(ServerEvent::Answer(rid, Answer::Opened { size: None }));
+    assert_eq!(h.codes(), [425]);
+    assert_eq!(h.take_outs(), [ServerOutput::Release(rid)]);
+}
+
+#[test]
+fn opened_handle_is_released_on_abor_and_close_before_the_transfer_starts() {
+    let mut h = H::new(ServerConfig::default());
+    let (id, rid) = opened_waiting_for_connection(&mut h, 50_170);
+    h.input(b"ABOR\r\n");
+    assert_eq!(h.codes(), [426, 226]);
+    assert_eq!(
+        h.take_outs(),
+        [
+            ServerOutput::Data(DataIntent::Abort { id }),
+            ServerOutput::Release(rid)
+        ]
+    );
+    // A late accept on the closed listener is refused; nothing more is released.
+    assert!(h
+        .s
+        .handle_data_accept(h.now, id, "127.0.0.1:1".parse().unwrap())
+        .is_err());
+    h.input(b"NOOP\r\n");
+    assert_eq!(h.codes(), [200]);
+    assert!(h.take_outs().is_empty());
+
+    // The control connection closes: Release comes before Close.
+    let mut h = H::new(ServerConfig::default());
+    let (id, rid) = opened_waiting_for_connection(&mut h, 50_171);
+    h.s.handle_control_closed(h.now);
+    h.drain();
+    assert_eq!(
+        h.take_outs(),
+        [
+            ServerOutput::Data(DataIntent::Abort { id }),
+            ServerOutput::Release(rid),
+            ServerOutput::Close
+        ]
+    );
+
+    // QUIT waits for the transfer, then the data timeout ends it: released, then 221.
+    let mut h = H::new(ServerConfig::default());
+    let (id, rid) = opened_waiting_for_connection(&mut h, 50_172);
+    h.input(b"QUIT\r\n");
+    assert!(h.replies().is_empty());
+    h.advance(Duration::from_secs(30));
+    assert_eq!(h.codes(), [425, 221]);
+    assert_eq!(
+        h.take_outs(),
+        [
+            ServerOutput::Data(DataIntent::Close { id }),
+            ServerOutput::Release(rid),
+            ServerOutput::Close
+        ]
+    );
+}
+
+#[test]
+fn a_handle_taken_by_a_transfer_is_never_released() {
+    for end in 0..4 {
+        let mut h = H::new(ServerConfig::default());
+        let (id, rid) = opened_waiting_for_connection(&mut h, 50_180);
+        h.s.handle_data_accept(h.now, id, "127.0.0.1:1".parse().unwrap())
+            .unwrap();
+        h.event(ServerEvent::DataReady {
+            id,
+            tls_resumed: None,
+        });
+        assert_eq!(
+            h.take_outs(),
+            [ServerOutput::Data(DataIntent::Transfer {
+                id,
+                source: rid,
+                direction: Direction::Send,
+                ascii: false
+            })]
+        );
+        match end {
+            0 => h.event(ServerEvent::TransferDone { id, bytes: 3 }),
+            1 => h.event(ServerEvent::TransferFailed {
+                id,
+                error: TransferError::ConnectionLost,
+            }),
+            2 => h.input(b"ABOR\r\n"),
+            _ => {
+                h.s.handle_control_closed(h.now);
+                h.drain();
+            }
+        }
+        let outs = h.take_outs();
+        assert!(
+            !outs.iter().any(|o| matches!(o, ServerOutput::Release(_))),
+            "{end}: {outs:?}"
+        );
+    }
 }

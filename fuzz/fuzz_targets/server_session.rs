@@ -23,6 +23,9 @@
 //! - request and data ids are unique; request paths are rooted and normalized; active-mode
 //!   connections go to the client's own address on an unprivileged port; passive listeners bind
 //!   the control connection's local address in the configured range;
+//! - every opened handle the session accepted (`handle_event` returned `Ok` for `Opened` or
+//!   `OpenedUnique`) ends in exactly one `Transfer { source }` or one `Release(source)`, never
+//!   both; none is left at `Close` or once the session has settled;
 //! - nothing follows `Close`; after `handle_timeout(now)` no timer is still due at `now`.
 #![no_main]
 
@@ -228,6 +231,8 @@ struct Harness {
     request_ids: HashSet<RequestId>,
     answered: Vec<RequestId>,
     opened: HashSet<RequestId>,
+    /// Opened handles the session accepted and has neither transferred nor released.
+    handles: HashSet<RequestId>,
     data_ids: HashSet<DataId>,
     chan: Option<(DataId, Chan)>,
     transfer: Option<DataId>,
@@ -296,6 +301,7 @@ impl Harness {
             request_ids: HashSet::new(),
             answered: Vec::new(),
             opened: HashSet::new(),
+            handles: HashSet::new(),
             data_ids: HashSet::new(),
             chan: None,
             transfer: None,
@@ -439,6 +445,10 @@ impl Harness {
                         self.opened.contains(&source),
                         "transfer of an unopened source"
                     );
+                    assert!(
+                        self.handles.remove(&source),
+                        "transfer of a handle already transferred or released"
+                    );
                     assert!(self.transfer.is_none());
                     self.data_ids.insert(id);
                     self.transfer = Some(id);
@@ -462,7 +472,16 @@ impl Harness {
                     self.lines_since_base = 0;
                 }
                 ServerOutput::StopTls => {}
-                ServerOutput::Close => self.closed = true,
+                ServerOutput::Release(source) => {
+                    assert!(
+                        self.handles.remove(&source),
+                        "release of a handle not held (never accepted, transferred or released)"
+                    );
+                }
+                ServerOutput::Close => {
+                    assert!(self.handles.is_empty(), "closed holding {:?}", self.handles);
+                    self.closed = true;
+                }
                 other => panic!("unknown output {other:?}"),
             }
         }
@@ -559,7 +578,8 @@ impl Harness {
                     | StorageRequest::OpenList { .. }
             )
         );
-        if opens && matches!(answer, Answer::Opened { .. } | Answer::OpenedUnique { .. }) {
+        let opened = opens && matches!(answer, Answer::Opened { .. } | Answer::OpenedUnique { .. });
+        if opened {
             self.opened.insert(id);
         }
         if self.closed {
@@ -574,7 +594,12 @@ impl Harness {
             .s
             .handle_event(self.now, ServerEvent::Answer(id, answer))
         {
-            // An answer of the wrong shape is refused, and the client still gets a reply.
+            // Accepted: the session now owes one Transfer or one Release for the handle.
+            Ok(()) if opened => {
+                self.handles.insert(id);
+            }
+            // An answer of the wrong shape is refused (the adapter drops such a handle), and
+            // the client still gets a reply.
             Ok(()) | Err(SessionError::WrongAnswer(_)) => {}
             Err(e) => panic!("answer to {req:?} refused: {e:?}"),
         }
@@ -820,6 +845,11 @@ impl Harness {
                 self.auth_seen
             );
             assert!(!self.prelim_open);
+            assert!(
+                self.handles.is_empty(),
+                "settled holding {:?}",
+                self.handles
+            );
         }
     }
 }

@@ -42,6 +42,13 @@ pub enum ServerOutput {
     Request(RequestId, Request),
     /// Act on the data channel.
     Data(DataIntent),
+    /// Drop the handle opened for request `0` (its [`Answer::Opened`] or
+    /// [`Answer::OpenedUnique`]): no transfer will use it, because the data connection failed
+    /// or timed out, the client aborted, or the session is closing before the transfer started.
+    /// Every opened handle the session accepted ends in exactly one such `Release` or exactly
+    /// one [`DataIntent::Transfer`] naming it as `source`, never both and never neither; the
+    /// `Release` comes before [`Close`](ServerOutput::Close) when the session closes.
+    Release(RequestId),
     /// Start TLS (as the TLS server) on the control connection, after writing every
     /// [`Send`](ServerOutput::Send) that came before this output. Report the outcome with
     /// [`ServerEvent::TlsEstablished`] or [`ServerEvent::TlsFailed`].
@@ -259,13 +266,21 @@ pub enum Answer {
         /// The current time.
         now: Timestamp,
     },
-    /// The file or listing is open; the adapter keeps the handle under this request's id until
-    /// the transfer ends. `size` is the byte count when known (shown in the 150 reply).
+    /// The file or listing is open; the adapter keeps the handle under this request's id.
+    /// `size` is the byte count when known (shown in the 150 reply).
+    ///
+    /// When [`handle_event`](crate::server::ServerSession::handle_event) accepts this answer
+    /// (returns `Ok`), the session decides the handle's end: exactly one
+    /// [`DataIntent::Transfer`] with this id as `source` (the transfer takes the handle and
+    /// drops it when done) or exactly one [`ServerOutput::Release`] of this id (drop it now).
+    /// When it returns `Err` (the session closed meanwhile, or the answer did not fit the
+    /// request), the session never names this id again: the adapter drops the handle itself.
     Opened {
         /// Size of what will be sent, when known.
         size: Option<u64>,
     },
-    /// For [`WriteMode::CreateUnique`]: the file is open under this path.
+    /// For [`WriteMode::CreateUnique`]: the file is open under this path. The handle ends as
+    /// one of [`Answer::Opened`] does.
     OpenedUnique {
         /// The path chosen.
         path: VirtualPath,
@@ -300,9 +315,11 @@ pub enum DataIntent {
         /// Run TLS (as the TLS server) on the connection before reporting it ready.
         tls: bool,
     },
-    /// Stream between the data connection and the handle opened by request `source`. Report
-    /// [`ServerEvent::TransferDone`] (for an upload: only after the data is written to the file)
-    /// or [`ServerEvent::TransferFailed`]. Close the data connection at the end.
+    /// Stream between the data connection and the handle opened by request `source`, which the
+    /// transfer now owns (drop it when the transfer ends; no
+    /// [`Release`](ServerOutput::Release) follows). Report [`ServerEvent::TransferDone`] (for an
+    /// upload: only after the data is written to the file) or [`ServerEvent::TransferFailed`].
+    /// Close the data connection at the end.
     Transfer {
         /// The data channel.
         id: DataId,

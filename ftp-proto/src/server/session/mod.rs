@@ -270,6 +270,17 @@ impl ServerSession {
                     self.pending = None;
                     self.reply(425, b"Can't open passive connection: no port available.");
                 }
+                // A listener lost while a transfer waits on it: no connection can come now, so
+                // answer at once rather than at the data timeout.
+                if self
+                    .transfer
+                    .as_ref()
+                    .is_some_and(|t| t.data == id && t.stage != Stage::Running)
+                {
+                    self.end_transfer_early();
+                    self.reply(425, b"Can't open data connection.");
+                    self.after_transfer(now);
+                }
             }
             ServerEvent::DataReady { id, tls_resumed } => {
                 self.on_data_ready(now, id, tls_resumed)?
@@ -278,7 +289,7 @@ impl ServerSession {
                 self.expect_data(id)?;
                 self.data = None;
                 if self.transfer.as_ref().is_some_and(|t| t.data == id) {
-                    self.transfer = None;
+                    self.end_transfer_early();
                     self.reply(425, b"Can't open data connection.");
                     self.after_transfer(now);
                 }
@@ -374,9 +385,9 @@ impl ServerSession {
         {
             if *deadline <= now {
                 let id = *data;
-                self.transfer = None;
                 self.data = None;
                 self.push_out(ServerOutput::Data(DataIntent::Close { id }));
+                self.end_transfer_early();
                 self.reply(425, b"Can't open data connection: timed out.");
                 self.after_transfer(now);
             }
@@ -549,8 +560,10 @@ impl ServerSession {
         if self.closed {
             return;
         }
-        if let Some(t) = self.transfer.take() {
-            self.push_out(ServerOutput::Data(DataIntent::Abort { id: t.data }));
+        if let Some(t) = &self.transfer {
+            let id = t.data;
+            self.push_out(ServerOutput::Data(DataIntent::Abort { id }));
+            self.end_transfer_early();
         } else if let Some(d) = self.data.take() {
             self.push_out(ServerOutput::Data(DataIntent::Close { id: d.id }));
         }
@@ -567,6 +580,17 @@ impl ServerSession {
             Ok(())
         } else {
             Err(SessionError::UnknownData(id))
+        }
+    }
+
+    /// Ends the transfer before its normal end. A handle that no `Transfer` intent took yet is
+    /// released here, the one place that knows whether it was, so that the adapter never keeps
+    /// an open file for a transfer that will not come.
+    fn end_transfer_early(&mut self) {
+        if let Some(t) = self.transfer.take() {
+            if t.stage != Stage::Running {
+                self.push_out(ServerOutput::Release(t.source));
+            }
         }
     }
 
@@ -631,9 +655,10 @@ impl ServerSession {
     fn serve_during_transfer(&mut self, now: Instant, line: Line) {
         match Command::decode(line.into_bytes()) {
             Ok(Command::Abor) => {
-                if let Some(t) = self.transfer.take() {
+                if let Some(id) = self.transfer.as_ref().map(|t| t.data) {
                     self.data = None;
-                    self.push_out(ServerOutput::Data(DataIntent::Abort { id: t.data }));
+                    self.push_out(ServerOutput::Data(DataIntent::Abort { id }));
+                    self.end_transfer_early();
                     self.reply(426, b"Connection closed; transfer aborted.");
                     self.reply(226, b"Abort successful.");
                 }

@@ -347,7 +347,9 @@ impl ServerSession {
         unique: Option<VirtualPath>,
     ) {
         let Some(data) = self.data.as_mut() else {
-            // The channel vanished while the storage request was out (ABOR, REIN).
+            // The channel vanished while the storage request was out (its listener or
+            // connection failed): the handle just opened has no transfer to go to.
+            self.push_out(ServerOutput::Release(source));
             return self.reply(425, b"No data connection.");
         };
         let id = data.id;
@@ -423,9 +425,9 @@ impl ServerSession {
 
     pub(super) fn begin_streaming(&mut self, now: Instant, id: DataId, tls_resumed: Option<bool>) {
         if self.tls.private && self.config.require_tls_session_reuse && tls_resumed != Some(true) {
-            self.transfer = None;
             self.data = None;
             self.push_out(ServerOutput::Data(DataIntent::Close { id }));
+            self.end_transfer_early();
             self.reply(
                 522,
                 b"TLS session of data connection not resumed; session reuse required.",
