@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ftp_proto::client::DataMode;
 use ftp_proto::listing::{Entry, EntryKind};
-use ftp_tokio::client::{insecure_tls_config, tls_config_from_pem, Client, Config};
+use ftp_tokio::client::{insecure_tls_config, tls_config_from_pem, Client, Config, Operations};
 use rustls::pki_types::ServerName;
 
 const HELP: &str = "\

@@ -14,9 +14,8 @@
 //! `cargo run -p ftp-tokio --example client -- --help` for a command-line client.
 
 pub mod client;
-mod error;
 pub mod server;
 mod stream;
 
-pub use error::Error;
+pub use ftp_host::Error;
 pub use ftp_proto;

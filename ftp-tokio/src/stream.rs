@@ -13,6 +13,8 @@ use tokio::net::TcpStream;
 pub(crate) enum MaybeTls<T> {
     Plain(TcpStream),
     Tls(Box<T>),
+    /// Taken for a TLS handshake that failed: reads end, writes fail.
+    Closed,
 }
 
 impl<T> MaybeTls<T> {
@@ -30,6 +32,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for MaybeTls<T> {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_read(cx, buf),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            MaybeTls::Closed => Poll::Ready(Ok(())),
         }
     }
 }
@@ -43,6 +46,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_write(cx, buf),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            MaybeTls::Closed => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
         }
     }
 
@@ -50,6 +54,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_flush(cx),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            MaybeTls::Closed => Poll::Ready(Ok(())),
         }
     }
 
@@ -57,6 +62,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
         match self.get_mut() {
             MaybeTls::Plain(s) => Pin::new(s).poll_shutdown(cx),
             MaybeTls::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            MaybeTls::Closed => Poll::Ready(Ok(())),
         }
     }
 }

@@ -8,7 +8,9 @@ mod client_suite;
 use client_suite::{connect, connect_with, run, runtime, Caps, Mode};
 use ftp_proto::server::TlsMode;
 use ftp_tests::{content, Options, TestServer, PASS, USER};
-use ftp_tokio::client::{insecure_tls_config, insecure_tls_config_with, Client, Config, Error};
+use ftp_tokio::client::{
+    insecure_tls_config, insecure_tls_config_with, Client, Config, Error, Operations,
+};
 use tokio::io::AsyncReadExt;
 
 const CAPS: Caps = Caps {

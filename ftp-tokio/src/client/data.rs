@@ -3,7 +3,6 @@
 //! to the driver through [`Event`]s; none makes a protocol decision.
 
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -11,10 +10,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use ftp_host::client::ClientReport;
 use ftp_proto::client::{DataError, DataId};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
@@ -22,22 +22,7 @@ use super::tls::{self, Stream};
 
 /// Size of the buffer a transfer moves data through, and of the pipe between a transfer
 /// and the caller: one per transfer, reused for every chunk.
-pub const TRANSFER_BUFFER: usize = 256 * 1024;
-
-/// What a data task tells the driver.
-#[derive(Debug)]
-pub(crate) enum Event {
-    /// A passive-mode connect finished.
-    Connected(DataId, io::Result<TcpStream>),
-    /// An active-mode listener accepted a connection.
-    Accepted(DataId, TcpStream, SocketAddr),
-    /// Listing bytes read from the data connection.
-    Listing(DataId, Bytes),
-    /// The transfer ended well after moving this many bytes.
-    Done(DataId, u64),
-    /// The transfer failed.
-    Failed(DataId, DataError),
-}
+pub const TRANSFER_BUFFER: usize = ftp_host::transfer::TRANSFER_CHUNK;
 
 /// The source of an upload: the read end of the pipe the caller writes into, and the flag
 /// the caller sets before closing it when the whole source was read (an end of pipe without
@@ -66,37 +51,6 @@ pub(crate) struct DataTls {
     pub(crate) name: ServerName<'static>,
 }
 
-/// Connects to a passive-mode address and reports the result.
-pub(crate) async fn connect(
-    id: DataId,
-    addr: SocketAddr,
-    limit: Duration,
-    tx: mpsc::Sender<Event>,
-) {
-    let r = match timeout(limit, TcpStream::connect(addr)).await {
-        Ok(r) => r,
-        Err(_) => Err(io::ErrorKind::TimedOut.into()),
-    };
-    let _ = tx.send(Event::Connected(id, r)).await;
-}
-
-/// Reports every connection `listener` accepts until the task is aborted.
-pub(crate) async fn accept_loop(id: DataId, listener: TcpListener, tx: mpsc::Sender<Event>) {
-    loop {
-        match listener.accept().await {
-            Ok((tcp, peer)) => {
-                if tx.send(Event::Accepted(id, tcp, peer)).await.is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                tracing::debug!(%id, error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
 /// Runs one transfer on a connected data connection (TLS first when `tls` is set) and
 /// reports its end.
 pub(crate) async fn transfer(
@@ -105,7 +59,7 @@ pub(crate) async fn transfer(
     tls: Option<DataTls>,
     job: Job,
     idle: Duration,
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::Sender<ClientReport<TcpStream>>,
 ) {
     let stream = match tls {
         None => Stream::Plain(tcp),
@@ -113,11 +67,11 @@ pub(crate) async fn transfer(
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 tracing::debug!(%id, error = %e, "data TLS handshake failed");
-                let _ = tx.send(Event::Failed(id, DataError::Tls)).await;
+                let _ = tx.send(ClientReport::Failed(id, DataError::Tls)).await;
                 return;
             }
             Err(_) => {
-                let _ = tx.send(Event::Failed(id, DataError::TimedOut)).await;
+                let _ = tx.send(ClientReport::Failed(id, DataError::TimedOut)).await;
                 return;
             }
         },
@@ -129,8 +83,8 @@ pub(crate) async fn transfer(
     };
     let _ = tx
         .send(match r {
-            Ok(n) => Event::Done(id, n),
-            Err(e) => Event::Failed(id, e),
+            Ok(n) => ClientReport::Done(id, n),
+            Err(e) => ClientReport::Failed(id, e),
         })
         .await;
 }
@@ -144,7 +98,7 @@ async fn download(
     mut src: Stream,
     mut pipe: Option<DuplexStream>,
     idle: Duration,
-    tx: &mpsc::Sender<Event>,
+    tx: &mpsc::Sender<ClientReport<TcpStream>>,
 ) -> Result<u64, DataError> {
     let tls = src.is_tls();
     let mut buf = vec![
@@ -172,7 +126,7 @@ async fn download(
             Some(p) => p.write_all(chunk).await.map_err(|_| DataError::Local)?,
             None => {
                 if tx
-                    .send(Event::Listing(id, Bytes::copy_from_slice(chunk)))
+                    .send(ClientReport::Listing(id, Bytes::copy_from_slice(chunk)))
                     .await
                     .is_err()
                 {

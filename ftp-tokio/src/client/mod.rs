@@ -8,8 +8,12 @@
 //! listeners on the control connection's local address, TLS data connections that resume the
 //! control connection's TLS session, and a data idle timeout.
 //!
+//! The operations that need no runtime types (`cwd`, `list`, `size`, `rename`...) come from
+//! the [`Operations`] trait, shared with the other adapters' clients; import it (it is in
+//! this module) to call them.
+//!
 //! ```no_run
-//! use ftp_tokio::client::{Client, Config};
+//! use ftp_tokio::client::{Client, Config, Operations};
 //!
 //! # async fn run() -> Result<(), ftp_tokio::client::Error> {
 //! let client = Client::connect("127.0.0.1:2121".parse().unwrap(), Config::new("alice", "secret")).await?;
@@ -28,26 +32,23 @@
 
 mod data;
 mod driver;
-mod error;
 mod stream;
 mod tls;
 
 pub use data::TRANSFER_BUFFER;
-pub use error::Error;
+pub use ftp_host::client::{Config, Error, Op, Operations};
 pub use stream::RetrStream;
 pub use tls::{insecure_tls_config, insecure_tls_config_with, tls_config, tls_config_from_pem};
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
 use bytes::Bytes;
-use ftp_proto::client::{ClientConfig, ClientSession, ClientTls, LoginInfo, OpId, Outcome};
-use ftp_proto::command::Command;
-use ftp_proto::listing::Entry;
-use ftp_proto::reply::Reply;
-use ftp_proto::time::Timestamp;
+use ftp_host::client::ops::{outcome, stored_unique, transferred};
+use ftp_host::client::Start;
+use ftp_proto::client::{ClientSession, ClientTls, LoginInfo, Outcome};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -56,52 +57,6 @@ use tracing::Instrument;
 
 use driver::{Driver, Pipe, Request};
 use tls::Stream;
-
-/// How to connect: the core's [`ClientConfig`] (credentials, TLS policy, passive or active,
-/// reply timeout...) plus what the adapter needs.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct Config {
-    /// The session's configuration. Its `tls` field selects plain FTP, explicit FTPS
-    /// (`Required` or `Opportunistic`) or implicit FTPS (`Implicit`).
-    pub session: ClientConfig,
-    /// The rustls configuration for FTPS; required when `session.tls` asks for TLS. One
-    /// configuration (with its session store) serves the control and data connections, which
-    /// is how data connections resume the control connection's TLS session.
-    pub tls: Option<Arc<rustls::ClientConfig>>,
-    /// The name the server's certificate is checked against (and TLS sessions are stored
-    /// under); by default the server's IP address.
-    pub server_name: Option<ServerName<'static>>,
-    /// Time allowed for the TCP connect of the control and data connections, and for the
-    /// control connection's TLS handshake. 30 s by default.
-    pub connect_timeout: Duration,
-    /// A data transfer fails when no byte moves for this long. 60 s by default.
-    pub data_idle_timeout: Duration,
-}
-
-impl Config {
-    /// A configuration for this user and password, plain FTP, passive mode, defaults
-    /// elsewhere.
-    pub fn new(user: impl Into<Bytes>, pass: impl Into<Bytes>) -> Config {
-        Config::from_session(ClientConfig::new(user, pass))
-    }
-
-    /// Anonymous login.
-    pub fn anonymous() -> Config {
-        Config::from_session(ClientConfig::anonymous())
-    }
-
-    /// Wraps a session configuration, with the adapter's defaults.
-    pub fn from_session(session: ClientConfig) -> Config {
-        Config {
-            session,
-            tls: None,
-            server_name: None,
-            connect_timeout: Duration::from_secs(30),
-            data_idle_timeout: Duration::from_secs(60),
-        }
-    }
-}
 
 /// A logged-in FTP client. Cheap to share by reference: every method takes `&self`, and
 /// operations run in the order they are called.
@@ -209,178 +164,13 @@ impl Client {
     /// Queues an operation and returns the receiver of its result.
     async fn start(
         &self,
-        start: impl FnOnce(&mut ClientSession, Instant) -> Result<OpId, ftp_proto::client::ClientError>
-            + Send
-            + 'static,
-        pipe: Pipe,
+        start: Start,
+        pipe: Option<Pipe>,
     ) -> Result<oneshot::Receiver<Result<Outcome, Error>>, Error> {
         let (done, rx) = oneshot::channel();
-        let req = Request {
-            start: Box::new(start),
-            pipe,
-            done,
-        };
+        let req = Request { start, pipe, done };
         self.requests.send(req).await.map_err(|_| Error::Closed)?;
         Ok(rx)
-    }
-
-    /// Runs an operation to its completion.
-    async fn run(
-        &self,
-        start: impl FnOnce(&mut ClientSession, Instant) -> Result<OpId, ftp_proto::client::ClientError>
-            + Send
-            + 'static,
-    ) -> Result<Outcome, Error> {
-        self.start(start, Pipe::None)
-            .await?
-            .await
-            .map_err(|_| Error::Closed)?
-    }
-
-    async fn run_done(
-        &self,
-        start: impl FnOnce(&mut ClientSession, Instant) -> Result<OpId, ftp_proto::client::ClientError>
-            + Send
-            + 'static,
-    ) -> Result<Reply, Error> {
-        match self.run(start).await? {
-            Outcome::Done(r) => Ok(r),
-            _ => Err(Error::UnexpectedOutcome),
-        }
-    }
-
-    /// CWD: changes the working directory.
-    pub async fn cwd(&self, path: impl AsRef<[u8]>) -> Result<Reply, Error> {
-        let p = bytes(path);
-        self.run_done(move |s, now| s.cwd(now, p)).await
-    }
-
-    /// CDUP: changes to the parent directory.
-    pub async fn cdup(&self) -> Result<Reply, Error> {
-        self.run_done(|s, now| s.cdup(now)).await
-    }
-
-    /// PWD: the working directory.
-    pub async fn pwd(&self) -> Result<Bytes, Error> {
-        match self.run(|s, now| s.pwd(now)).await? {
-            Outcome::Path(p) => Ok(p),
-            _ => Err(Error::UnexpectedOutcome),
-        }
-    }
-
-    /// MKD: creates a directory; returns its name when the server gave it.
-    pub async fn mkdir(&self, path: impl AsRef<[u8]>) -> Result<Option<Bytes>, Error> {
-        let p = bytes(path);
-        match self.run(move |s, now| s.mkdir(now, p)).await? {
-            Outcome::Created(p) => Ok(p),
-            _ => Err(Error::UnexpectedOutcome),
-        }
-    }
-
-    /// RMD: removes a directory.
-    pub async fn rmdir(&self, path: impl AsRef<[u8]>) -> Result<Reply, Error> {
-        let p = bytes(path);
-        self.run_done(move |s, now| s.rmdir(now, p)).await
-    }
-
-    /// DELE: deletes a file.
-    pub async fn delete(&self, path: impl AsRef<[u8]>) -> Result<Reply, Error> {
-        let p = bytes(path);
-        self.run_done(move |s, now| s.delete(now, p)).await
-    }
-
-    /// RNFR and RNTO: renames `from` to `to`.
-    pub async fn rename(
-        &self,
-        from: impl AsRef<[u8]>,
-        to: impl AsRef<[u8]>,
-    ) -> Result<Reply, Error> {
-        let (f, t) = (bytes(from), bytes(to));
-        self.run_done(move |s, now| s.rename(now, f, t)).await
-    }
-
-    /// SIZE: the size of a file in bytes.
-    pub async fn size(&self, path: impl AsRef<[u8]>) -> Result<u64, Error> {
-        let p = bytes(path);
-        match self.run(move |s, now| s.size(now, p)).await? {
-            Outcome::Size(n) => Ok(n),
-            _ => Err(Error::UnexpectedOutcome),
-        }
-    }
-
-    /// MDTM: the modification time of a file.
-    pub async fn mdtm(&self, path: impl AsRef<[u8]>) -> Result<Timestamp, Error> {
-        let p = bytes(path);
-        match self.run(move |s, now| s.mdtm(now, p)).await? {
-            Outcome::Modified(t) => Ok(t),
-            _ => Err(Error::UnexpectedOutcome),
-        }
-    }
-
-    /// MFMT: sets the modification time of a file.
-    pub async fn mfmt(&self, path: impl AsRef<[u8]>, time: Timestamp) -> Result<Reply, Error> {
-        let p = bytes(path);
-        self.run_done(move |s, now| s.mfmt(now, p, time)).await
-    }
-
-    /// SITE with this argument (e.g. `CHMOD 644 file`); returns the reply.
-    pub async fn site(&self, arg: impl AsRef<[u8]>) -> Result<Reply, Error> {
-        let a = bytes(arg);
-        self.run_done(move |s, now| s.site(now, a)).await
-    }
-
-    /// STAT of the server, or of a path; returns the reply.
-    pub async fn stat(&self, path: Option<impl AsRef<[u8]>>) -> Result<Reply, Error> {
-        let p = path.map(bytes);
-        self.run_done(move |s, now| s.stat(now, p)).await
-    }
-
-    /// NOOP.
-    pub async fn noop(&self) -> Result<Reply, Error> {
-        self.run_done(|s, now| s.noop(now)).await
-    }
-
-    /// Any command that neither moves data nor changes the session's state (see
-    /// [`ClientSession::raw`]); returns the final reply.
-    pub async fn raw(&self, command: Command) -> Result<Reply, Error> {
-        self.run_done(move |s, now| s.raw(now, command)).await
-    }
-
-    /// MLST: the facts of one path (or of the working directory).
-    pub async fn mlst(&self, path: Option<impl AsRef<[u8]>>) -> Result<Entry, Error> {
-        let p = path.map(bytes);
-        match self.run(move |s, now| s.mlst(now, p)).await? {
-            Outcome::Entry(e) => Ok(*e),
-            _ => Err(Error::UnexpectedOutcome),
-        }
-    }
-
-    /// LIST, parsed (Unix and DOS formats; lines in no known format are left out).
-    pub async fn list(&self, path: Option<impl AsRef<[u8]>>) -> Result<Vec<Entry>, Error> {
-        let p = path.map(bytes);
-        let clock = Timestamp::from_system_time(SystemTime::now());
-        match self.run(move |s, now| s.list(now, p, clock)).await? {
-            Outcome::Listing(l) => Ok(l.entries),
-            _ => Err(Error::UnexpectedOutcome),
-        }
-    }
-
-    /// NLST: the names in a directory.
-    pub async fn nlst(&self, path: Option<impl AsRef<[u8]>>) -> Result<Vec<Bytes>, Error> {
-        let p = path.map(bytes);
-        match self.run(move |s, now| s.nlst(now, p)).await? {
-            Outcome::Names(n) => Ok(n),
-            _ => Err(Error::UnexpectedOutcome),
-        }
-    }
-
-    /// MLSD: the entries of a directory with their facts (`cdir`/`pdir` entries included).
-    pub async fn mlsd(&self, path: Option<impl AsRef<[u8]>>) -> Result<Vec<Entry>, Error> {
-        let p = path.map(bytes);
-        match self.run(move |s, now| s.mlsd(now, p)).await? {
-            Outcome::Listing(l) => Ok(l.entries),
-            _ => Err(Error::UnexpectedOutcome),
-        }
     }
 
     /// RETR: a stream of the file's bytes. See [`RetrStream`] for how it ends.
@@ -397,7 +187,10 @@ impl Client {
         let p = bytes(path);
         let (ours, theirs) = tokio::io::duplex(TRANSFER_BUFFER);
         let rx = self
-            .start(move |s, now| s.retr(now, p, offset), Pipe::Download(theirs))
+            .start(
+                Box::new(move |s, now| s.retr(now, p, offset)),
+                Some(Pipe::Download(theirs)),
+            )
             .await?;
         Ok(RetrStream::new(ours, rx))
     }
@@ -446,7 +239,7 @@ impl Client {
     ) -> Result<u64, Error> {
         let p = bytes(path);
         transferred(
-            self.upload(move |s, now| s.stor(now, p, offset), src)
+            self.upload(Box::new(move |s, now| s.stor(now, p, offset)), src)
                 .await?,
         )
     }
@@ -458,56 +251,53 @@ impl Client {
         src: R,
     ) -> Result<u64, Error> {
         let p = bytes(path);
-        transferred(self.upload(move |s, now| s.appe(now, p), src).await?)
+        transferred(
+            self.upload(Box::new(move |s, now| s.appe(now, p)), src)
+                .await?,
+        )
     }
 
     /// STOU: stores `src` under a name the server chooses; returns the name when given.
     pub async fn stou<R: AsyncRead + Unpin>(&self, src: R) -> Result<Option<Bytes>, Error> {
-        match self.upload(|s, now| s.stou(now), src).await? {
-            Outcome::StoredUnique { name, .. } => Ok(name),
-            _ => Err(Error::UnexpectedOutcome),
-        }
+        stored_unique(self.upload(Box::new(|s, now| s.stou(now)), src).await?)
     }
 
-    async fn upload<R: AsyncRead + Unpin>(
-        &self,
-        start: impl FnOnce(&mut ClientSession, Instant) -> Result<OpId, ftp_proto::client::ClientError>
-            + Send
-            + 'static,
-        src: R,
-    ) -> Result<Outcome, Error> {
+    async fn upload<R: AsyncRead + Unpin>(&self, start: Start, src: R) -> Result<Outcome, Error> {
         let (ours, theirs) = tokio::io::duplex(TRANSFER_BUFFER);
         let complete = Arc::new(AtomicBool::new(false));
         let source = data::UploadSource {
             pipe: theirs,
             complete: complete.clone(),
         };
-        let rx = self.start(start, Pipe::Upload(source)).await?;
+        let rx = self.start(start, Some(Pipe::Upload(source))).await?;
         stream::feed_upload(src, ours, complete, rx).await
-    }
-
-    /// ABOR: stops the transfer in progress (a [`RetrStream`] being read, an upload), or
-    /// sends ABOR when none is. Returns the server's ABOR reply when one was sent.
-    pub async fn abort(&self) -> Result<Option<Reply>, Error> {
-        match self.run(|s, now| s.abort(now)).await? {
-            Outcome::Aborted(r) => Ok(r),
-            _ => Err(Error::UnexpectedOutcome),
-        }
     }
 
     /// QUIT, after every operation queued before it; the connection then closes.
     pub async fn quit(self) -> Result<(), Error> {
-        self.run(|s, now| s.quit(now)).await.map(|_| ())
+        self.run(Op::new(|s, now| s.quit(now), outcome))
+            .await
+            .map(|_| ())
+    }
+}
+
+impl Operations for Client {
+    fn run<T: Send + 'static>(
+        &self,
+        op: Op<T>,
+    ) -> impl std::future::Future<Output = Result<T, Error>> + Send {
+        let (start, finish) = op.into_parts();
+        async move {
+            let outcome = self
+                .start(start, None)
+                .await?
+                .await
+                .map_err(|_| Error::Closed)??;
+            finish(outcome)
+        }
     }
 }
 
 fn bytes(b: impl AsRef<[u8]>) -> Bytes {
     Bytes::copy_from_slice(b.as_ref())
-}
-
-fn transferred(o: Outcome) -> Result<u64, Error> {
-    match o {
-        Outcome::Transferred { bytes, .. } | Outcome::StoredUnique { bytes, .. } => Ok(bytes),
-        _ => Err(Error::UnexpectedOutcome),
-    }
 }

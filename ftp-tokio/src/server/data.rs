@@ -1,161 +1,143 @@
-//! Data connections: passive listeners in a port range, active connects, and the streaming
-//! of file or listing bytes over them.
+//! The network side of data connections: connects, TLS and the byte loops. The file side
+//! runs on tokio's blocking pool ([`ftp_host::transfer`]).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::ops::RangeInclusive;
+use std::time::Duration;
 
 use bytes::BytesMut;
-use ftp_proto::ascii::{FromNetwork, ToNetwork};
+use ftp_host::storage::Storage;
+use ftp_host::transfer::{upload_outcome, Chunk, FileSide, NetEnd, Progress, TransferOutcome};
 use ftp_proto::server::TransferError;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
 
-use super::tls::Stream;
+use super::conn::Stream;
 
-/// Size of the buffer a transfer moves data through: one per transfer, reused for every chunk.
-pub const TRANSFER_BUFFER: usize = 256 * 1024;
+/// Chunks in flight between the network and the file side of one transfer: enough to keep
+/// both busy, little enough to bound memory per transfer.
+const CHUNKS_IN_FLIGHT: usize = 4;
 
-/// Binds a listener on `ip` at a port of `ports`, starting at a random port and skipping
-/// ports in use. `None` when every port is taken.
-pub(crate) fn bind_passive(ip: IpAddr, ports: &RangeInclusive<u16>) -> Option<TcpListener> {
-    let (low, high) = (*ports.start(), *ports.end());
-    if low > high {
-        return None;
-    }
-    let span = u32::from(high - low) + 1;
-    let start = random_u32() % span;
-    for i in 0..span {
-        let port = low + ((start + i) % span) as u16;
-        let addr = SocketAddr::new(ip, port);
-        let socket = match if ip.is_ipv4() {
-            TcpSocket::new_v4()
-        } else {
-            TcpSocket::new_v6()
-        } {
-            Ok(s) => s,
-            Err(_) => return None,
-        };
-        if socket.bind(addr).is_err() {
-            continue;
-        }
-        if let Ok(listener) = socket.listen(1) {
-            return Some(listener);
-        }
-    }
-    None
-}
-
-fn random_u32() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u8(0);
-    h.finish() as u32
-}
-
-/// Connects to the client from the control connection's local address.
+/// Connects to the client from `local` (the control connection's address).
 pub(crate) async fn connect(local: IpAddr, addr: SocketAddr) -> io::Result<TcpStream> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    // Bind to the address the client reached us on when the families match, so the client
-    // sees the data connection come from the same host.
-    if local.is_ipv4() == addr.is_ipv4() {
-        let _ = socket.bind(SocketAddr::new(local, 0));
+    let tcp = TcpStream::from_std(ftp_host::net::start_connect(Some(local), addr)?)?;
+    tcp.writable().await?;
+    if let Some(e) = tcp.take_error()? {
+        return Err(e);
     }
-    socket.connect(addr).await
+    tcp.peer_addr()?;
+    Ok(tcp)
 }
 
-fn local_error(e: &io::Error) -> TransferError {
-    match e.kind() {
-        io::ErrorKind::StorageFull | io::ErrorKind::FileTooLarge => TransferError::NoSpace,
-        _ => TransferError::Local,
-    }
-}
-
-/// Streams `src` to the data connection, converting to TYPE A if `ascii`, then closes it
-/// (with close_notify under TLS). Returns the bytes written to the connection.
-pub(crate) async fn send<R: AsyncRead + Unpin>(
-    mut src: R,
-    mut dst: Stream,
-    ascii: bool,
-) -> Result<u64, TransferError> {
-    let mut buf = vec![0u8; TRANSFER_BUFFER];
-    let mut converted = BytesMut::with_capacity(if ascii { 2 * TRANSFER_BUFFER } else { 0 });
-    let mut to_net = ToNetwork::new();
-    let mut total = 0u64;
-    loop {
-        let n = src.read(&mut buf).await.map_err(|e| local_error(&e))?;
-        if n == 0 {
-            break;
+/// Runs TLS as the server on a data connection when an acceptor is given; returns the stream
+/// and whether the session was resumed.
+pub(crate) async fn secure(
+    tcp: TcpStream,
+    acceptor: Option<&tokio_rustls::TlsAcceptor>,
+    limit: Duration,
+) -> io::Result<(Stream, Option<bool>)> {
+    match acceptor {
+        Some(a) => {
+            let (s, resumed) = tokio::time::timeout(limit, super::conn::accept_tls(a, tcp))
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake"))??;
+            Ok((s, Some(resumed)))
         }
-        let chunk = buf.get(..n).unwrap_or_default();
-        let out: &[u8] = if ascii {
-            converted.clear();
-            to_net.transform(chunk, &mut converted);
-            &converted
-        } else {
-            chunk
-        };
-        dst.write_all(out)
+        None => Ok((Stream::Plain(tcp), None)),
+    }
+}
+
+/// Moves the data of one transfer and closes the connection (with close_notify under TLS).
+pub(crate) async fn transfer<S: Storage>(
+    stream: Stream,
+    file: FileSide<S>,
+    progress: Progress,
+) -> TransferOutcome {
+    match file {
+        FileSide::Memory(bytes) => {
+            let mut stream = stream;
+            let r = async {
+                stream.write_all(&bytes).await?;
+                progress.add(bytes.len());
+                stream.shutdown().await
+            }
+            .await;
+            match r {
+                Ok(()) => TransferOutcome::Done(bytes.len() as u64),
+                Err(_) => TransferOutcome::Failed(TransferError::ConnectionLost),
+            }
+        }
+        FileSide::Download(d) => {
+            let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
+            let file = tokio::task::spawn_blocking(move || d.run(|b| tx.blocking_send(b).is_ok()));
+            let mut stream = stream;
+            let net = send(&mut stream, rx, &progress).await;
+            let file = file.await.unwrap_or(Err(TransferError::Local));
+            match (file, net) {
+                (Ok(()), Ok(n)) => match stream.shutdown().await {
+                    Ok(()) => TransferOutcome::Done(n),
+                    Err(_) => TransferOutcome::Failed(TransferError::ConnectionLost),
+                },
+                // A file that failed to read is not closed like a complete one (no
+                // close_notify): the connection is dropped.
+                (Err(e), _) if e != TransferError::ConnectionLost => TransferOutcome::Failed(e),
+                (_, Err(e)) | (Err(e), _) => TransferOutcome::Failed(e),
+            }
+        }
+        FileSide::Upload(u) => {
+            let (tx, mut rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
+            let file = tokio::task::spawn_blocking(move || u.run(|| rx.blocking_recv()));
+            let (net, bytes) = receive(stream, tx, &progress).await;
+            let file = file.await.unwrap_or(Err(TransferError::Local));
+            upload_outcome(net, file, bytes)
+        }
+    }
+}
+
+async fn send(
+    stream: &mut Stream,
+    mut rx: mpsc::Receiver<bytes::Bytes>,
+    progress: &Progress,
+) -> Result<u64, TransferError> {
+    let mut total = 0u64;
+    while let Some(chunk) = rx.recv().await {
+        stream
+            .write_all(&chunk)
             .await
             .map_err(|_| TransferError::ConnectionLost)?;
-        total += out.len() as u64;
+        total += chunk.len() as u64;
+        progress.add(chunk.len());
     }
-    dst.shutdown()
-        .await
-        .map_err(|_| TransferError::ConnectionLost)?;
     Ok(total)
 }
 
-/// Streams the data connection into `dst` until the client closes it, converting from TYPE A
-/// if `ascii`, then flushes `dst`. Returns the bytes read from the connection.
-///
-/// Under TLS, an end of stream without close_notify is accepted as the end of the file, as
-/// most servers do (vsftpd's default `strict_ssl_read_eof=NO`), unless `strict_tls_eof`.
-pub(crate) async fn receive<W: AsyncWrite + Unpin>(
-    mut src: Stream,
-    mut dst: W,
-    ascii: bool,
-    strict_tls_eof: bool,
-) -> Result<u64, TransferError> {
-    let tls = src.is_tls();
-    let mut buf = vec![0u8; TRANSFER_BUFFER];
-    let mut converted = BytesMut::with_capacity(if ascii { TRANSFER_BUFFER + 1 } else { 0 });
-    let mut from_net = FromNetwork::new();
+async fn receive(
+    mut stream: Stream,
+    tx: mpsc::Sender<Chunk>,
+    progress: &Progress,
+) -> (NetEnd, u64) {
+    let tls = stream.is_tls();
     let mut total = 0u64;
-    loop {
-        let n = match src.read(&mut buf).await {
+    let mut buf = BytesMut::new();
+    let end = loop {
+        buf.reserve(ftp_host::transfer::TRANSFER_CHUNK);
+        let n = match stream.read_buf(&mut buf).await {
+            Ok(0) => break NetEnd::Eof,
             Ok(n) => n,
-            Err(e) if tls && !strict_tls_eof && e.kind() == io::ErrorKind::UnexpectedEof => 0,
-            Err(_) => return Err(TransferError::ConnectionLost),
+            Err(e) => break NetEnd::from_read_error(&e, tls),
         };
-        if n == 0 {
-            break;
-        }
         total += n as u64;
-        let chunk = buf.get(..n).unwrap_or_default();
-        let out: &[u8] = if ascii {
-            converted.clear();
-            from_net.transform(chunk, &mut converted);
-            &converted
-        } else {
-            chunk
-        };
-        dst.write_all(out).await.map_err(|e| local_error(&e))?;
+        progress.add(n);
+        if tx.send(Chunk::Data(buf.split().freeze())).await.is_err() {
+            // The file side failed; its error is the verdict.
+            break NetEnd::Eof;
+        }
+    };
+    if end != NetEnd::Lost {
+        let _ = tx.send(Chunk::End).await;
     }
-    if ascii {
-        converted.clear();
-        from_net.finish(&mut converted);
-        dst.write_all(&converted)
-            .await
-            .map_err(|e| local_error(&e))?;
-    }
-    // The 226 goes out only after the data is handed to the file system.
-    dst.flush().await.map_err(|e| local_error(&e))?;
-    dst.shutdown().await.map_err(|e| local_error(&e))?;
-    let _ = src.shutdown().await;
-    Ok(total)
+    drop(tx);
+    let _ = stream.shutdown().await;
+    (end, total)
 }

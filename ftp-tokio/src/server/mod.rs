@@ -29,23 +29,23 @@
 //! # }
 //! ```
 
-mod auth;
 mod conn;
 mod data;
-mod storage;
-mod tls;
 
-pub use auth::{Authenticator, Credentials, Grant, UserList};
-pub use data::TRANSFER_BUFFER;
-pub use storage::{FsStorage, Storage};
-pub use tls::{tls_config, tls_config_from_pem, tls_config_from_pem_files};
+pub use ftp_host::auth::{Authenticator, Credentials, Grant, UserList};
+pub use ftp_host::storage::{FsStorage, Storage};
+pub use ftp_host::tls::{
+    data_config, server_config as tls_config, server_config_from_pem as tls_config_from_pem,
+    server_config_from_pem_files as tls_config_from_pem_files,
+};
+pub use ftp_host::transfer::TRANSFER_CHUNK as TRANSFER_BUFFER;
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use ftp_proto::server::{refusal_reply, Refusal, ServerConfig, TlsMode};
+use ftp_host::limits::Admission;
+use ftp_proto::server::{refusal_reply, ServerConfig, TlsMode};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -65,7 +65,6 @@ pub struct Server<S, A> {
     max_connections: usize,
     max_per_ip: usize,
     grace: Duration,
-    strict_tls_eof: bool,
 }
 
 impl<S: Storage, A: Authenticator> Server<S, A> {
@@ -82,7 +81,6 @@ impl<S: Storage, A: Authenticator> Server<S, A> {
             max_connections: 512,
             max_per_ip: 32,
             grace: Duration::from_secs(30),
-            strict_tls_eof: false,
         }
     }
 
@@ -126,14 +124,6 @@ impl<S: Storage, A: Authenticator> Server<S, A> {
         self
     }
 
-    /// Whether a TLS upload that ends without close_notify fails (451) instead of being
-    /// accepted as complete. Off by default, like vsftpd's `strict_ssl_read_eof=NO`: several
-    /// clients close the TCP connection without it.
-    pub fn strict_tls_eof(mut self, strict: bool) -> Self {
-        self.strict_tls_eof = strict;
-        self
-    }
-
     /// Binds every listen address. Errs if one cannot be bound, if none was given, or if the
     /// config wants TLS and no TLS configuration was set.
     pub async fn bind(self) -> Result<BoundServer<S, A>, Error> {
@@ -145,7 +135,9 @@ impl<S: Storage, A: Authenticator> Server<S, A> {
         }
         let mut listeners = Vec::new();
         for addr in &self.listen {
-            listeners.push(bind_control(*addr)?);
+            listeners.push(TcpListener::from_std(ftp_host::net::bind_control(
+                *addr, 1024,
+            )?)?);
         }
         let local_addrs = listeners
             .iter()
@@ -157,40 +149,22 @@ impl<S: Storage, A: Authenticator> Server<S, A> {
             config: self.config,
             storage: Arc::new(self.storage),
             auth: Arc::new(self.auth),
-            data_tls: self.tls.as_ref().map(|c| {
-                let mut data = rustls::ServerConfig::clone(c);
-                data.send_tls13_tickets = 0;
-                tokio_rustls::TlsAcceptor::from(Arc::new(data))
-            }),
+            data_tls: self
+                .tls
+                .as_ref()
+                .map(|c| tokio_rustls::TlsAcceptor::from(data_config(c))),
             tls: self.tls.map(tokio_rustls::TlsAcceptor::from),
             implicit_tls,
-            strict_tls_eof: self.strict_tls_eof,
         });
         Ok(BoundServer {
             listeners,
             local_addrs,
             shared,
             shutdown: shutdown_tx,
-            max_connections: self.max_connections,
-            max_per_ip: self.max_per_ip,
+            admission: Admission::new(self.max_connections, self.max_per_ip),
             grace: self.grace,
         })
     }
-}
-
-fn bind_control(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let domain = socket2::Domain::for_address(addr);
-    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
-    if addr.is_ipv6() {
-        // Separate IPv4 and IPv6 listeners can then share a port.
-        socket.set_only_v6(true)?;
-    }
-    #[cfg(unix)]
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(1024)?;
-    TcpListener::from_std(socket.into())
 }
 
 /// A server whose addresses are bound; [`run`](Self::run) serves until shut down.
@@ -199,8 +173,7 @@ pub struct BoundServer<S, A> {
     local_addrs: Vec<SocketAddr>,
     shared: Arc<Shared<S, A>>,
     shutdown: watch::Sender<bool>,
-    max_connections: usize,
-    max_per_ip: usize,
+    admission: Admission,
     grace: Duration,
 }
 
@@ -213,32 +186,6 @@ impl ShutdownHandle {
     /// Starts the shutdown; [`BoundServer::run`] returns once it is complete.
     pub fn shutdown(&self) {
         self.0.send_replace(true);
-    }
-}
-
-#[derive(Default)]
-struct Counts {
-    total: usize,
-    per_ip: HashMap<IpAddr, usize>,
-}
-
-/// Releases a connection's place in the limits when its task ends.
-struct Slot {
-    counts: Arc<Mutex<Counts>>,
-    ip: IpAddr,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if let Ok(mut c) = self.counts.lock() {
-            c.total = c.total.saturating_sub(1);
-            if let Some(n) = c.per_ip.get_mut(&self.ip) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    c.per_ip.remove(&self.ip);
-                }
-            }
-        }
     }
 }
 
@@ -279,35 +226,22 @@ impl<S: Storage, A: Authenticator> BoundServer<S, A> {
         }
         drop(tx);
         info!(addrs = ?self.local_addrs, "FTP server listening");
-        let counts = Arc::new(Mutex::new(Counts::default()));
         let mut sessions = JoinSet::new();
         let mut stop = self.shutdown.subscribe();
         loop {
             tokio::select! {
                 conn = rx.recv() => {
                     let Some((tcp, peer)) = conn else { break };
-                    let ip = ftp_proto::server::canonical_ip(peer.ip());
-                    let refused = {
-                        let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
-                        let per_ip = c.per_ip.get(&ip).copied().unwrap_or(0);
-                        if c.total >= self.max_connections {
-                            Some(Refusal::TooManyConnections)
-                        } else if per_ip >= self.max_per_ip {
-                            Some(Refusal::TooManyFromAddress)
-                        } else {
-                            c.total += 1;
-                            *c.per_ip.entry(ip).or_default() += 1;
-                            None
+                    let slot = match self.admission.admit(peer.ip()) {
+                        Ok(slot) => slot,
+                        Err(reason) => {
+                            debug!(%peer, ?reason, "connection limit reached");
+                            if !self.shared.implicit_tls {
+                                let _ = tcp.try_write(&refusal_reply(reason));
+                            }
+                            continue;
                         }
                     };
-                    if let Some(reason) = refused {
-                        debug!(%peer, ?reason, "connection limit reached");
-                        if !self.shared.implicit_tls {
-                            let _ = tcp.try_write(&refusal_reply(reason));
-                        }
-                        continue;
-                    }
-                    let slot = Slot { counts: counts.clone(), ip };
                     let shared = self.shared.clone();
                     let stop = self.shutdown.subscribe();
                     sessions.spawn(async move {

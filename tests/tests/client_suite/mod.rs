@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use ftp_proto::client::DataMode;
 use ftp_tests::{content, sha256};
-use ftp_tokio::client::{insecure_tls_config, Client, Config, Error};
+use ftp_tokio::client::{insecure_tls_config, Client, Config, Error, Operations};
 use tokio::io::AsyncReadExt;
 
 /// How to connect.

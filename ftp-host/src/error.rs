@@ -1,4 +1,4 @@
-//! Errors of the adapter.
+//! Set-up errors shared by the adapters' servers.
 
 use std::io;
 

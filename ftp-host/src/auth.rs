@@ -1,7 +1,5 @@
 //! The [`Authenticator`] trait and [`UserList`], a fixed set of users.
 
-use std::future::Future;
-
 use bytes::Bytes;
 use ftp_proto::server::Failure;
 
@@ -17,6 +15,22 @@ pub struct Credentials {
     pub account: Option<Bytes>,
     /// The HOST argument (RFC 7151), if any.
     pub host: Option<Bytes>,
+    /// The core treats this login as anonymous (`anonymous` or `ftp`, with anonymous access
+    /// on): the password is an e-mail address by convention, not a secret.
+    pub anonymous: bool,
+}
+
+impl Credentials {
+    /// Credentials for `user` and `pass`, not anonymous, without ACCT or HOST.
+    pub fn new(user: impl Into<Bytes>, pass: impl Into<Bytes>) -> Credentials {
+        Credentials {
+            user: user.into(),
+            pass: pass.into(),
+            account: None,
+            host: None,
+            anonymous: false,
+        }
+    }
 }
 
 /// What a successful login grants.
@@ -35,20 +49,21 @@ impl Grant {
 }
 
 /// Checks logins. The core asks only after USER and PASS (and delays and counts failures
-/// itself); anonymous logins (`anonymous` or `ftp`) reach the authenticator only when
-/// [`ServerConfig::anonymous`](ftp_proto::server::ServerConfig) is on.
+/// itself); anonymous logins reach the authenticator only when
+/// [`ServerConfig::anonymous`](ftp_proto::server::ServerConfig) is on, flagged by
+/// [`Credentials::anonymous`].
+///
+/// `login` may block (a password hash, a directory lookup): adapters call it on a blocking
+/// pool.
 pub trait Authenticator: Send + Sync + 'static {
     /// Accepts the login with a [`Grant`] or refuses it (normally [`Failure::LoginRefused`]).
-    fn login(
-        &self,
-        credentials: Credentials,
-    ) -> impl Future<Output = Result<Grant, Failure>> + Send;
+    fn login(&self, credentials: &Credentials) -> Result<Grant, Failure>;
 }
 
 /// A fixed list of users with passwords, plus optional anonymous access.
 ///
-/// Anonymous users (`anonymous` or `ftp`, any password) are read-only unless
-/// [`anonymous_read_write`](Self::anonymous_read_write) says otherwise.
+/// Anonymous users are read-only unless [`anonymous_read_write`](Self::anonymous_read_write)
+/// says otherwise.
 #[derive(Debug, Clone, Default)]
 pub struct UserList {
     users: Vec<(Bytes, Bytes, Grant)>,
@@ -102,11 +117,18 @@ impl UserList {
     pub fn allows_anonymous(&self) -> bool {
         self.anonymous.is_some()
     }
+}
 
-    fn check(&self, c: &Credentials) -> Result<Grant, Failure> {
-        let anonymous =
-            c.user.eq_ignore_ascii_case(b"anonymous") || c.user.eq_ignore_ascii_case(b"ftp");
-        if anonymous {
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Authenticator for UserList {
+    fn login(&self, c: &Credentials) -> Result<Grant, Failure> {
+        if c.anonymous {
             return self.anonymous.ok_or(Failure::LoginRefused);
         }
         let mut granted = None;
@@ -121,45 +143,37 @@ impl UserList {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-impl Authenticator for UserList {
-    async fn login(&self, credentials: Credentials) -> Result<Grant, Failure> {
-        self.check(&credentials)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn creds(u: &'static str, p: &'static str) -> Credentials {
-        Credentials {
-            user: Bytes::from_static(u.as_bytes()),
-            pass: Bytes::from_static(p.as_bytes()),
-            account: None,
-            host: None,
-        }
-    }
 
     #[test]
     fn users_and_anonymous() {
         let l = UserList::new()
             .user("alice", "pw")
             .read_only_user("bob", "x");
-        assert_eq!(l.check(&creds("alice", "pw")), Ok(Grant::READ_WRITE));
-        assert_eq!(l.check(&creds("alice", "pW")), Err(Failure::LoginRefused));
-        assert_eq!(l.check(&creds("bob", "x")), Ok(Grant::READ_ONLY));
         assert_eq!(
-            l.check(&creds("anonymous", "a@b")),
+            l.login(&Credentials::new("alice", "pw")),
+            Ok(Grant::READ_WRITE)
+        );
+        assert_eq!(
+            l.login(&Credentials::new("alice", "pW")),
             Err(Failure::LoginRefused)
         );
+        assert_eq!(l.login(&Credentials::new("bob", "x")), Ok(Grant::READ_ONLY));
+        let mut anon = Credentials::new("anonymous", "a@b");
+        anon.anonymous = true;
+        assert_eq!(l.login(&anon), Err(Failure::LoginRefused));
         let l = l.anonymous();
-        assert_eq!(l.check(&creds("FTP", "")), Ok(Grant::READ_ONLY));
+        assert_eq!(l.login(&anon), Ok(Grant::READ_ONLY));
+        // Only the core's verdict makes a login anonymous, not the name.
+        assert_eq!(
+            l.login(&Credentials::new("anonymous", "")),
+            Err(Failure::LoginRefused)
+        );
+        assert_eq!(
+            l.all_read_only().login(&Credentials::new("alice", "pw")),
+            Ok(Grant::READ_ONLY)
+        );
     }
 }

@@ -5,22 +5,21 @@ use std::io;
 use ftp_proto::client::{ClientError, OpError};
 use ftp_proto::reply::Reply;
 
-/// Why a [`Client`](super::Client) call failed.
+/// Why a client call failed (the same type for every adapter's client).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The TCP connection to the server could not be made.
     #[error("cannot connect: {0}")]
     Connect(#[source] io::Error),
-    /// The TCP connect (or an implicit-TLS handshake) took longer than
-    /// [`Config::connect_timeout`](super::Config::connect_timeout).
+    /// The TCP connect (or an implicit-TLS handshake) took longer than the adapter's connect
+    /// timeout.
     #[error("timed out connecting to the server")]
     ConnectTimeout,
     /// The implicit-TLS handshake failed.
     #[error("TLS handshake failed: {0}")]
     Tls(#[source] io::Error),
-    /// TLS was asked for (explicit or implicit) but [`Config::tls`](super::Config::tls) is
-    /// not set.
+    /// TLS was asked for (explicit or implicit) but no rustls configuration was given.
     #[error("TLS requested but no TLS configuration was given")]
     TlsNotConfigured,
     /// The session ended, or refused the call: a refused login, a lost connection, a reply

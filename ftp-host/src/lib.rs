@@ -1,0 +1,38 @@
+//! The runtime-neutral host layer of the ftp workspace: everything an adapter of
+//! [`ftp_proto`] needs that is not I/O on a particular runtime.
+//!
+//! `ftp-proto` makes every protocol decision without I/O; an adapter (`ftp-tokio`,
+//! `ftp-futures`, `ftp-mio`) owns sockets, timers and TLS I/O. Between the two sits what every
+//! adapter would otherwise write again, and what must not drift between three copies because
+//! much of it is security-relevant:
+//!
+//! - [`storage`]: the blocking [`Storage`](storage::Storage) trait a server serves files from,
+//!   [`FsStorage`](storage::FsStorage) (path mapping under a root, symlink escape refusal,
+//!   FIFO and device refusal, STOU naming) and the mapping of I/O errors to FTP failures;
+//! - [`auth`]: the [`Authenticator`](auth::Authenticator) trait and
+//!   [`UserList`](auth::UserList);
+//! - [`tls`]: rustls configurations (ring provider) for the server's control and data
+//!   connections and for clients;
+//! - [`limits`]: connection admission (total and per client address);
+//! - [`net`]: socket set-up with `socket2`: control listeners, passive listeners in a port
+//!   range, active connects bound to the control connection's address;
+//! - [`server::ServerConn`]: the bookkeeping of a server connection's drive loop (requests
+//!   out, handles opened, data channels, transfers and their progress) as a plain struct that
+//!   an adapter feeds and polls;
+//! - [`client`]: the same for the client, plus typed operations and errors.
+//!
+//! Nothing here spawns a task, reads a clock for protocol purposes or blocks on a socket; the
+//! blocking calls (storage, authentication) are handed to the adapter to run on its own pool.
+
+pub mod auth;
+pub mod client;
+mod error;
+pub mod limits;
+pub mod net;
+pub mod server;
+pub mod storage;
+pub mod tls;
+pub mod transfer;
+
+pub use error::Error;
+pub use ftp_proto;

@@ -1,0 +1,133 @@
+//! Socket set-up shared by the adapters (with `socket2`, no runtime): the control listener,
+//! passive listeners in a port range, and active data connections that leave from the address
+//! the client reached the server on. Every socket is returned non-blocking, ready to be handed
+//! to a runtime.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::ops::RangeInclusive;
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+/// Binds a control-connection listener on `addr` (port 0 picks a free port). An IPv6 address
+/// listens for IPv6 only, so separate IPv4 and IPv6 listeners can share a port.
+pub fn bind_control(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    Ok(socket.into())
+}
+
+/// Binds a passive data listener on `ip` at a port of `ports`, starting at a random port and
+/// skipping ports in use (a random start makes the next port hard to guess, against port
+/// stealing). `None` when every port is taken. The listener has a backlog of one: the session
+/// wants exactly one connection on it.
+pub fn bind_passive(ip: IpAddr, ports: &RangeInclusive<u16>) -> Option<TcpListener> {
+    let (low, high) = (*ports.start(), *ports.end());
+    if low > high {
+        return None;
+    }
+    let span = u32::from(high - low) + 1;
+    let start = random_u32() % span;
+    for i in 0..span {
+        let port = low + ((start + i) % span) as u16;
+        let addr = SocketAddr::new(ip, port);
+        let socket =
+            Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).ok()?;
+        if socket.set_nonblocking(true).is_err() || socket.bind(&addr.into()).is_err() {
+            continue;
+        }
+        if socket.listen(1).is_ok() {
+            return Some(socket.into());
+        }
+    }
+    None
+}
+
+fn random_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u8(0);
+    h.finish() as u32
+}
+
+/// Starts a non-blocking connect to `addr` from `local` (the control connection's local
+/// address, when the families match, so the client sees the data connection come from the
+/// host it contacted). The connection is in progress when this returns: wait until the socket
+/// is writable, then call [`finish_connect`].
+pub fn start_connect(local: Option<IpAddr>, addr: SocketAddr) -> io::Result<TcpStream> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    if let Some(local) = local.filter(|l| l.is_ipv4() == addr.is_ipv4()) {
+        // Best effort: without it the kernel picks the source address, which still works
+        // for clients that do not check.
+        let _ = socket.bind(&SocketAddr::new(local, 0).into());
+    }
+    match socket.connect(&SockAddr::from(addr)) {
+        Ok(()) => {}
+        Err(e) if in_progress(&e) => {}
+        Err(e) => return Err(e),
+    }
+    let _ = socket.set_tcp_nodelay(true);
+    Ok(socket.into())
+}
+
+fn in_progress(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    if e.raw_os_error() == Some(libc::EINPROGRESS) {
+        return true;
+    }
+    e.kind() == io::ErrorKind::WouldBlock
+}
+
+/// Completes a connect begun with [`start_connect`] once the socket is writable: `Ok` when
+/// the connection is up, the connect's error otherwise.
+pub fn finish_connect(stream: &TcpStream) -> io::Result<()> {
+    if let Some(e) = stream.take_error()? {
+        return Err(e);
+    }
+    // A writable socket that is not connected has failed; peer_addr tells which.
+    stream.peer_addr().map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passive_ports_stay_in_range_and_run_out() {
+        let held = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = held.local_addr().unwrap().port();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        // The only port of the range is taken.
+        assert!(bind_passive(ip, &(port..=port)).is_none());
+        drop(held);
+        let l = bind_passive(ip, &(port..=port)).unwrap();
+        assert_eq!(l.local_addr().unwrap().port(), port);
+        #[allow(clippy::reversed_empty_ranges)]
+        let empty = 10..=9;
+        assert!(bind_passive(ip, &empty).is_none());
+    }
+
+    #[test]
+    fn connect_binds_the_local_address_and_reports_refusal() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let local: IpAddr = "127.0.0.2".parse().unwrap();
+        let s = start_connect(Some(local), addr).unwrap();
+        let (_, peer) = l.accept().unwrap();
+        assert_eq!(peer.ip(), local);
+        s.set_nonblocking(false).unwrap();
+        finish_connect(&s).unwrap();
+        drop(l);
+        let refused = start_connect(None, addr).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(finish_connect(&refused).is_err());
+    }
+}

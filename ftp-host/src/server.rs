@@ -1,0 +1,631 @@
+//! [`ServerConn`]: the bookkeeping of one server control connection's drive loop, written
+//! once for every adapter.
+//!
+//! The adapter owns the sockets, the timer, TLS and its tasks; `ServerConn` owns the
+//! [`ServerSession`] and everything between it and the I/O: which requests are out, the file
+//! handles opened for transfers, the data channels and their connections, the transfers and
+//! their progress. The adapter's loop is:
+//!
+//! 1. drain [`poll_action`](ServerConn::poll_action) and carry out each [`Action`] (write,
+//!    flush, run a blocking [`Job`], accept, connect, secure, transfer, TLS on the control
+//!    connection, close), handing spawned tasks to [`set_task`](ServerConn::set_task);
+//! 2. wait for control input (only while [`wants_read`](ServerConn::wants_read)), a
+//!    [`Report`] from its tasks, the deadline of [`poll_timeout`](ServerConn::poll_timeout)
+//!    or shutdown, and feed it with the matching `handle_*`/[`report`](ServerConn::report).
+//!
+//! Tasks are kept by `ServerConn` per data channel (type `T`, e.g. a handle that aborts its
+//! task when dropped) and dropped when the core closes or aborts the channel, so an adapter
+//! keeps no table of its own.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use ftp_proto::server::{
+    Accept, Answer, DataId, DataIntent, Direction, Failure, Request, RequestId, ServerEvent,
+    ServerOutput, ServerSession, SessionError, StorageRequest, TransferError,
+};
+use ftp_proto::time::Timestamp;
+
+use crate::auth::{Authenticator, Credentials};
+use crate::net;
+use crate::storage::Storage;
+use crate::transfer::{Downloader, FileSide, Progress, TransferOutcome, Uploader};
+
+/// An open file or formatted listing, kept under the id of the request that opened it until
+/// its transfer starts or the core releases it.
+enum Handle<S: Storage> {
+    Read(S::Reader),
+    Write(S::Writer),
+    Listing(Bytes),
+}
+
+/// One data channel: the adapter's task working on it, and its connection once it is up.
+struct Channel<St, T> {
+    task: Option<T>,
+    stream: Option<St>,
+}
+
+/// What the adapter must do next, from [`ServerConn::poll_action`].
+pub enum Action<S: Storage, A, St> {
+    /// Write these bytes to the control connection.
+    Send(Bytes),
+    /// Flush the control connection: the replies written so far are all there is for now.
+    Flush,
+    /// Run this login or storage job on a blocking pool, then report its result with
+    /// [`Report::Done`].
+    Run(Job<S, A>),
+    /// Accept connections on this passive listener (non-blocking, bound already) and report
+    /// each with [`Report::Accepted`]; keep going until the channel's task is dropped.
+    Accept {
+        /// The data channel.
+        id: DataId,
+        /// The listener.
+        listener: std::net::TcpListener,
+    },
+    /// Connect to the client (active mode) from `local` with [`net::start_connect`], run TLS
+    /// as the server if `tls`, then report [`Report::Ready`] or [`Report::Failed`].
+    Connect {
+        /// The data channel.
+        id: DataId,
+        /// The client's address (it passed the core's bounce checks).
+        addr: SocketAddr,
+        /// The control connection's local address, to connect from.
+        local: IpAddr,
+        /// Run TLS on the connection.
+        tls: bool,
+    },
+    /// An accepted passive connection the core wants: run TLS as the server if `tls`, then
+    /// report [`Report::Ready`] or [`Report::Failed`].
+    Secure {
+        /// The data channel.
+        id: DataId,
+        /// The accepted connection.
+        stream: St,
+        /// Run TLS on it.
+        tls: bool,
+    },
+    /// Move the data: the file side runs on a blocking thread (see [`FileSide`]), the network
+    /// side on `stream`; add each network chunk to `progress`; report
+    /// [`Report::Transfer`] at the end, after closing the connection.
+    Transfer {
+        /// The data channel.
+        id: DataId,
+        /// The data connection.
+        stream: St,
+        /// What to read or write.
+        file: FileSide<S>,
+        /// The transfer's byte counter, read when the data-idle deadline comes.
+        progress: Progress,
+    },
+    /// Start TLS as the server on the control connection (after flushing), then call
+    /// [`ServerConn::tls_result`].
+    StartTls,
+    /// Send close_notify on the control connection and go on in cleartext (CCC).
+    StopTls,
+    /// Flush and close the control connection; the loop ends.
+    Close,
+}
+
+impl<S: Storage, A, St> fmt::Debug for Action<S, A, St> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Send(b) => write!(f, "Send({} bytes)", b.len()),
+            Action::Flush => f.write_str("Flush"),
+            Action::Run(j) => write!(f, "Run({})", j.id),
+            Action::Accept { id, .. } => write!(f, "Accept({id})"),
+            Action::Connect { id, addr, tls, .. } => write!(f, "Connect({id}, {addr}, tls={tls})"),
+            Action::Secure { id, tls, .. } => write!(f, "Secure({id}, tls={tls})"),
+            Action::Transfer { id, file, .. } => write!(f, "Transfer({id}, {file:?})"),
+            Action::StartTls => f.write_str("StartTls"),
+            Action::StopTls => f.write_str("StopTls"),
+            Action::Close => f.write_str("Close"),
+        }
+    }
+}
+
+/// A login or storage request, to run on a blocking pool with [`run`](Job::run).
+pub struct Job<S, A> {
+    id: RequestId,
+    work: Work,
+    storage: Arc<S>,
+    auth: Arc<A>,
+}
+
+enum Work {
+    Login(Credentials),
+    Storage(StorageRequest),
+}
+
+/// The result of a [`Job`], to hand back with [`Report::Done`].
+pub struct Done<S: Storage> {
+    id: RequestId,
+    answer: Answer,
+    handle: Option<Handle<S>>,
+}
+
+impl<S: Storage, A: Authenticator> Job<S, A> {
+    /// The request this job answers.
+    pub fn id(&self) -> RequestId {
+        self.id
+    }
+
+    /// Runs the request against the authenticator or the storage. Blocking.
+    pub fn run(self) -> Done<S> {
+        let id = self.id;
+        let (answer, handle) = match self.work {
+            Work::Login(creds) => match self.auth.login(&creds) {
+                Ok(grant) => (
+                    Answer::LoggedIn {
+                        read_only: grant.read_only,
+                    },
+                    None,
+                ),
+                Err(f) => (Answer::Failed(f), None),
+            },
+            Work::Storage(req) => storage_request(&*self.storage, req),
+        };
+        Done { id, answer, handle }
+    }
+}
+
+fn wall_now() -> Timestamp {
+    Timestamp::from_system_time(SystemTime::now()).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+fn done(r: Result<(), Failure>) -> Answer {
+    match r {
+        Ok(()) => Answer::Done,
+        Err(f) => Answer::Failed(f),
+    }
+}
+
+fn storage_request<S: Storage>(storage: &S, req: StorageRequest) -> (Answer, Option<Handle<S>>) {
+    let answer = match req {
+        StorageRequest::Stat { path } => match storage.stat(&path) {
+            Ok(e) => Answer::Metadata(Box::new(e)),
+            Err(f) => Answer::Failed(f),
+        },
+        StorageRequest::ReadDir { path } => match storage.list(&path) {
+            Ok(entries) => Answer::Entries {
+                entries,
+                now: wall_now(),
+            },
+            Err(f) => Answer::Failed(f),
+        },
+        StorageRequest::OpenList { path, format } => {
+            return match storage.list(&path) {
+                Ok(entries) => {
+                    let mut out = BytesMut::new();
+                    format.format(&entries, wall_now(), &mut out);
+                    (
+                        Answer::Opened { size: None },
+                        Some(Handle::Listing(out.freeze())),
+                    )
+                }
+                Err(f) => (Answer::Failed(f), None),
+            }
+        }
+        StorageRequest::OpenRead { path, offset } => {
+            return match storage.open_read(&path, offset) {
+                Ok((r, size)) => (Answer::Opened { size }, Some(Handle::Read(r))),
+                Err(f) => (Answer::Failed(f), None),
+            }
+        }
+        StorageRequest::OpenWrite { path, mode } => {
+            return match storage.open_write(&path, mode) {
+                Ok((w, Some(path))) => (Answer::OpenedUnique { path }, Some(Handle::Write(w))),
+                Ok((w, None)) => (Answer::Opened { size: None }, Some(Handle::Write(w))),
+                Err(f) => (Answer::Failed(f), None),
+            }
+        }
+        StorageRequest::MakeDir { path } => done(storage.make_dir(&path)),
+        StorageRequest::RemoveDir { path } => done(storage.remove_dir(&path)),
+        StorageRequest::Delete { path } => done(storage.delete(&path)),
+        StorageRequest::Rename { from, to } => done(storage.rename(&from, &to)),
+        StorageRequest::SetModified { path, time } => done(storage.set_modified(&path, time)),
+        StorageRequest::Chmod { path, mode } => done(storage.chmod(&path, mode)),
+        other => {
+            tracing::warn!("storage request not known to this host: {other:?}");
+            Answer::Failed(Failure::Unsupported)
+        }
+    };
+    (answer, None)
+}
+
+/// What an adapter's tasks report back to the loop, fed with [`ServerConn::report`].
+pub enum Report<S: Storage, St> {
+    /// A [`Job`] finished.
+    Done(Done<S>),
+    /// The passive listener of channel `id` accepted a connection from `peer`.
+    Accepted {
+        /// The data channel.
+        id: DataId,
+        /// The connection.
+        stream: St,
+        /// Where it comes from.
+        peer: SocketAddr,
+    },
+    /// The data connection of channel `id` is up (after TLS, if any).
+    Ready {
+        /// The data channel.
+        id: DataId,
+        /// The connection.
+        stream: St,
+        /// Whether its TLS session resumed the control connection's (`None` without TLS).
+        tls_resumed: Option<bool>,
+    },
+    /// The connect or the TLS handshake of channel `id` failed.
+    Failed {
+        /// The data channel.
+        id: DataId,
+    },
+    /// The transfer on channel `id` ended.
+    Transfer {
+        /// The data channel.
+        id: DataId,
+        /// How it ended.
+        outcome: TransferOutcome,
+    },
+}
+
+/// The bookkeeping of one control connection: see the [module docs](self).
+pub struct ServerConn<S: Storage, A, St, T> {
+    session: ServerSession,
+    storage: Arc<S>,
+    auth: Arc<A>,
+    local: SocketAddr,
+    handles: HashMap<RequestId, Handle<S>>,
+    channels: HashMap<DataId, Channel<St, T>>,
+    running: HashMap<DataId, Progress>,
+    /// Actions made while handling a report (Secure), carried out before the session's.
+    actions: VecDeque<Action<S, A, St>>,
+    /// Events made while turning outputs into actions, fed to the session after the drain.
+    events: VecDeque<ServerEvent>,
+    unflushed: bool,
+}
+
+impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
+    /// Wraps a new session for the control connection whose local address is `local`.
+    pub fn new(session: ServerSession, storage: Arc<S>, auth: Arc<A>, local: SocketAddr) -> Self {
+        ServerConn {
+            session,
+            storage,
+            auth,
+            local,
+            handles: HashMap::new(),
+            channels: HashMap::new(),
+            running: HashMap::new(),
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+            unflushed: false,
+        }
+    }
+
+    /// The session, to read its state (user, working directory).
+    pub fn session(&self) -> &ServerSession {
+        &self.session
+    }
+
+    /// Whether to read from the control connection now.
+    pub fn wants_read(&self) -> bool {
+        self.session.wants_read()
+    }
+
+    /// The next deadline for [`handle_timeout`](Self::handle_timeout).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.session.poll_timeout()
+    }
+
+    /// Feeds bytes read from the control connection. An error means the session is over.
+    pub fn handle_input(&mut self, now: Instant, input: &[u8]) -> Result<(), SessionError> {
+        self.session.handle_input(now, input)
+    }
+
+    /// The timer fired: reports every running transfer's progress first (so one that moved
+    /// bytes is not taken for stalled), then lets the session fire its timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for (id, progress) in &self.running {
+            let _ = (now, id, progress); // TEMP until core-policy lands: self.session.handle_data_progress(now, *id, progress.get());
+        }
+        self.session.handle_timeout(now);
+    }
+
+    /// The server is shutting down.
+    pub fn handle_shutdown(&mut self, now: Instant) {
+        self.session.handle_shutdown(now);
+    }
+
+    /// The control connection closed or failed: running transfers are aborted.
+    pub fn handle_control_closed(&mut self, now: Instant) {
+        self.session.handle_control_closed(now);
+    }
+
+    /// The control connection's TLS handshake (after [`Action::StartTls`]) ended.
+    pub fn tls_result(&mut self, now: Instant, ok: bool) {
+        let event = if ok {
+            ServerEvent::TlsEstablished
+        } else {
+            ServerEvent::TlsFailed
+        };
+        self.event(now, event);
+    }
+
+    /// Keeps the task working on channel `id` (dropped when the channel closes). A task for a
+    /// channel that is already gone is dropped at once.
+    pub fn set_task(&mut self, id: DataId, task: T) {
+        if let Some(c) = self.channels.get_mut(&id) {
+            c.task = Some(task);
+        }
+    }
+
+    fn event(&mut self, now: Instant, e: ServerEvent) {
+        if let Err(err) = self.session.handle_event(now, e) {
+            tracing::debug!("event refused by the session: {err}");
+        }
+    }
+
+    /// Feeds what a task reports.
+    pub fn report(&mut self, now: Instant, report: Report<S, St>) {
+        match report {
+            Report::Done(Done { id, answer, handle }) => {
+                if let Some(h) = handle {
+                    self.handles.insert(id, h);
+                }
+                if let Err(e) = self
+                    .session
+                    .handle_event(now, ServerEvent::Answer(id, answer))
+                {
+                    // The session no longer wants it (ABOR, control closed): drop the handle.
+                    tracing::debug!("answer refused: {e}");
+                    self.handles.remove(&id);
+                }
+            }
+            Report::Accepted { id, stream, peer } => {
+                if !self.channels.contains_key(&id) {
+                    return;
+                }
+                match self.session.handle_data_accept(now, id, peer) {
+                    Ok(Accept::Use { tls }) => {
+                        // The listener's task ends here: the channel's next task is the
+                        // handshake the adapter starts for this action.
+                        if let Some(c) = self.channels.get_mut(&id) {
+                            c.task = None;
+                        }
+                        self.actions.push_back(Action::Secure { id, stream, tls });
+                    }
+                    Ok(Accept::Reject) => tracing::debug!(%peer, "data connection rejected"),
+                    Err(e) => tracing::debug!("accept refused: {e}"),
+                }
+            }
+            Report::Ready {
+                id,
+                stream,
+                tls_resumed,
+            } => {
+                let Some(c) = self.channels.get_mut(&id) else {
+                    return;
+                };
+                c.stream = Some(stream);
+                c.task = None;
+                self.event(now, ServerEvent::DataReady { id, tls_resumed });
+            }
+            Report::Failed { id } => {
+                if self.channels.remove(&id).is_some() {
+                    self.event(now, ServerEvent::DataFailed { id });
+                }
+            }
+            Report::Transfer { id, outcome } => {
+                self.running.remove(&id);
+                if self.channels.remove(&id).is_none() {
+                    return;
+                }
+                let event = match outcome {
+                    TransferOutcome::Done(bytes) => ServerEvent::TransferDone { id, bytes },
+                    TransferOutcome::Truncated(bytes) => {
+                        ServerEvent::TransferDone { id, bytes } // TEMP
+                    }
+                    TransferOutcome::Failed(error) => ServerEvent::TransferFailed { id, error },
+                };
+                self.event(now, event);
+            }
+        }
+    }
+
+    /// The next thing to do, or `None` when there is nothing until the next input. Every
+    /// `Send` is followed by a `Flush` before `None`, `StartTls`, `StopTls` or `Close`.
+    pub fn poll_action(&mut self) -> Option<Action<S, A, St>> {
+        loop {
+            if let Some(a) = self.actions.pop_front() {
+                return Some(a);
+            }
+            if let Some(out) = self.session.poll_output() {
+                match out {
+                    ServerOutput::Send(b) => {
+                        self.unflushed = true;
+                        return Some(Action::Send(b));
+                    }
+                    ServerOutput::StartTls | ServerOutput::StopTls | ServerOutput::Close
+                        if self.unflushed =>
+                    {
+                        // Put it back behind a flush: the replies before it must be out.
+                        self.unflushed = false;
+                        self.actions.push_back(match out {
+                            ServerOutput::StartTls => Action::StartTls,
+                            ServerOutput::StopTls => Action::StopTls,
+                            _ => Action::Close,
+                        });
+                        return Some(Action::Flush);
+                    }
+                    ServerOutput::StartTls => return Some(Action::StartTls),
+                    ServerOutput::StopTls => return Some(Action::StopTls),
+                    ServerOutput::Close => {
+                        self.channels.clear();
+                        self.handles.clear();
+                        self.running.clear();
+                        return Some(Action::Close);
+                    }
+                    ServerOutput::Request(id, req) => {
+                        if let Some(a) = self.request(id, req) {
+                            return Some(a);
+                        }
+                    }
+                    ServerOutput::Data(intent) => {
+                        if let Some(a) = self.data(intent) {
+                            return Some(a);
+                        }
+                    }
+                    ServerOutput::Release(source) => {
+                        self.handles.remove(&source);
+                    }
+                    other => tracing::warn!("output not known to this host: {other:?}"),
+                }
+                continue;
+            }
+            if !self.events.is_empty() {
+                let now = Instant::now();
+                while let Some(e) = self.events.pop_front() {
+                    self.event(now, e);
+                }
+                continue;
+            }
+            if self.unflushed {
+                self.unflushed = false;
+                return Some(Action::Flush);
+            }
+            return None;
+        }
+    }
+
+    fn request(&mut self, id: RequestId, req: Request) -> Option<Action<S, A, St>> {
+        let work = match req {
+            Request::Login {
+                user,
+                pass,
+                account,
+                host,
+                anonymous,
+            } => Work::Login(Credentials {
+                user,
+                pass,
+                account,
+                host,
+                anonymous,
+            }),
+            Request::Storage(req) => Work::Storage(req),
+            other => {
+                tracing::warn!("request not known to this host: {other:?}");
+                self.events.push_back(ServerEvent::Answer(
+                    id,
+                    Answer::Failed(Failure::Unsupported),
+                ));
+                return None;
+            }
+        };
+        Some(Action::Run(Job {
+            id,
+            work,
+            storage: self.storage.clone(),
+            auth: self.auth.clone(),
+        }))
+    }
+
+    fn data(&mut self, intent: DataIntent) -> Option<Action<S, A, St>> {
+        match intent {
+            DataIntent::Listen { id, ip, ports } => {
+                let bound = net::bind_passive(ip, &ports)
+                    .and_then(|l| l.local_addr().ok().map(|addr| (l, addr)));
+                match bound {
+                    Some((listener, addr)) => {
+                        tracing::debug!(%addr, "passive listener");
+                        self.channels.insert(
+                            id,
+                            Channel {
+                                task: None,
+                                stream: None,
+                            },
+                        );
+                        self.events.push_back(ServerEvent::Listening { id, addr });
+                        Some(Action::Accept { id, listener })
+                    }
+                    None => {
+                        tracing::warn!(?ports, "no passive port free");
+                        self.events.push_back(ServerEvent::ListenFailed { id });
+                        None
+                    }
+                }
+            }
+            DataIntent::Connect { id, addr, tls } => {
+                self.channels.insert(
+                    id,
+                    Channel {
+                        task: None,
+                        stream: None,
+                    },
+                );
+                Some(Action::Connect {
+                    id,
+                    addr,
+                    local: self.local.ip(),
+                    tls,
+                })
+            }
+            DataIntent::Transfer {
+                id,
+                source,
+                direction,
+                ascii,
+            } => {
+                let handle = self.handles.remove(&source);
+                let stream = self.channels.get_mut(&id).and_then(|c| c.stream.take());
+                let file = match (handle, direction) {
+                    (Some(Handle::Listing(b)), Direction::Send) => Some(FileSide::Memory(b)),
+                    (Some(Handle::Read(reader)), Direction::Send) => {
+                        Some(FileSide::Download(Downloader { reader, ascii }))
+                    }
+                    (Some(Handle::Write(writer)), Direction::Receive) => {
+                        Some(FileSide::Upload(Uploader {
+                            storage: self.storage.clone(),
+                            writer,
+                            ascii,
+                        }))
+                    }
+                    _ => None,
+                };
+                match (stream, file) {
+                    (Some(stream), Some(file)) => {
+                        let progress = Progress::new();
+                        self.running.insert(id, progress.clone());
+                        Some(Action::Transfer {
+                            id,
+                            stream,
+                            file,
+                            progress,
+                        })
+                    }
+                    _ => {
+                        tracing::warn!(%id, %source, "transfer without connection or handle");
+                        self.channels.remove(&id);
+                        self.events.push_back(ServerEvent::TransferFailed {
+                            id,
+                            error: TransferError::Local,
+                        });
+                        None
+                    }
+                }
+            }
+            DataIntent::Abort { id } | DataIntent::Close { id } => {
+                self.channels.remove(&id);
+                self.running.remove(&id);
+                None
+            }
+            other => {
+                tracing::warn!("data intent not known to this host: {other:?}");
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,410 @@
+//! [`FsStorage`]: a [`Storage`] over a directory of the local file system.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Seek};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use ftp_proto::listing::{Entry, EntryKind};
+use ftp_proto::path::VirtualPath;
+use ftp_proto::server::{Failure, WriteMode};
+use ftp_proto::time::Timestamp;
+
+use super::{io_failure, Storage};
+
+/// Most names [`FsStorage`] tries for STOU before it gives up (pyftpdlib CVE-2007-6740).
+const UNIQUE_ATTEMPTS: u32 = 16;
+
+fn failure(e: io::Error) -> Failure {
+    io_failure(&e)
+}
+
+/// A [`Storage`] over a directory of the local file system.
+///
+/// # Symbolic links
+///
+/// A symbolic link is followed only if its target, fully resolved, lies inside the root: a
+/// link that leads out of the root behaves as if it did not exist (550 on access) and is left
+/// out of listings. Every directory on the way to a path is resolved the same way, so a
+/// linked directory pointing outside cannot be entered, listed or written through. Deleting
+/// or renaming a link acts on the link itself, never on its target. The checks resolve the
+/// path before each operation; a local user who can change links inside the root while a
+/// client works can still race them (time-of-check to time-of-use), so do not give untrusted
+/// local users write access to a served tree that must not leak.
+///
+/// # Special files
+///
+/// FIFOs, sockets and devices are listed (MLSD type `OS.unix=special`) but never opened: opening
+/// a FIFO blocks a thread until a writer appears.
+#[derive(Debug, Clone)]
+pub struct FsStorage {
+    /// The root, canonical (no links, absolute).
+    root: PathBuf,
+}
+
+impl FsStorage {
+    /// Serves the directory `root`. Errs if it does not exist or is not a directory.
+    pub fn new(root: impl AsRef<Path>) -> io::Result<FsStorage> {
+        let root = fs::canonicalize(root.as_ref())?;
+        if !root.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "storage root is not a directory",
+            ));
+        }
+        Ok(FsStorage { root })
+    }
+
+    /// The canonical root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Maps a virtual path to a native one under the root, refusing any path whose
+    /// directories (and, with `follow_last`, whose last component) resolve outside the root.
+    fn resolve(&self, path: &VirtualPath, follow_last: bool) -> Result<PathBuf, Failure> {
+        let rel = path.to_relative_path().map_err(|_| Failure::InvalidName)?;
+        let Some(name) = rel.file_name() else {
+            return Ok(self.root.clone());
+        };
+        let parent = match rel.parent() {
+            Some(p) if !p.as_os_str().is_empty() => {
+                let parent = fs::canonicalize(self.root.join(p)).map_err(failure)?;
+                if !parent.starts_with(&self.root) {
+                    return Err(Failure::NotFound);
+                }
+                parent
+            }
+            _ => self.root.clone(),
+        };
+        let full = parent.join(name);
+        if follow_last {
+            if let Ok(meta) = fs::symlink_metadata(&full) {
+                if meta.file_type().is_symlink() {
+                    let target = fs::canonicalize(&full).map_err(failure)?;
+                    if !target.starts_with(&self.root) {
+                        return Err(Failure::NotFound);
+                    }
+                    return Ok(target);
+                }
+            }
+        }
+        Ok(full)
+    }
+
+    /// Metadata for the entry at `native`, following a link only into the root. `None` for a
+    /// link that leads out (or dangles).
+    fn entry(&self, native: &Path, name: &[u8]) -> Result<Option<Entry>, Failure> {
+        let meta = fs::symlink_metadata(native).map_err(failure)?;
+        let meta = if meta.file_type().is_symlink() {
+            match fs::canonicalize(native) {
+                Ok(target) if target.starts_with(&self.root) => {
+                    fs::metadata(&target).map_err(failure)?
+                }
+                _ => return Ok(None),
+            }
+        } else {
+            meta
+        };
+        Ok(Some(entry_from_metadata(name, &meta)))
+    }
+}
+
+fn name_bytes(name: &std::ffi::OsStr) -> Bytes {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        Bytes::copy_from_slice(name.as_bytes())
+    }
+    #[cfg(not(unix))]
+    {
+        Bytes::copy_from_slice(name.to_string_lossy().as_bytes())
+    }
+}
+
+fn entry_from_metadata(name: &[u8], meta: &fs::Metadata) -> Entry {
+    let kind = if meta.is_dir() {
+        EntryKind::Dir
+    } else if meta.is_file() {
+        EntryKind::File
+    } else {
+        EntryKind::Other(Bytes::from_static(b"OS.unix=special"))
+    };
+    let mut e = Entry::new(Bytes::copy_from_slice(name), kind).with_size(meta.len());
+    if let Some(t) = meta.modified().ok().and_then(Timestamp::from_system_time) {
+        e = e.with_modified(t);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        e = e
+            .with_permissions(meta.mode() & 0o7777)
+            .with_links(meta.nlink())
+            .with_owner(meta.uid().to_string())
+            .with_group(meta.gid().to_string())
+            .with_unique(format!("{:x}U{:x}", meta.dev(), meta.ino()));
+    }
+    e
+}
+
+/// A name for STOU that is hard to guess (so clients cannot race each other for it).
+fn unique_name(attempt: u32) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(attempt);
+    if let Ok(d) = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
+        h.write_u128(d.as_nanos());
+    }
+    format!("ftp{:012x}", h.finish() & 0xffff_ffff_ffff)
+}
+
+impl Storage for FsStorage {
+    type Reader = File;
+    type Writer = File;
+
+    fn stat(&self, path: &VirtualPath) -> Result<Entry, Failure> {
+        let native = self.resolve(path, true)?;
+        let meta = fs::metadata(&native).map_err(failure)?;
+        let name = path.file_name().unwrap_or(b"/");
+        Ok(entry_from_metadata(name, &meta))
+    }
+
+    fn list(&self, path: &VirtualPath) -> Result<Vec<Entry>, Failure> {
+        let native = self.resolve(path, true)?;
+        let meta = fs::metadata(&native).map_err(failure)?;
+        if !meta.is_dir() {
+            let name = path.file_name().unwrap_or_default();
+            return Ok(vec![entry_from_metadata(name, &meta)]);
+        }
+        let mut out = Vec::new();
+        for item in fs::read_dir(&native).map_err(failure)? {
+            let item = item.map_err(failure)?;
+            let name = name_bytes(&item.file_name());
+            // An entry can vanish between readdir and stat: leave it out.
+            if let Ok(Some(e)) = self.entry(&item.path(), &name) {
+                out.push(e);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<(File, Option<u64>), Failure> {
+        let native = self.resolve(path, true)?;
+        // Look before opening: opening a FIFO or a device can block a thread indefinitely.
+        let meta = fs::metadata(&native).map_err(failure)?;
+        if meta.is_dir() {
+            return Err(Failure::IsADirectory);
+        }
+        if !meta.is_file() {
+            return Err(Failure::PermissionDenied);
+        }
+        let mut file = File::open(&native).map_err(failure)?;
+        let meta = file.metadata().map_err(failure)?;
+        if offset > 0 {
+            file.seek(io::SeekFrom::Start(offset)).map_err(failure)?;
+        }
+        Ok((file, Some(meta.len().saturating_sub(offset))))
+    }
+
+    fn open_write(
+        &self,
+        path: &VirtualPath,
+        mode: WriteMode,
+    ) -> Result<(File, Option<VirtualPath>), Failure> {
+        if let WriteMode::CreateUnique = mode {
+            let dir = self.resolve(path, true)?;
+            for attempt in 0..UNIQUE_ATTEMPTS {
+                let name = unique_name(attempt);
+                match OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(dir.join(&name))
+                {
+                    Ok(f) => {
+                        let vpath = path
+                            .join(name.as_bytes())
+                            .map_err(|_| Failure::InvalidName)?;
+                        return Ok((f, Some(vpath)));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(failure(e)),
+                }
+            }
+            return Err(Failure::Transient);
+        }
+        if path.is_root() {
+            return Err(Failure::IsADirectory);
+        }
+        let native = self.resolve(path, true)?;
+        if let Ok(meta) = fs::metadata(&native) {
+            if meta.is_dir() {
+                return Err(Failure::IsADirectory);
+            }
+            if !meta.is_file() {
+                return Err(Failure::PermissionDenied);
+            }
+        }
+        let mut opts = OpenOptions::new();
+        opts.write(true).create(true);
+        match mode {
+            WriteMode::Truncate => {
+                opts.truncate(true);
+            }
+            WriteMode::Append => {
+                opts.append(true);
+            }
+            _ => {}
+        }
+        let mut file = opts.open(&native).map_err(failure)?;
+        if let WriteMode::AtOffset(offset) = mode {
+            // Keep the first `offset` bytes, drop the rest, write from there.
+            file.set_len(offset).map_err(failure)?;
+            file.seek(io::SeekFrom::Start(offset)).map_err(failure)?;
+        }
+        Ok((file, None))
+    }
+
+    fn make_dir(&self, path: &VirtualPath) -> Result<(), Failure> {
+        let native = self.resolve(path, false)?;
+        fs::create_dir(&native).map_err(failure)
+    }
+
+    fn remove_dir(&self, path: &VirtualPath) -> Result<(), Failure> {
+        let native = self.resolve(path, false)?;
+        let meta = fs::symlink_metadata(&native).map_err(failure)?;
+        if !meta.is_dir() {
+            return Err(Failure::NotADirectory);
+        }
+        fs::remove_dir(&native).map_err(failure)
+    }
+
+    fn delete(&self, path: &VirtualPath) -> Result<(), Failure> {
+        let native = self.resolve(path, false)?;
+        let meta = fs::symlink_metadata(&native).map_err(failure)?;
+        if meta.is_dir() {
+            return Err(Failure::IsADirectory);
+        }
+        fs::remove_file(&native).map_err(failure)
+    }
+
+    fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), Failure> {
+        let from = self.resolve(from, false)?;
+        let to = self.resolve(to, false)?;
+        fs::symlink_metadata(&from).map_err(failure)?;
+        fs::rename(&from, &to).map_err(failure)
+    }
+
+    fn set_modified(&self, path: &VirtualPath, time: Timestamp) -> Result<(), Failure> {
+        let native = self.resolve(path, true)?;
+        let file = File::options().write(true).open(&native).map_err(failure)?;
+        file.set_modified(time.to_system_time()).map_err(failure)
+    }
+
+    fn chmod(&self, path: &VirtualPath, mode: u32) -> Result<(), Failure> {
+        let native = self.resolve(path, true)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&native, fs::Permissions::from_mode(mode & 0o7777)).map_err(failure)
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (native, mode);
+            Err(Failure::Unsupported)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn vp(s: &str) -> VirtualPath {
+        VirtualPath::root().resolve(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn links_out_of_the_root_are_not_followed() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), b"x").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("inside"), b"hello").unwrap();
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(outside.path(), root.path().join("outdir")).unwrap();
+            std::os::unix::fs::symlink(outside.path().join("secret"), root.path().join("out"))
+                .unwrap();
+            std::os::unix::fs::symlink(root.path().join("inside"), root.path().join("in")).unwrap();
+        }
+        let s = FsStorage::new(root.path()).unwrap();
+        assert_eq!(s.stat(&vp("out")).unwrap_err(), Failure::NotFound);
+        assert_eq!(s.stat(&vp("outdir/secret")).unwrap_err(), Failure::NotFound);
+        assert!(s.open_read(&vp("out"), 0).is_err());
+        assert!(s
+            .open_write(&vp("outdir/new"), WriteMode::Truncate)
+            .is_err());
+        assert!(!outside.path().join("new").exists());
+        assert_eq!(s.stat(&vp("in")).unwrap().size, Some(5));
+        let names: Vec<_> = s
+            .list(&VirtualPath::root())
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(names, [&b"in"[..], b"inside"]);
+        // Deleting the link removes the link only.
+        s.delete(&vp("out")).unwrap();
+        assert!(outside.path().join("secret").exists());
+    }
+
+    #[test]
+    fn write_modes() {
+        let root = tempfile::tempdir().unwrap();
+        let s = FsStorage::new(root.path()).unwrap();
+        let (mut f, _) = s.open_write(&vp("a"), WriteMode::Truncate).unwrap();
+        f.write_all(b"hello world").unwrap();
+        s.finish_write(f).unwrap();
+        let (mut f, _) = s.open_write(&vp("a"), WriteMode::AtOffset(5)).unwrap();
+        f.write_all(b"!").unwrap();
+        s.finish_write(f).unwrap();
+        let (mut f, _) = s.open_write(&vp("a"), WriteMode::Append).unwrap();
+        f.write_all(b"?").unwrap();
+        s.finish_write(f).unwrap();
+        assert_eq!(std::fs::read(root.path().join("a")).unwrap(), b"hello!?");
+        let (_, p) = s
+            .open_write(&VirtualPath::root(), WriteMode::CreateUnique)
+            .unwrap();
+        let p = p.unwrap();
+        assert!(s.stat(&p).is_ok());
+        assert_eq!(s.remove_dir(&vp("a")), Err(Failure::NotADirectory));
+        assert_eq!(
+            s.open_write(&VirtualPath::root(), WriteMode::Truncate)
+                .unwrap_err(),
+            Failure::IsADirectory
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn fifos_are_refused_without_blocking() {
+        let root = tempfile::tempdir().unwrap();
+        let fifo = root.path().join("pipe");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.map(|s| s.success()).unwrap_or(false) {
+            panic!("mkfifo (coreutils) is needed for this test");
+        }
+        let s = FsStorage::new(root.path()).unwrap();
+        assert_eq!(
+            s.open_read(&vp("pipe"), 0).unwrap_err(),
+            Failure::PermissionDenied
+        );
+        assert_eq!(
+            s.open_write(&vp("pipe"), WriteMode::Truncate).unwrap_err(),
+            Failure::PermissionDenied
+        );
+    }
+}

@@ -1,0 +1,132 @@
+//! The [`Storage`] trait a server serves files from, [`FsStorage`] over a local directory,
+//! and the mapping of I/O errors to the [`Failure`]s the core turns into replies.
+//!
+//! The trait is blocking on purpose: a file system is blocking by nature, and a blocking
+//! trait serves all three adapters alike (tokio and futures run each call on their blocking
+//! pool, the mio server on its worker threads). A back-end that is asynchronous at heart (an
+//! object store client) blocks on a runtime of its own inside its methods.
+
+mod fs;
+
+pub use fs::FsStorage;
+
+use std::io::{self, Read, Write};
+
+use ftp_proto::listing::Entry;
+use ftp_proto::path::VirtualPath;
+use ftp_proto::server::{Failure, TransferError, WriteMode};
+use ftp_proto::time::Timestamp;
+
+/// Where a server's files live. Every path is a [`VirtualPath`]: rooted, normalized and never
+/// above `/`; the implementation maps it under its own root.
+///
+/// Each method answers one [`StorageRequest`](ftp_proto::server::StorageRequest) and may
+/// block: adapters call it on a blocking pool, never on the thread that serves control
+/// connections. A [`Failure`] becomes the FTP reply the core chooses for it;
+/// [`Failure::Unsupported`] says the back-end cannot do this at all (502).
+pub trait Storage: Send + Sync + 'static {
+    /// A file open for reading (RETR).
+    type Reader: Read + Send + 'static;
+    /// A file open for writing (STOR, APPE, STOU). The upload is reported complete only after
+    /// [`finish_write`](Self::finish_write) returns `Ok`.
+    type Writer: Write + Send + 'static;
+
+    /// Metadata of one path, with the last component as the entry's name.
+    fn stat(&self, path: &VirtualPath) -> Result<Entry, Failure>;
+
+    /// The entries of a directory (without `.` and `..`); for a file, the file's own entry.
+    fn list(&self, path: &VirtualPath) -> Result<Vec<Entry>, Failure>;
+
+    /// Opens a file for reading from `offset`; returns the reader and the number of bytes it
+    /// will yield, when known.
+    fn open_read(
+        &self,
+        path: &VirtualPath,
+        offset: u64,
+    ) -> Result<(Self::Reader, Option<u64>), Failure>;
+
+    /// Opens a file for writing. For [`WriteMode::CreateUnique`] `path` is the directory and
+    /// the returned path names the file created; otherwise the returned path is `None`.
+    fn open_write(
+        &self,
+        path: &VirtualPath,
+        mode: WriteMode,
+    ) -> Result<(Self::Writer, Option<VirtualPath>), Failure>;
+
+    /// Completes an upload whose bytes were all written: flushes them (and, for a back-end
+    /// that stages uploads, makes the file visible). The default flushes the writer. A writer
+    /// dropped without this call is an upload that failed.
+    fn finish_write(&self, mut writer: Self::Writer) -> io::Result<()> {
+        writer.flush()
+    }
+
+    /// Creates a directory.
+    fn make_dir(&self, path: &VirtualPath) -> Result<(), Failure>;
+
+    /// Removes an empty directory.
+    fn remove_dir(&self, path: &VirtualPath) -> Result<(), Failure>;
+
+    /// Deletes a file.
+    fn delete(&self, path: &VirtualPath) -> Result<(), Failure>;
+
+    /// Renames `from` to `to`.
+    fn rename(&self, from: &VirtualPath, to: &VirtualPath) -> Result<(), Failure>;
+
+    /// Sets a file's modification time (MFMT).
+    fn set_modified(&self, path: &VirtualPath, time: Timestamp) -> Result<(), Failure>;
+
+    /// Sets a file's permission bits (SITE CHMOD; at most `0o7777`).
+    fn chmod(&self, path: &VirtualPath, mode: u32) -> Result<(), Failure>;
+}
+
+/// Maps an I/O error of a storage operation to the failure the client is told about.
+pub fn io_failure(e: &io::Error) -> Failure {
+    use io::ErrorKind as K;
+    match e.kind() {
+        K::NotFound => Failure::NotFound,
+        K::PermissionDenied | K::ReadOnlyFilesystem => Failure::PermissionDenied,
+        K::AlreadyExists => Failure::AlreadyExists,
+        K::NotADirectory => Failure::NotADirectory,
+        K::IsADirectory => Failure::IsADirectory,
+        K::DirectoryNotEmpty => Failure::NotEmpty,
+        K::StorageFull | K::FileTooLarge | K::QuotaExceeded => Failure::NoSpace,
+        K::InvalidInput | K::InvalidFilename => Failure::InvalidName,
+        K::Interrupted | K::WouldBlock | K::TimedOut | K::ResourceBusy => Failure::Transient,
+        K::Unsupported => Failure::Unsupported,
+        _ => Failure::Other("Requested action not taken.".into()),
+    }
+}
+
+/// Maps an error of the local side of a transfer (reading or writing the file) to the
+/// transfer error the core turns into 451, 452 or 552.
+pub fn io_transfer_error(e: &io::Error) -> TransferError {
+    match e.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::FileTooLarge | io::ErrorKind::QuotaExceeded => {
+            TransferError::NoSpace
+        }
+        _ => TransferError::Local,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_map_to_the_reply_the_client_needs() {
+        let f = |k| io_failure(&io::Error::from(k));
+        assert_eq!(f(io::ErrorKind::NotFound), Failure::NotFound);
+        assert_eq!(
+            f(io::ErrorKind::PermissionDenied),
+            Failure::PermissionDenied
+        );
+        assert_eq!(f(io::ErrorKind::StorageFull), Failure::NoSpace);
+        assert_eq!(f(io::ErrorKind::DirectoryNotEmpty), Failure::NotEmpty);
+        assert_eq!(f(io::ErrorKind::Unsupported), Failure::Unsupported);
+        assert!(matches!(f(io::ErrorKind::BrokenPipe), Failure::Other(_)));
+        let t = |k| io_transfer_error(&io::Error::from(k));
+        assert_eq!(t(io::ErrorKind::StorageFull), TransferError::NoSpace);
+        assert_eq!(t(io::ErrorKind::QuotaExceeded), TransferError::NoSpace);
+        assert_eq!(t(io::ErrorKind::BrokenPipe), TransferError::Local);
+    }
+}

@@ -1,0 +1,243 @@
+//! rustls configurations (ring provider) for FTPS: the server's control and data connections,
+//! and clients (verifying, or for tests only, accepting any certificate).
+
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use crate::Error;
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Builds a rustls server configuration for FTPS from a certificate chain and a private key.
+///
+/// It uses the ring provider with rustls' safe defaults (TLS 1.2 and 1.3), offers ALPN `ftp`
+/// (a client that offers only other protocols is refused: ALPACA, CVE-2021-3618), keeps a
+/// session cache and issues stateless tickets so data connections can resume the control
+/// connection's session.
+pub fn server_config(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<rustls::ServerConfig>, Error> {
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"ftp".to_vec()];
+    config.session_storage = rustls::server::ServerSessionMemoryCache::new(1024);
+    config.ticketer = rustls::crypto::ring::Ticketer::new()?;
+    config.send_tls13_tickets = 4;
+    Ok(Arc::new(config))
+}
+
+/// Like [`server_config`], from PEM text: a certificate chain and a private key (PKCS#8,
+/// PKCS#1 or SEC1).
+pub fn server_config_from_pem(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+) -> Result<Arc<rustls::ServerConfig>, Error> {
+    let certs = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::Pem(format!("certificate: {e}")))?;
+    if certs.is_empty() {
+        return Err(Error::Pem("no certificate found".into()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|e| Error::Pem(format!("private key: {e}")))?;
+    server_config(certs, key)
+}
+
+/// Like [`server_config_from_pem`], reading the two PEM files.
+pub fn server_config_from_pem_files(
+    cert: impl AsRef<std::path::Path>,
+    key: impl AsRef<std::path::Path>,
+) -> Result<Arc<rustls::ServerConfig>, Error> {
+    let cert = std::fs::read(cert)?;
+    let key = std::fs::read(key)?;
+    server_config_from_pem(&cert, &key)
+}
+
+/// The configuration for a server's TLS data connections, derived from the control one: the
+/// same certificate, session cache and ticketer (so data connections can resume the control
+/// connection's session), but no TLS 1.3 session tickets. A client that only writes (an
+/// upload) never reads tickets, and closing a socket with unread data makes the kernel reset
+/// the connection, which can cut off the end of the upload.
+pub fn data_config(control: &Arc<rustls::ServerConfig>) -> Arc<rustls::ServerConfig> {
+    let mut data = rustls::ServerConfig::clone(control);
+    data.send_tls13_tickets = 0;
+    Arc::new(data)
+}
+
+/// A rustls client configuration for FTPS that trusts the certificates in `roots`.
+///
+/// It uses the ring provider with rustls' safe defaults (TLS 1.2 and 1.3) and offers ALPN
+/// `ftp`. Its in-memory session store is shared by every connection made with it, which is
+/// how data connections resume the control connection's TLS session (servers such as vsftpd
+/// and proftpd refuse data connections that do not): use one configuration per client, and the
+/// same server name for control and data connections.
+pub fn client_config(roots: RootCertStore) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?;
+    Ok(finish_client(
+        builder.with_root_certificates(roots).with_no_client_auth(),
+    ))
+}
+
+/// Like [`client_config`], trusting the PEM certificates in `pem` (e.g. a test server's
+/// self-signed certificate).
+pub fn client_config_from_pem(pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, Error> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| Error::Pem(format!("certificate: {e}")))?;
+        roots.add(cert)?;
+    }
+    if roots.is_empty() {
+        return Err(Error::Pem("no certificate found".into()));
+    }
+    Ok(client_config(roots)?)
+}
+
+/// A rustls client configuration that accepts ANY server certificate, for tests only.
+///
+/// It still checks the handshake signatures, but not who signed the certificate nor which
+/// names it is for: anyone on the path can impersonate the server. Never use it outside
+/// tests and local experiments (the example client's `--insecure`).
+pub fn insecure_client_config() -> Arc<rustls::ClientConfig> {
+    insecure_client_config_with(rustls::DEFAULT_VERSIONS)
+}
+
+/// Like [`insecure_client_config`] (for tests only), limited to these TLS versions (e.g.
+/// `&[&rustls::version::TLS12]`).
+pub fn insecure_client_config_with(
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Arc<rustls::ClientConfig> {
+    let provider = provider();
+    let verifier = Arc::new(AcceptAnyCertificate(provider.clone()));
+    let builder = match rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+    {
+        Ok(b) => b,
+        // Only an empty or unknown version list fails; fall back to the safe defaults.
+        Err(_) => rustls::ClientConfig::builder_with_provider(self::provider())
+            .with_protocol_versions(rustls::DEFAULT_VERSIONS)
+            .unwrap_or_else(|_| unreachable!("ring supports the default versions")),
+    };
+    finish_client(
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth(),
+    )
+}
+
+fn finish_client(mut config: rustls::ClientConfig) -> Arc<rustls::ClientConfig> {
+    config.alpn_protocols = vec![b"ftp".to_vec()];
+    // In memory, shared by all connections of this config: TLS 1.3 tickets and TLS 1.2
+    // sessions per server name, so data connections resume the control connection's session.
+    config.resumption = rustls::client::Resumption::store(Arc::new(TracingStore(
+        rustls::client::ClientSessionMemoryCache::new(64),
+    )));
+    Arc::new(config)
+}
+
+/// The certificate verifier of [`insecure_client_config`]: any certificate is accepted, the
+/// handshake signatures are still verified with the provider's algorithms.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// The session store of the client configurations made here: rustls' in-memory cache, with a
+/// trace of what the data connections take and bring.
+#[derive(Debug)]
+struct TracingStore(rustls::client::ClientSessionMemoryCache);
+
+impl rustls::client::ClientSessionStore for TracingStore {
+    fn set_kx_hint(&self, name: ServerName<'static>, group: rustls::NamedGroup) {
+        self.0.set_kx_hint(name, group)
+    }
+    fn kx_hint(&self, name: &ServerName<'_>) -> Option<rustls::NamedGroup> {
+        self.0.kx_hint(name)
+    }
+    fn set_tls12_session(
+        &self,
+        name: ServerName<'static>,
+        value: rustls::client::Tls12ClientSessionValue,
+    ) {
+        tracing::trace!("TLS 1.2 session stored");
+        self.0.set_tls12_session(name, value)
+    }
+    fn tls12_session(
+        &self,
+        name: &ServerName<'_>,
+    ) -> Option<rustls::client::Tls12ClientSessionValue> {
+        self.0.tls12_session(name)
+    }
+    fn remove_tls12_session(&self, name: &ServerName<'static>) {
+        self.0.remove_tls12_session(name)
+    }
+    fn insert_tls13_ticket(
+        &self,
+        name: ServerName<'static>,
+        value: rustls::client::Tls13ClientSessionValue,
+    ) {
+        tracing::trace!("TLS 1.3 ticket stored");
+        self.0.insert_tls13_ticket(name, value)
+    }
+    fn take_tls13_ticket(
+        &self,
+        name: &ServerName<'static>,
+    ) -> Option<rustls::client::Tls13ClientSessionValue> {
+        let t = self.0.take_tls13_ticket(name);
+        tracing::trace!(found = t.is_some(), "TLS 1.3 ticket taken");
+        t
+    }
+}

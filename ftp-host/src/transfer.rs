@@ -1,0 +1,325 @@
+//! The runtime-neutral parts of a data transfer: progress counting, TYPE A conversion, the
+//! blocking file side of downloads and uploads, and the verdict on how the network side ended.
+//!
+//! An adapter moves bytes between a data socket and a channel; the file side runs on a
+//! blocking thread with [`Downloader::run`] or [`Uploader::run`], which apply the line-ending
+//! conversion and finish the upload through the storage. How the pieces fit:
+//!
+//! ```text
+//! download: Downloader::run (blocking) --chunks--> adapter channel --> socket (async)
+//! upload:   socket (async) --chunks--> adapter channel --> Uploader::run (blocking)
+//!           then upload_outcome(network end, file result, bytes) -> TransferOutcome
+//! ```
+
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use ftp_proto::ascii::{FromNetwork, ToNetwork};
+use ftp_proto::server::TransferError;
+
+use crate::storage::{io_transfer_error, Storage};
+
+/// Size of the chunks a transfer moves data in.
+pub const TRANSFER_CHUNK: usize = 256 * 1024;
+
+/// A transfer's running byte count over the data connection: the data task adds to it, the
+/// control loop reads it when the session's data-idle deadline comes (a relaxed atomic, so
+/// counting costs nothing measurable).
+#[derive(Debug, Clone, Default)]
+pub struct Progress(Arc<AtomicU64>);
+
+impl Progress {
+    /// A counter at zero.
+    pub fn new() -> Progress {
+        Progress::default()
+    }
+
+    /// Counts `n` more bytes moved.
+    pub fn add(&self, n: usize) {
+        self.0.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    /// Bytes moved so far.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// How the network side of an upload ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetEnd {
+    /// A clean end of stream (TCP FIN; under TLS, after close_notify).
+    Eof,
+    /// Under TLS, the TCP stream ended without close_notify: the file may be truncated by
+    /// anyone on the path. The core decides what that is worth.
+    TlsEofWithoutCloseNotify,
+    /// The connection broke (reset, timeout, TLS error).
+    Lost,
+}
+
+impl NetEnd {
+    /// Classifies a read error of a data connection (`tls`: whether TLS runs on it). rustls
+    /// reports a TCP end of stream without close_notify as `UnexpectedEof`.
+    pub fn from_read_error(e: &io::Error, tls: bool) -> NetEnd {
+        if tls && e.kind() == io::ErrorKind::UnexpectedEof {
+            NetEnd::TlsEofWithoutCloseNotify
+        } else {
+            NetEnd::Lost
+        }
+    }
+}
+
+/// What an adapter reports when a transfer's task ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferOutcome {
+    /// Every byte moved (and, for an upload, is in the storage); `u64` bytes over the network.
+    Done(u64),
+    /// An upload whose TLS stream ended without close_notify, after this many bytes; the file
+    /// side finished. The core's policy decides between 226 and 451.
+    Truncated(u64),
+    /// The transfer failed.
+    Failed(TransferError),
+}
+
+/// The verdict on an upload from how its network side ended, how its file side ended and the
+/// bytes received. A file-side failure wins (the data is not stored, whatever the network
+/// did); then a broken connection; then a TLS stream without close_notify.
+pub fn upload_outcome(net: NetEnd, file: Result<(), TransferError>, bytes: u64) -> TransferOutcome {
+    match (file, net) {
+        (Err(e), _) => TransferOutcome::Failed(e),
+        (Ok(()), NetEnd::Lost) => TransferOutcome::Failed(TransferError::ConnectionLost),
+        (Ok(()), NetEnd::TlsEofWithoutCloseNotify) => TransferOutcome::Truncated(bytes),
+        (Ok(()), NetEnd::Eof) => TransferOutcome::Done(bytes),
+    }
+}
+
+/// TYPE A line-ending conversion for one direction of a transfer, or none for TYPE I.
+#[derive(Debug)]
+pub enum Recode {
+    /// TYPE I: bytes pass unchanged.
+    None,
+    /// TYPE A download: local line endings to CRLF.
+    ToNetwork(ToNetwork, BytesMut),
+    /// TYPE A upload: CRLF to local line endings.
+    FromNetwork(FromNetwork, BytesMut),
+}
+
+impl Recode {
+    /// The conversion for a download (`ascii`: TYPE A).
+    pub fn download(ascii: bool) -> Recode {
+        if ascii {
+            Recode::ToNetwork(ToNetwork::new(), BytesMut::new())
+        } else {
+            Recode::None
+        }
+    }
+
+    /// The conversion for an upload (`ascii`: TYPE A).
+    pub fn upload(ascii: bool) -> Recode {
+        if ascii {
+            Recode::FromNetwork(FromNetwork::new(), BytesMut::new())
+        } else {
+            Recode::None
+        }
+    }
+
+    /// Converts one chunk; the result borrows either the input or an internal buffer.
+    pub fn apply<'a>(&'a mut self, chunk: &'a [u8]) -> &'a [u8] {
+        match self {
+            Recode::None => chunk,
+            Recode::ToNetwork(t, buf) => {
+                buf.clear();
+                t.transform(chunk, buf);
+                buf
+            }
+            Recode::FromNetwork(t, buf) => {
+                buf.clear();
+                t.transform(chunk, buf);
+                buf
+            }
+        }
+    }
+
+    /// What the conversion still holds at the end of the data (a CR whose LF never came).
+    /// Send or write it after the last chunk.
+    pub fn finish(&mut self) -> &[u8] {
+        match self {
+            Recode::None => &[],
+            Recode::ToNetwork(t, buf) => {
+                buf.clear();
+                t.finish(buf);
+                buf
+            }
+            Recode::FromNetwork(t, buf) => {
+                buf.clear();
+                t.finish(buf);
+                buf
+            }
+        }
+    }
+}
+
+/// The file side of a download, run on a blocking thread.
+pub struct Downloader<R> {
+    pub(crate) reader: R,
+    pub(crate) ascii: bool,
+}
+
+impl<R: Read> Downloader<R> {
+    /// Reads the file to its end in chunks of [`TRANSFER_CHUNK`], converted for TYPE A, and
+    /// hands each to `send`; stops early when `send` returns `false` (the network side is
+    /// gone). Blocking.
+    pub fn run(mut self, mut send: impl FnMut(Bytes) -> bool) -> Result<(), TransferError> {
+        let mut recode = Recode::download(self.ascii);
+        let mut buf = vec![0u8; TRANSFER_CHUNK];
+        loop {
+            let n = match self.reader.read(&mut buf) {
+                Ok(0) => {
+                    let tail = recode.finish();
+                    if !tail.is_empty() && !send(Bytes::copy_from_slice(tail)) {
+                        return Err(TransferError::ConnectionLost);
+                    }
+                    return Ok(());
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_transfer_error(&e)),
+            };
+            let out = recode.apply(buf.get(..n).unwrap_or_default());
+            if !send(Bytes::copy_from_slice(out)) {
+                return Err(TransferError::ConnectionLost);
+            }
+        }
+    }
+}
+
+/// What the network side of an upload hands to its [`Uploader`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chunk {
+    /// Bytes received.
+    Data(Bytes),
+    /// The network side ended cleanly: finish the file. Never sent for a broken connection, so
+    /// an aborted upload is never reported to the storage as complete.
+    End,
+}
+
+/// The file side of an upload, run on a blocking thread.
+pub struct Uploader<S: Storage> {
+    pub(crate) storage: Arc<S>,
+    pub(crate) writer: S::Writer,
+    pub(crate) ascii: bool,
+}
+
+impl<S: Storage> Uploader<S> {
+    /// Writes every chunk `recv` yields (converted for TYPE A) until it yields
+    /// [`Chunk::End`], then completes the upload with [`Storage::finish_write`]. When `recv`
+    /// yields `None` first (the network side was aborted or failed), or anything fails, the
+    /// writer is dropped without being finished and the upload fails. Blocking.
+    pub fn run(mut self, mut recv: impl FnMut() -> Option<Chunk>) -> Result<(), TransferError> {
+        let mut recode = Recode::upload(self.ascii);
+        loop {
+            let chunk = match recv() {
+                Some(Chunk::Data(chunk)) => chunk,
+                Some(Chunk::End) => break,
+                None => return Err(TransferError::ConnectionLost),
+            };
+            let out = recode.apply(&chunk);
+            self.writer
+                .write_all(out)
+                .map_err(|e| io_transfer_error(&e))?;
+        }
+        let tail = recode.finish();
+        self.writer
+            .write_all(tail)
+            .map_err(|e| io_transfer_error(&e))?;
+        self.storage
+            .finish_write(self.writer)
+            .map_err(|e| io_transfer_error(&e))
+    }
+}
+
+/// The file side of a transfer, as [`ServerConn`](crate::server::ServerConn) hands it to the
+/// adapter with the data connection.
+pub enum FileSide<S: Storage> {
+    /// Send these bytes (a formatted listing) and close.
+    Memory(Bytes),
+    /// Send a file: run the [`Downloader`] on a blocking thread.
+    Download(Downloader<S::Reader>),
+    /// Receive a file: run the [`Uploader`] on a blocking thread.
+    Upload(Uploader<S>),
+}
+
+impl<S: Storage> std::fmt::Debug for FileSide<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FileSide::Memory(b) => write!(f, "Memory({} bytes)", b.len()),
+            FileSide::Download(_) => f.write_str("Download"),
+            FileSide::Upload(_) => f.write_str("Upload"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upload_verdicts() {
+        use TransferOutcome::*;
+        assert_eq!(upload_outcome(NetEnd::Eof, Ok(()), 5), Done(5));
+        assert_eq!(
+            upload_outcome(NetEnd::TlsEofWithoutCloseNotify, Ok(()), 5),
+            Truncated(5)
+        );
+        assert_eq!(
+            upload_outcome(NetEnd::Lost, Ok(()), 5),
+            Failed(TransferError::ConnectionLost)
+        );
+        assert_eq!(
+            upload_outcome(NetEnd::Eof, Err(TransferError::NoSpace), 5),
+            Failed(TransferError::NoSpace)
+        );
+        let eof = io::Error::from(io::ErrorKind::UnexpectedEof);
+        assert_eq!(
+            NetEnd::from_read_error(&eof, true),
+            NetEnd::TlsEofWithoutCloseNotify
+        );
+        assert_eq!(NetEnd::from_read_error(&eof, false), NetEnd::Lost);
+    }
+
+    #[test]
+    fn recode_both_ways() {
+        let mut down = Recode::download(true);
+        assert_eq!(down.apply(b"a\nb\n"), b"a\r\nb\r\n");
+        let mut up = Recode::upload(true);
+        let mut got = up.apply(b"a\r\nb\r").to_vec();
+        got.extend_from_slice(up.apply(b"\nc\r"));
+        got.extend_from_slice(up.finish());
+        assert_eq!(got, b"a\nb\nc\r");
+        let mut none = Recode::download(false);
+        assert_eq!(none.apply(b"a\nb"), b"a\nb");
+    }
+
+    #[test]
+    fn downloader_stops_when_the_network_side_is_gone() {
+        let data = vec![7u8; TRANSFER_CHUNK * 2 + 5];
+        let mut got = Vec::new();
+        let d = Downloader {
+            reader: &data[..],
+            ascii: false,
+        };
+        d.run(|b| {
+            got.extend_from_slice(&b);
+            true
+        })
+        .unwrap();
+        assert_eq!(got, data);
+        let d = Downloader {
+            reader: &data[..],
+            ascii: false,
+        };
+        assert_eq!(d.run(|_| false), Err(TransferError::ConnectionLost));
+    }
+}
