@@ -20,7 +20,7 @@ type Done = oneshot::Receiver<Result<Outcome, Error>>;
 /// The end of the stream comes only once the server has confirmed the transfer; a transfer
 /// that failed (a 4xx/5xx reply, a broken data connection) ends the stream with an
 /// [`io::Error`] whose inner error is the [`Error`] (see [`Error`]'s `reply`). Dropping the
-/// stream early fails the transfer; call [`Client::abort`](super::Client::abort) to stop it
+/// stream early fails the transfer; call [`Operations::abort`](super::Operations::abort) to stop it
 /// cleanly.
 #[derive(Debug)]
 pub struct RetrStream {
