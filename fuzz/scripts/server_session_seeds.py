@@ -98,11 +98,15 @@ SEEDS = {
     "timeouts": cfg(login=1) + cmd("EPSV") + AUTO + cmd("MLSD _", 0) + AUTO
     + op("Advance", struct.pack("<H", 400)) + cmd("NOOP")
     + op("Advance", struct.pack("<H", 65535)),
+    "stalled-transfer": cfg(login=1) + cmd("PASV") + AUTO + cmd("RETR _", 0) + AUTO * 3
+    + op("Progress", struct.pack("<H", 4096)) + op("Advance", struct.pack("<H", 200))
+    + op("Progress", struct.pack("<H", 0)) + op("Advance", struct.pack("<H", 200))
+    + op("Late", b"\x00") + cmd("NOOP") + cmd("QUIT"),
     "file-ops": cfg(login=1, v6=1) + cmd("CWD _", 1) + AUTO + cmd("MKD _", 5) + AUTO
     + cmd("RNFR _", 0) + AUTO + cmd("RNTO _", 5) + AUTO + cmd("MLST _", 0) + AUTO
     + cmd("STAT _", 3) + AUTO + cmd("MDTM _", 0) + AUTO + cmd("MFMT 20240102030405 f") + AUTO
     + cmd("SITE CHMOD 644 f") + AUTO + cmd("OPTS MLST type;size;unix.mode;") + cmd("EPSV 1")
-    + cmd("PASV") + cmd("EPRT |2|2001:db8::10|1025|") + cmd("DELE _", 2) + failed(10),
+    + cmd("PASV") + cmd("EPRT |2|2001:db8::10|1025|") + cmd("DELE _", 2) + failed(11),
 }
 
 out = os.path.join(FUZZ, "seeds", "server_session")

@@ -116,7 +116,10 @@ pub struct ServerConfig {
     /// Time without a command (and without a transfer) before 421 and close (RFC 1123: at least
     /// 5 minutes by default).
     pub idle_timeout: Duration,
-    /// Time to wait for a data connection (passive accept or active connect) before 425.
+    /// Time to wait for a data connection (passive accept or active connect) before 425, and
+    /// the longest a running transfer may go without moving a byte (as reported with
+    /// [`handle_data_progress`](crate::server::ServerSession::handle_data_progress)) before it
+    /// is aborted with 426. A duration too large to add to the clock means no limit.
     pub data_timeout: Duration,
     /// Failed PASS attempts before 421 and close (RFC 2577 suggests 3 to 5).
     pub max_login_failures: u32,

@@ -317,9 +317,11 @@ pub enum DataIntent {
     },
     /// Stream between the data connection and the handle opened by request `source`, which the
     /// transfer now owns (drop it when the transfer ends; no
-    /// [`Release`](ServerOutput::Release) follows). Report [`ServerEvent::TransferDone`] (for an
-    /// upload: only after the data is written to the file) or [`ServerEvent::TransferFailed`].
-    /// Close the data connection at the end.
+    /// [`Release`](ServerOutput::Release) follows). Keep a running byte count for
+    /// [`handle_data_progress`](crate::server::ServerSession::handle_data_progress): a transfer
+    /// that shows no progress for the data timeout is aborted. Report
+    /// [`ServerEvent::TransferDone`] (for an upload: only after the data is written to the
+    /// file) or [`ServerEvent::TransferFailed`]. Close the data connection at the end.
     Transfer {
         /// The data channel.
         id: DataId,

@@ -381,7 +381,7 @@ impl ServerSession {
             }
             text.push(b'.');
         }
-        let deadline = now.checked_add(self.config.data_timeout).unwrap_or(now);
+        let deadline = now.checked_add(self.config.data_timeout);
         self.transfer = Some(Transfer {
             data: id,
             source,
@@ -438,7 +438,10 @@ impl ServerSession {
         let Some(t) = self.transfer.as_mut() else {
             return;
         };
-        t.stage = Stage::Running;
+        t.stage = Stage::Running {
+            deadline: now.checked_add(self.config.data_timeout),
+            moved: 0,
+        };
         let (source, direction, ascii) = (t.source, t.direction, t.ascii);
         self.push_out(ServerOutput::Data(DataIntent::Transfer {
             id,
