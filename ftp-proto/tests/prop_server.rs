@@ -335,7 +335,7 @@ impl Sim {
             }
         } else if let Some(id) = self.transfers.first().copied() {
             self.transfers.remove(0);
-            let e = match pick % 4 {
+            let e = match pick % 5 {
                 0 => ServerEvent::TransferFailed {
                     id,
                     error: TransferError::ConnectionLost,
@@ -343,6 +343,10 @@ impl Sim {
                 1 => ServerEvent::TransferFailed {
                     id,
                     error: TransferError::NoSpace,
+                },
+                2 => ServerEvent::TransferTruncated {
+                    id,
+                    bytes: u64::from(pick),
                 },
                 _ => ServerEvent::TransferDone {
                     id,
@@ -489,6 +493,8 @@ fn config(tls: bool, reuse: bool) -> ServerConfig {
         c.tls = TlsMode::Explicit;
     }
     c.require_tls_session_reuse = reuse;
+    // Either verdict on a truncated TLS upload is one final reply.
+    c.accept_truncated_tls_uploads = reuse;
     c.max_pending_commands = 64;
     c
 }

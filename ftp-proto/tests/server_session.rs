@@ -1879,3 +1879,104 @@ fn a_data_timeout_too_large_for_the_clock_means_no_deadline() {
     h.event(ServerEvent::TransferDone { id, bytes: 1 });
     assert_eq!(h.codes(), [226]);
 }
+
+/// An FTPS session with PROT P running `cmd` over a passive TLS data connection, up to its
+/// `Transfer` intent; returns the channel.
+fn tls_transfer(h: &mut H, cmd: &[u8]) -> DataId {
+    h.input(b"AUTH TLS\r\n");
+    assert_eq!(h.take_outs(), [ServerOutput::StartTls]);
+    h.event(ServerEvent::TlsEstablished);
+    h.codes();
+    h.login();
+    h.input(b"PBSZ 0\r\nPROT P\r\n");
+    assert_eq!(h.codes(), [200, 200]);
+    let id = h.pasv(50_200);
+    h.replies();
+    h.input(cmd);
+    let (rid, _) = h.storage();
+    h.event(ServerEvent::Answer(rid, Answer::Opened { size: None }));
+    assert_eq!(
+        h.s.handle_data_accept(h.now, id, "127.0.0.1:1".parse().unwrap())
+            .unwrap(),
+        Accept::Use { tls: true }
+    );
+    h.event(ServerEvent::DataReady {
+        id,
+        tls_resumed: Some(true),
+    });
+    assert_eq!(h.codes(), [150]);
+    assert!(matches!(
+        h.take_outs().as_slice(),
+        [ServerOutput::Data(DataIntent::Transfer { .. })]
+    ));
+    id
+}
+
+fn tls_config(accept_truncated: bool) -> ServerConfig {
+    let mut config = ServerConfig::default();
+    config.tls = TlsMode::Explicit;
+    config.accept_truncated_tls_uploads = accept_truncated;
+    config
+}
+
+#[test]
+fn a_truncated_tls_upload_is_451_by_default() {
+    assert!(!ServerConfig::default().accept_truncated_tls_uploads);
+    let mut h = H::new(tls_config(false));
+    let id = tls_transfer(&mut h, b"STOR up.bin\r\n");
+    h.input(b"QUIT\r\n");
+    h.event(ServerEvent::TransferTruncated { id, bytes: 512 });
+    assert_eq!(
+        h.replies(),
+        [
+            "451 Upload incomplete: TLS data connection closed without close_notify.",
+            "221 Goodbye."
+        ]
+    );
+    assert_eq!(h.take_outs(), [ServerOutput::Close]);
+
+    // The session goes on after it like after any failed transfer; the channel is gone.
+    let mut h = H::new(tls_config(false));
+    let id = tls_transfer(&mut h, b"APPE up.bin\r\n");
+    h.event(ServerEvent::TransferTruncated { id, bytes: 512 });
+    assert_eq!(h.codes(), [451]);
+    assert!(h
+        .s
+        .handle_event(h.now, ServerEvent::TransferDone { id, bytes: 512 })
+        .is_err());
+    h.input(b"NOOP\r\nSTOR again\r\n");
+    assert_eq!(h.codes(), [200, 425]);
+}
+
+#[test]
+fn a_truncated_tls_upload_is_226_when_configured() {
+    let mut h = H::new(tls_config(true));
+    let id = tls_transfer(&mut h, b"STOR up.bin\r\n");
+    h.event(ServerEvent::TransferTruncated { id, bytes: 512 });
+    assert_eq!(h.replies(), ["226 Transfer complete (512 bytes)."]);
+}
+
+#[test]
+fn truncation_reported_for_a_download_or_a_plain_upload_counts_as_done() {
+    // A download: the client's missing close_notify says nothing about the file.
+    let mut h = H::new(tls_config(false));
+    let id = tls_transfer(&mut h, b"RETR f\r\n");
+    h.event(ServerEvent::TransferTruncated { id, bytes: 7 });
+    assert_eq!(h.replies(), ["226 Transfer complete (7 bytes)."]);
+    // An upload without TLS: there is no close_notify to miss.
+    let mut h = H::new(ServerConfig::default());
+    let (id, _, _) = running_transfer(&mut h, b"STOR up\r\n");
+    h.event(ServerEvent::TransferTruncated { id, bytes: 7 });
+    assert_eq!(h.replies(), ["226 Transfer complete (7 bytes)."]);
+    // Too late: the transfer was aborted already.
+    let mut h = H::new(tls_config(false));
+    let id = tls_transfer(&mut h, b"STOR up.bin\r\n");
+    h.input(b"ABOR\r\n");
+    assert_eq!(h.codes(), [426, 226]);
+    assert!(h
+        .s
+        .handle_event(h.now, ServerEvent::TransferTruncated { id, bytes: 1 })
+        .is_err());
+    h.drain();
+    assert!(h.replies().is_empty());
+}

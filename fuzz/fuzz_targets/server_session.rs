@@ -66,6 +66,7 @@ struct Input {
     require_data_tls: bool,
     /// Start with USER/PASS sent and the login accepted.
     logged_in: bool,
+    accept_truncated: bool,
     ops: Vec<Op>,
 }
 
@@ -89,6 +90,8 @@ enum Op {
     DataFailed,
     TransferDone(u32),
     TransferFailed(u8),
+    /// The transfer's TLS stream ended without close_notify.
+    TransferTruncated(u32),
     Tls(bool),
     /// Advance the clock by this many tenths of a second, then `handle_timeout`.
     Advance(u16),
@@ -273,6 +276,7 @@ impl Harness {
         };
         c.anonymous = input.anonymous;
         c.require_data_tls = input.require_data_tls;
+        c.accept_truncated_tls_uploads = input.accept_truncated;
         c.idle_timeout = IDLE;
         c.data_timeout = DATA_TIMEOUT;
         c.failed_login_delay = LOGIN_DELAY;
@@ -692,6 +696,16 @@ impl Harness {
                     });
                 }
             }
+            Op::TransferTruncated(bytes) => {
+                if let Some(id) = self.transfer.take() {
+                    self.ended = Some(id);
+                    self.forget_data(id);
+                    self.event(ServerEvent::TransferTruncated {
+                        id,
+                        bytes: u64::from(*bytes),
+                    });
+                }
+            }
             Op::TransferFailed(k) => {
                 if let Some(id) = self.transfer.take() {
                     self.ended = Some(id);
@@ -743,12 +757,13 @@ impl Harness {
     fn late(&mut self, kind: u8) {
         let Some(id) = self.ended else { return };
         let before = self.finals;
-        let event = match kind % 3 {
+        let event = match kind % 4 {
             0 => ServerEvent::TransferDone { id, bytes: 1 },
             1 => ServerEvent::TransferFailed {
                 id,
                 error: TransferError::ConnectionLost,
             },
+            2 => ServerEvent::TransferTruncated { id, bytes: 1 },
             _ => {
                 // A progress report for it changes nothing either.
                 self.s.handle_data_progress(self.now, id, u64::MAX);

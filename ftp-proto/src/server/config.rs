@@ -151,6 +151,14 @@ pub struct ServerConfig {
     /// Refuse a TLS data connection whose session did not resume the control connection's
     /// session (vsftpd `require_ssl_reuse`); answered 522.
     pub require_tls_session_reuse: bool,
+    /// Whether an upload whose TLS data connection ended without `close_notify`
+    /// ([`ServerEvent::TransferTruncated`](crate::server::ServerEvent::TransferTruncated)) counts
+    /// as complete (226). Off by default: such an upload gets 451 and is a failed transfer,
+    /// because a TCP FIN is not authenticated and anyone on the path can cut an upload short
+    /// that way. vsftpd's `strict_ssl_read_eof` is the same switch, inverted; vsftpd leaves it
+    /// off (lenient) because some clients close TLS data connections without `close_notify`,
+    /// so turn this on when such clients must be served.
+    pub accept_truncated_tls_uploads: bool,
     /// Text of the 215 SYST reply.
     pub system: String,
 }
@@ -176,6 +184,7 @@ impl Default for ServerConfig {
             tls: TlsMode::Disabled,
             require_data_tls: false,
             require_tls_session_reuse: false,
+            accept_truncated_tls_uploads: false,
             system: "UNIX Type: L8".into(),
         }
     }

@@ -403,6 +403,21 @@ pub enum ServerEvent {
         /// Bytes moved over the data connection.
         bytes: u64,
     },
+    /// An upload over a TLS data connection ended with a TCP end-of-stream but no TLS
+    /// `close_notify`: the stream was cut (by the client, a middlebox, or an attacker's forged
+    /// FIN) and the file may be incomplete. Report this instead of
+    /// [`TransferDone`](ServerEvent::TransferDone), after writing what arrived. The verdict is
+    /// the session's, by
+    /// [`ServerConfig::accept_truncated_tls_uploads`](crate::server::ServerConfig::accept_truncated_tls_uploads):
+    /// 451 and a failed transfer by default, or 226 exactly as for `TransferDone`. Reported
+    /// for a download or a transfer without TLS (which the adapter should not do), it counts as
+    /// `TransferDone`.
+    TransferTruncated {
+        /// The data channel.
+        id: DataId,
+        /// Bytes moved over the data connection.
+        bytes: u64,
+    },
     /// The transfer failed.
     TransferFailed {
         /// The data channel.

@@ -110,6 +110,9 @@ struct Transfer {
     direction: Direction,
     ascii: bool,
     stage: Stage,
+    /// The data connection may run TLS (PROT P, or the adapter reported a TLS session): an
+    /// end-of-stream without `close_notify` is then a truncation.
+    tls: bool,
 }
 
 #[derive(Debug, Default)]
@@ -306,8 +309,22 @@ impl ServerSession {
             }
             ServerEvent::TransferDone { id, bytes } => {
                 self.take_transfer(id)?;
-                let text = format!("Transfer complete ({bytes} bytes).");
-                self.reply(226, text.as_bytes());
+                self.transfer_complete(bytes);
+                self.after_transfer(now);
+            }
+            ServerEvent::TransferTruncated { id, bytes } => {
+                let t = self.take_transfer(id)?;
+                if t.direction == Direction::Receive
+                    && t.tls
+                    && !self.config.accept_truncated_tls_uploads
+                {
+                    self.reply(
+                        451,
+                        b"Upload incomplete: TLS data connection closed without close_notify.",
+                    );
+                } else {
+                    self.transfer_complete(bytes);
+                }
                 self.after_transfer(now);
             }
             ServerEvent::TransferFailed { id, error } => {
@@ -687,6 +704,11 @@ impl ServerSession {
         }
         self.data = None;
         self.transfer.take().ok_or(SessionError::UnknownData(id))
+    }
+
+    fn transfer_complete(&mut self, bytes: u64) {
+        let text = format!("Transfer complete ({bytes} bytes).");
+        self.reply(226, text.as_bytes());
     }
 
     fn after_transfer(&mut self, now: Instant) {

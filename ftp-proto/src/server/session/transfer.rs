@@ -388,6 +388,7 @@ impl ServerSession {
             direction,
             ascii,
             stage: Stage::Connecting { deadline },
+            tls: false,
         });
         if let Some(tls_resumed) = ready {
             self.reply(125, &text);
@@ -442,6 +443,9 @@ impl ServerSession {
             deadline: now.checked_add(self.config.data_timeout),
             moved: 0,
         };
+        // Either sign of TLS counts: taking a TLS upload for a plain one would accept a cut
+        // stream, the other way round only refuses an event the adapter should not send.
+        t.tls = self.tls.private || tls_resumed.is_some();
         let (source, direction, ascii) = (t.source, t.direction, t.ascii);
         self.push_out(ServerOutput::Data(DataIntent::Transfer {
             id,
