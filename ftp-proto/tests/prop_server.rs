@@ -113,6 +113,8 @@ enum Step {
     Data(u8),
     /// Let time pass.
     Advance(u16),
+    /// Report the oldest running transfer's byte count, grown by this much (maybe not at all).
+    Progress(u16),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -123,6 +125,7 @@ fn step() -> impl Strategy<Value = Step> {
         4 => any::<u8>().prop_map(Step::Answer),
         3 => any::<u8>().prop_map(Step::Data),
         1 => (0u16..3000).prop_map(Step::Advance),
+        1 => (0u16..3).prop_map(Step::Progress),
     ]
 }
 
@@ -138,6 +141,8 @@ struct Sim {
     transfers: Vec<DataId>,
     /// Opened handles the session accepted and has neither transferred nor released yet.
     handles: HashSet<RequestId>,
+    /// The byte count last reported with `handle_data_progress`.
+    moved: u64,
     start_tls: bool,
     /// Reply bytes not yet split into lines.
     wire: Vec<u8>,
@@ -166,6 +171,7 @@ impl Sim {
             connects: vec![],
             transfers: vec![],
             handles: HashSet::new(),
+            moved: 0,
             start_tls: false,
             wire: vec![],
             finals: 0,
@@ -329,7 +335,7 @@ impl Sim {
             }
         } else if let Some(id) = self.transfers.first().copied() {
             self.transfers.remove(0);
-            let e = match pick % 4 {
+            let e = match pick % 5 {
                 0 => ServerEvent::TransferFailed {
                     id,
                     error: TransferError::ConnectionLost,
@@ -337,6 +343,10 @@ impl Sim {
                 1 => ServerEvent::TransferFailed {
                     id,
                     error: TransferError::NoSpace,
+                },
+                2 => ServerEvent::TransferTruncated {
+                    id,
+                    bytes: u64::from(pick),
                 },
                 _ => ServerEvent::TransferDone {
                     id,
@@ -382,6 +392,14 @@ impl Sim {
             }
         }
         self.drain();
+    }
+
+    fn progress(&mut self, add: u16) {
+        if let Some(id) = self.transfers.first().copied() {
+            self.moved += u64::from(add);
+            self.s.handle_data_progress(self.now, id, self.moved);
+            self.drain();
+        }
     }
 
     fn advance(&mut self, ms: u16) {
@@ -475,6 +493,8 @@ fn config(tls: bool, reuse: bool) -> ServerConfig {
         c.tls = TlsMode::Explicit;
     }
     c.require_tls_session_reuse = reuse;
+    // Either verdict on a truncated TLS upload is one final reply.
+    c.accept_truncated_tls_uploads = reuse;
     c.max_pending_commands = 64;
     c
 }
@@ -506,6 +526,7 @@ proptest! {
                 Step::Answer(p) => sim.answer(*p),
                 Step::Data(p) => sim.data(*p),
                 Step::Advance(ms) => sim.advance(*ms),
+                Step::Progress(n) => sim.progress(*n),
             }
             // Never more final replies than commands (plus the greeting and a closing 421).
             prop_assert!(sim.finals <= sim.lines_sent + 2, "{} finals for {} lines", sim.finals, sim.lines_sent);

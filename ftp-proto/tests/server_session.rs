@@ -1738,3 +1738,245 @@ fn a_handle_taken_by_a_transfer_is_never_released() {
         );
     }
 }
+
+/// Logs in and runs `cmd` (a RETR or STOR) over a passive channel up to its `Transfer` intent;
+/// `stale` is an earlier channel of the same session, replaced before the transfer. Returns
+/// (channel, stale channel, handle).
+fn running_transfer(h: &mut H, cmd: &[u8]) -> (DataId, DataId, RequestId) {
+    h.login();
+    let stale = h.pasv(50_190);
+    h.replies();
+    let id = h.pasv(50_191);
+    h.replies();
+    h.input(cmd);
+    let (rid, _) = h.storage();
+    h.event(ServerEvent::Answer(rid, Answer::Opened { size: None }));
+    h.s.handle_data_accept(h.now, id, "127.0.0.1:1".parse().unwrap())
+        .unwrap();
+    h.event(ServerEvent::DataReady {
+        id,
+        tls_resumed: None,
+    });
+    assert_eq!(h.codes(), [150]);
+    assert!(matches!(
+        h.take_outs().as_slice(),
+        [ServerOutput::Data(DataIntent::Transfer { .. })]
+    ));
+    (id, stale, rid)
+}
+
+#[test]
+fn progress_reports_move_the_transfer_deadline() {
+    let mut h = H::new(ServerConfig::default());
+    let (id, stale, _) = running_transfer(&mut h, b"RETR f\r\n");
+    let start = h.now;
+    assert_eq!(h.s.poll_timeout(), Some(start + Duration::from_secs(30)));
+    // The timer fires; the adapter reports the count first, as the contract asks.
+    h.now += Duration::from_secs(30);
+    h.s.handle_data_progress(h.now, id, 4096);
+    h.advance(Duration::ZERO);
+    assert!(h.replies().is_empty(), "bytes moved: not stalled");
+    assert!(h.take_outs().is_empty());
+    let moved = h.now;
+    assert_eq!(h.s.poll_timeout(), Some(moved + Duration::from_secs(30)));
+    // No greater count, another channel's count, an unknown channel: nothing changes.
+    h.now += Duration::from_secs(10);
+    h.s.handle_data_progress(h.now, id, 4096);
+    h.s.handle_data_progress(h.now, id, 100);
+    h.s.handle_data_progress(h.now, stale, 1 << 40);
+    assert_eq!(h.s.poll_timeout(), Some(moved + Duration::from_secs(30)));
+    h.drain();
+    assert!(h.replies().is_empty() && h.take_outs().is_empty());
+    h.s.handle_data_progress(h.now, id, 4097);
+    assert_eq!(h.s.poll_timeout(), Some(h.now + Duration::from_secs(30)));
+    h.event(ServerEvent::TransferDone { id, bytes: 5000 });
+    assert_eq!(h.codes(), [226]);
+    // Back to the idle timer only.
+    assert_eq!(h.s.poll_timeout(), Some(h.now + Duration::from_secs(300)));
+}
+
+#[test]
+fn a_stalled_transfer_is_aborted_with_426_and_the_session_goes_on() {
+    let mut h = H::new(ServerConfig::default());
+    let (id, _, _) = running_transfer(&mut h, b"STOR up\r\n");
+    h.now += Duration::from_secs(10);
+    h.s.handle_data_progress(h.now, id, 10);
+    h.advance(Duration::from_secs(29));
+    assert!(h.replies().is_empty());
+    // Progress reported with the same count: still stalled.
+    h.now += Duration::from_secs(1);
+    h.s.handle_data_progress(h.now, id, 10);
+    h.advance(Duration::ZERO);
+    assert_eq!(
+        h.replies(),
+        ["426 Data connection timed out; transfer aborted."]
+    );
+    assert_eq!(
+        h.take_outs(),
+        [ServerOutput::Data(DataIntent::Abort { id })],
+        "aborted; the transfer owned the handle, so no Release"
+    );
+    // The transfer's late end is refused and answers nothing.
+    for late in [
+        ServerEvent::TransferDone { id, bytes: 10 },
+        ServerEvent::TransferFailed {
+            id,
+            error: TransferError::ConnectionLost,
+        },
+    ] {
+        assert!(h.s.handle_event(h.now, late).is_err());
+        h.drain();
+        assert!(h.replies().is_empty());
+        assert!(h.take_outs().is_empty());
+    }
+    h.s.handle_data_progress(h.now, id, 11);
+    h.input(b"NOOP\r\n");
+    assert_eq!(h.codes(), [200]);
+    assert_eq!(h.s.poll_timeout(), Some(h.now + Duration::from_secs(300)));
+}
+
+#[test]
+fn a_stalled_transfer_lets_a_waiting_quit_or_shutdown_go_ahead() {
+    let mut h = H::new(ServerConfig::default());
+    let (id, _, _) = running_transfer(&mut h, b"RETR f\r\n");
+    h.input(b"QUIT\r\n");
+    assert!(h.replies().is_empty());
+    h.advance(Duration::from_secs(30));
+    assert_eq!(h.codes(), [426, 221]);
+    assert_eq!(
+        h.take_outs(),
+        [
+            ServerOutput::Data(DataIntent::Abort { id }),
+            ServerOutput::Close
+        ]
+    );
+
+    let mut h = H::new(ServerConfig::default());
+    let (id, _, _) = running_transfer(&mut h, b"RETR f\r\n");
+    h.s.handle_shutdown(h.now);
+    h.advance(Duration::from_secs(30));
+    assert_eq!(h.codes(), [426, 421]);
+    assert_eq!(
+        h.take_outs(),
+        [
+            ServerOutput::Data(DataIntent::Abort { id }),
+            ServerOutput::Close
+        ]
+    );
+}
+
+#[test]
+fn a_data_timeout_too_large_for_the_clock_means_no_deadline() {
+    let mut config = ServerConfig::default();
+    config.data_timeout = Duration::MAX;
+    let mut h = H::new(config);
+    let (id, _, _) = running_transfer(&mut h, b"RETR f\r\n");
+    // Only the idle timer would be left, and it does not run during a transfer.
+    assert_eq!(h.s.poll_timeout(), None);
+    h.advance(Duration::from_secs(3600));
+    h.s.handle_data_progress(h.now, id, 1);
+    assert!(h.replies().is_empty());
+    h.event(ServerEvent::TransferDone { id, bytes: 1 });
+    assert_eq!(h.codes(), [226]);
+}
+
+/// An FTPS session with PROT P running `cmd` over a passive TLS data connection, up to its
+/// `Transfer` intent; returns the channel.
+fn tls_transfer(h: &mut H, cmd: &[u8]) -> DataId {
+    h.input(b"AUTH TLS\r\n");
+    assert_eq!(h.take_outs(), [ServerOutput::StartTls]);
+    h.event(ServerEvent::TlsEstablished);
+    h.codes();
+    h.login();
+    h.input(b"PBSZ 0\r\nPROT P\r\n");
+    assert_eq!(h.codes(), [200, 200]);
+    let id = h.pasv(50_200);
+    h.replies();
+    h.input(cmd);
+    let (rid, _) = h.storage();
+    h.event(ServerEvent::Answer(rid, Answer::Opened { size: None }));
+    assert_eq!(
+        h.s.handle_data_accept(h.now, id, "127.0.0.1:1".parse().unwrap())
+            .unwrap(),
+        Accept::Use { tls: true }
+    );
+    h.event(ServerEvent::DataReady {
+        id,
+        tls_resumed: Some(true),
+    });
+    assert_eq!(h.codes(), [150]);
+    assert!(matches!(
+        h.take_outs().as_slice(),
+        [ServerOutput::Data(DataIntent::Transfer { .. })]
+    ));
+    id
+}
+
+fn tls_config(accept_truncated: bool) -> ServerConfig {
+    let mut config = ServerConfig::default();
+    config.tls = TlsMode::Explicit;
+    config.accept_truncated_tls_uploads = accept_truncated;
+    config
+}
+
+#[test]
+fn a_truncated_tls_upload_is_451_by_default() {
+    assert!(!ServerConfig::default().accept_truncated_tls_uploads);
+    let mut h = H::new(tls_config(false));
+    let id = tls_transfer(&mut h, b"STOR up.bin\r\n");
+    h.input(b"QUIT\r\n");
+    h.event(ServerEvent::TransferTruncated { id, bytes: 512 });
+    assert_eq!(
+        h.replies(),
+        [
+            "451 Upload incomplete: TLS data connection closed without close_notify.",
+            "221 Goodbye."
+        ]
+    );
+    assert_eq!(h.take_outs(), [ServerOutput::Close]);
+
+    // The session goes on after it like after any failed transfer; the channel is gone.
+    let mut h = H::new(tls_config(false));
+    let id = tls_transfer(&mut h, b"APPE up.bin\r\n");
+    h.event(ServerEvent::TransferTruncated { id, bytes: 512 });
+    assert_eq!(h.codes(), [451]);
+    assert!(h
+        .s
+        .handle_event(h.now, ServerEvent::TransferDone { id, bytes: 512 })
+        .is_err());
+    h.input(b"NOOP\r\nSTOR again\r\n");
+    assert_eq!(h.codes(), [200, 425]);
+}
+
+#[test]
+fn a_truncated_tls_upload_is_226_when_configured() {
+    let mut h = H::new(tls_config(true));
+    let id = tls_transfer(&mut h, b"STOR up.bin\r\n");
+    h.event(ServerEvent::TransferTruncated { id, bytes: 512 });
+    assert_eq!(h.replies(), ["226 Transfer complete (512 bytes)."]);
+}
+
+#[test]
+fn truncation_reported_for_a_download_or_a_plain_upload_counts_as_done() {
+    // A download: the client's missing close_notify says nothing about the file.
+    let mut h = H::new(tls_config(false));
+    let id = tls_transfer(&mut h, b"RETR f\r\n");
+    h.event(ServerEvent::TransferTruncated { id, bytes: 7 });
+    assert_eq!(h.replies(), ["226 Transfer complete (7 bytes)."]);
+    // An upload without TLS: there is no close_notify to miss.
+    let mut h = H::new(ServerConfig::default());
+    let (id, _, _) = running_transfer(&mut h, b"STOR up\r\n");
+    h.event(ServerEvent::TransferTruncated { id, bytes: 7 });
+    assert_eq!(h.replies(), ["226 Transfer complete (7 bytes)."]);
+    // Too late: the transfer was aborted already.
+    let mut h = H::new(tls_config(false));
+    let id = tls_transfer(&mut h, b"STOR up.bin\r\n");
+    h.input(b"ABOR\r\n");
+    assert_eq!(h.codes(), [426, 226]);
+    assert!(h
+        .s
+        .handle_event(h.now, ServerEvent::TransferTruncated { id, bytes: 1 })
+        .is_err());
+    h.drain();
+    assert!(h.replies().is_empty());
+}

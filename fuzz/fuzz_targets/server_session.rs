@@ -26,6 +26,8 @@
 //! - every opened handle the session accepted (`handle_event` returned `Ok` for `Opened` or
 //!   `OpenedUnique`) ends in exactly one `Transfer { source }` or one `Release(source)`, never
 //!   both; none is left at `Close` or once the session has settled;
+//! - progress reports never produce a reply; a data event for a transfer that already ended
+//!   (aborted, stalled, failed, done) is refused with `UnknownData` and produces none;
 //! - nothing follows `Close`; after `handle_timeout(now)` no timer is still due at `now`.
 #![no_main]
 
@@ -64,6 +66,7 @@ struct Input {
     require_data_tls: bool,
     /// Start with USER/PASS sent and the login accepted.
     logged_in: bool,
+    accept_truncated: bool,
     ops: Vec<Op>,
 }
 
@@ -87,6 +90,8 @@ enum Op {
     DataFailed,
     TransferDone(u32),
     TransferFailed(u8),
+    /// The transfer's TLS stream ended without close_notify.
+    TransferTruncated(u32),
     Tls(bool),
     /// Advance the clock by this many tenths of a second, then `handle_timeout`.
     Advance(u16),
@@ -95,6 +100,11 @@ enum Op {
     /// Whatever a working adapter would do next (answer with success, bind, accept, connect,
     /// finish the transfer, complete TLS), as in the final settling.
     Auto,
+    /// Report the running transfer's byte count, grown by this much (0: no progress).
+    Progress(u16),
+    /// A data event for the transfer that ended last (aborted, stalled, failed or done), as
+    /// when the data task's report crosses the session's decision: refused, and no reply.
+    Late(u8),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -236,6 +246,10 @@ struct Harness {
     data_ids: HashSet<DataId>,
     chan: Option<(DataId, Chan)>,
     transfer: Option<DataId>,
+    /// The running transfer's byte count as last reported.
+    moved: u64,
+    /// The transfer that ended last.
+    ended: Option<DataId>,
     handshaking: bool,
     // The client's view of the control connection.
     mirror: LineDecoder,
@@ -262,6 +276,7 @@ impl Harness {
         };
         c.anonymous = input.anonymous;
         c.require_data_tls = input.require_data_tls;
+        c.accept_truncated_tls_uploads = input.accept_truncated;
         c.idle_timeout = IDLE;
         c.data_timeout = DATA_TIMEOUT;
         c.failed_login_delay = LOGIN_DELAY;
@@ -305,6 +320,8 @@ impl Harness {
             data_ids: HashSet::new(),
             chan: None,
             transfer: None,
+            moved: 0,
+            ended: None,
             handshaking: false,
             mirror,
             lines_since_base: 0,
@@ -396,6 +413,7 @@ impl Harness {
         }
         if self.transfer == Some(id) {
             self.transfer = None;
+            self.ended = Some(id);
         }
     }
 
@@ -452,6 +470,7 @@ impl Harness {
                     assert!(self.transfer.is_none());
                     self.data_ids.insert(id);
                     self.transfer = Some(id);
+                    self.moved = 0;
                     if let Some((c, state)) = &mut self.chan {
                         if *c == id {
                             *state = Chan::Ready;
@@ -662,12 +681,14 @@ impl Harness {
                     self.chan = None;
                     if self.transfer == Some(id) {
                         self.transfer = None;
+                        self.ended = Some(id);
                     }
                     self.event(ServerEvent::DataFailed { id });
                 }
             }
             Op::TransferDone(bytes) => {
                 if let Some(id) = self.transfer.take() {
+                    self.ended = Some(id);
                     self.forget_data(id);
                     self.event(ServerEvent::TransferDone {
                         id,
@@ -675,8 +696,19 @@ impl Harness {
                     });
                 }
             }
+            Op::TransferTruncated(bytes) => {
+                if let Some(id) = self.transfer.take() {
+                    self.ended = Some(id);
+                    self.forget_data(id);
+                    self.event(ServerEvent::TransferTruncated {
+                        id,
+                        bytes: u64::from(*bytes),
+                    });
+                }
+            }
             Op::TransferFailed(k) => {
                 if let Some(id) = self.transfer.take() {
+                    self.ended = Some(id);
                     self.forget_data(id);
                     let error = match k % 3 {
                         0 => TransferError::ConnectionLost,
@@ -709,7 +741,48 @@ impl Harness {
             Op::Auto => {
                 self.auto();
             }
+            Op::Progress(add) => {
+                if let Some(id) = self.transfer {
+                    self.moved += u64::from(*add);
+                    let before = self.finals;
+                    self.s.handle_data_progress(self.now, id, self.moved);
+                    self.drain();
+                    assert_eq!(self.finals, before, "a progress report produced a reply");
+                }
+            }
+            Op::Late(k) => self.late(*k),
         }
+    }
+
+    fn late(&mut self, kind: u8) {
+        let Some(id) = self.ended else { return };
+        let before = self.finals;
+        let event = match kind % 4 {
+            0 => ServerEvent::TransferDone { id, bytes: 1 },
+            1 => ServerEvent::TransferFailed {
+                id,
+                error: TransferError::ConnectionLost,
+            },
+            2 => ServerEvent::TransferTruncated { id, bytes: 1 },
+            _ => {
+                // A progress report for it changes nothing either.
+                self.s.handle_data_progress(self.now, id, u64::MAX);
+                self.drain();
+                assert_eq!(
+                    self.finals, before,
+                    "a late progress report produced a reply"
+                );
+                return;
+            }
+        };
+        let r = self.s.handle_event(self.now, event);
+        if self.closed {
+            assert_eq!(r, Err(SessionError::Closed));
+        } else {
+            assert_eq!(r, Err(SessionError::UnknownData(id)), "late event accepted");
+        }
+        self.drain();
+        assert_eq!(self.finals, before, "a late data event produced a reply");
     }
 
     /// The success answer a real application would give to `req`.

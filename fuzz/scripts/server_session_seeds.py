@@ -67,9 +67,10 @@ def failed(code):
     return op("Answer", variant(ANSWERS.index("Failed"), len(ANSWERS)), bytes([code]))
 
 
-def cfg(tls=0, small=0, anon=0, v6=0, req=0, login=0):
-    """tls: 0 disabled, 1 explicit, 2 explicit required, 3 implicit."""
-    return bytes([tls, small, anon, v6, req, login])
+def cfg(tls=0, small=0, anon=0, v6=0, req=0, login=0, trunc=0):
+    """tls: 0 disabled, 1 explicit, 2 explicit required, 3 implicit; trunc: accept truncated
+    TLS uploads."""
+    return bytes([tls, small, anon, v6, req, login, trunc])
 
 
 AUTO = op("Auto")
@@ -84,6 +85,10 @@ SEEDS = {
     "ftps": cfg(tls=1) + cmd("AUTH TLS") + op("Tls", b"\x01") + cmd("USER alice")
     + cmd("PASS secret") + AUTO + cmd("PBSZ 0") + cmd("PROT P") + cmd("EPSV") + AUTO
     + cmd("LIST _", 4) + AUTO * 4 + cmd("CCC") + cmd("FEAT"),
+    "ftps-truncated-upload": cfg(tls=1) + cmd("AUTH TLS") + op("Tls", b"\x01")
+    + cmd("USER alice") + cmd("PASS secret") + AUTO + cmd("PBSZ 0") + cmd("PROT P")
+    + cmd("EPSV") + AUTO + cmd("STOR _", 5) + AUTO * 3
+    + op("TransferTruncated", struct.pack("<I", 512)) + op("Late", b"\x02") + cmd("NOOP"),
     "abort-during-transfer": cfg(login=1) + cmd("PASV") + AUTO + cmd("RETR _", 1) + AUTO * 3
     + cmd("STAT") + cmd("ABOR") + cmd("NOOP") + cmd("QUIT"),
     "login-failures": cfg() + cmd("USER anonymous") + cmd("PASS secret") + FIRE
@@ -98,11 +103,15 @@ SEEDS = {
     "timeouts": cfg(login=1) + cmd("EPSV") + AUTO + cmd("MLSD _", 0) + AUTO
     + op("Advance", struct.pack("<H", 400)) + cmd("NOOP")
     + op("Advance", struct.pack("<H", 65535)),
+    "stalled-transfer": cfg(login=1) + cmd("PASV") + AUTO + cmd("RETR _", 0) + AUTO * 3
+    + op("Progress", struct.pack("<H", 4096)) + op("Advance", struct.pack("<H", 200))
+    + op("Progress", struct.pack("<H", 0)) + op("Advance", struct.pack("<H", 200))
+    + op("Late", b"\x00") + cmd("NOOP") + cmd("QUIT"),
     "file-ops": cfg(login=1, v6=1) + cmd("CWD _", 1) + AUTO + cmd("MKD _", 5) + AUTO
     + cmd("RNFR _", 0) + AUTO + cmd("RNTO _", 5) + AUTO + cmd("MLST _", 0) + AUTO
     + cmd("STAT _", 3) + AUTO + cmd("MDTM _", 0) + AUTO + cmd("MFMT 20240102030405 f") + AUTO
     + cmd("SITE CHMOD 644 f") + AUTO + cmd("OPTS MLST type;size;unix.mode;") + cmd("EPSV 1")
-    + cmd("PASV") + cmd("EPRT |2|2001:db8::10|1025|") + cmd("DELE _", 2) + failed(10),
+    + cmd("PASV") + cmd("EPRT |2|2001:db8::10|1025|") + cmd("DELE _", 2) + failed(11),
 }
 
 out = os.path.join(FUZZ, "seeds", "server_session")

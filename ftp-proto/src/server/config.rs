@@ -116,7 +116,10 @@ pub struct ServerConfig {
     /// Time without a command (and without a transfer) before 421 and close (RFC 1123: at least
     /// 5 minutes by default).
     pub idle_timeout: Duration,
-    /// Time to wait for a data connection (passive accept or active connect) before 425.
+    /// Time to wait for a data connection (passive accept or active connect) before 425, and
+    /// the longest a running transfer may go without moving a byte (as reported with
+    /// [`handle_data_progress`](crate::server::ServerSession::handle_data_progress)) before it
+    /// is aborted with 426. A duration too large to add to the clock means no limit.
     pub data_timeout: Duration,
     /// Failed PASS attempts before 421 and close (RFC 2577 suggests 3 to 5).
     pub max_login_failures: u32,
@@ -148,6 +151,14 @@ pub struct ServerConfig {
     /// Refuse a TLS data connection whose session did not resume the control connection's
     /// session (vsftpd `require_ssl_reuse`); answered 522.
     pub require_tls_session_reuse: bool,
+    /// Whether an upload whose TLS data connection ended without `close_notify`
+    /// ([`ServerEvent::TransferTruncated`](crate::server::ServerEvent::TransferTruncated)) counts
+    /// as complete (226). Off by default: such an upload gets 451 and is a failed transfer,
+    /// because a TCP FIN is not authenticated and anyone on the path can cut an upload short
+    /// that way. vsftpd's `strict_ssl_read_eof` is the same switch, inverted; vsftpd leaves it
+    /// off (lenient) because some clients close TLS data connections without `close_notify`,
+    /// so turn this on when such clients must be served.
+    pub accept_truncated_tls_uploads: bool,
     /// Text of the 215 SYST reply.
     pub system: String,
 }
@@ -173,6 +184,7 @@ impl Default for ServerConfig {
             tls: TlsMode::Disabled,
             require_data_tls: false,
             require_tls_session_reuse: false,
+            accept_truncated_tls_uploads: false,
             system: "UNIX Type: L8".into(),
         }
     }

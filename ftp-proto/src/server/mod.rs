@@ -5,9 +5,10 @@
 //! # The contract
 //!
 //! - Feed control-connection bytes with [`ServerSession::handle_input`], the adapter's outcomes
-//!   with [`ServerSession::handle_event`] and [`ServerSession::handle_data_accept`], and the
-//!   passing of time with [`ServerSession::handle_timeout`]. Time is always an argument: the
-//!   session never reads a clock.
+//!   with [`ServerSession::handle_event`] and [`ServerSession::handle_data_accept`], running
+//!   transfers' byte counts with [`ServerSession::handle_data_progress`], and the passing of
+//!   time with [`ServerSession::handle_timeout`]. Time is always an argument: the session
+//!   never reads a clock.
 //! - After every `handle_*` call, drain [`ServerSession::poll_output`] until it returns `None`,
 //!   carrying out each output in order, then arm one timer at
 //!   [`ServerSession::poll_timeout`].

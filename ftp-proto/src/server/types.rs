@@ -317,9 +317,11 @@ pub enum DataIntent {
     },
     /// Stream between the data connection and the handle opened by request `source`, which the
     /// transfer now owns (drop it when the transfer ends; no
-    /// [`Release`](ServerOutput::Release) follows). Report [`ServerEvent::TransferDone`] (for an
-    /// upload: only after the data is written to the file) or [`ServerEvent::TransferFailed`].
-    /// Close the data connection at the end.
+    /// [`Release`](ServerOutput::Release) follows). Keep a running byte count for
+    /// [`handle_data_progress`](crate::server::ServerSession::handle_data_progress): a transfer
+    /// that shows no progress for the data timeout is aborted. Report
+    /// [`ServerEvent::TransferDone`] (for an upload: only after the data is written to the
+    /// file) or [`ServerEvent::TransferFailed`]. Close the data connection at the end.
     Transfer {
         /// The data channel.
         id: DataId,
@@ -396,6 +398,21 @@ pub enum ServerEvent {
     },
     /// The transfer finished; `bytes` were moved.
     TransferDone {
+        /// The data channel.
+        id: DataId,
+        /// Bytes moved over the data connection.
+        bytes: u64,
+    },
+    /// An upload over a TLS data connection ended with a TCP end-of-stream but no TLS
+    /// `close_notify`: the stream was cut (by the client, a middlebox, or an attacker's forged
+    /// FIN) and the file may be incomplete. Report this instead of
+    /// [`TransferDone`](ServerEvent::TransferDone), after writing what arrived. The verdict is
+    /// the session's, by
+    /// [`ServerConfig::accept_truncated_tls_uploads`](crate::server::ServerConfig::accept_truncated_tls_uploads):
+    /// 451 and a failed transfer by default, or 226 exactly as for `TransferDone`. Reported
+    /// for a download or a transfer without TLS (which the adapter should not do), it counts as
+    /// `TransferDone`.
+    TransferTruncated {
         /// The data channel.
         id: DataId,
         /// Bytes moved over the data connection.

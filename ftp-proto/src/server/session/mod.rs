@@ -86,11 +86,21 @@ struct Data {
 
 #[derive(Debug, PartialEq, Eq)]
 enum Stage {
-    /// 150 sent; waiting for the data connection (accept or connect).
-    Connecting {
-        deadline: Instant,
+    /// 150 sent; waiting for the data connection (accept or connect). No deadline when the
+    /// data timeout is too large to add to the clock.
+    Connecting { deadline: Option<Instant> },
+    /// The `Transfer` intent is out. `deadline`: when the transfer counts as stalled unless a
+    /// progress report moves it; `moved`: the last cumulative byte count reported.
+    Running {
+        deadline: Option<Instant>,
+        moved: u64,
     },
-    Running,
+}
+
+impl Stage {
+    fn is_running(&self) -> bool {
+        matches!(self, Stage::Running { .. })
+    }
 }
 
 #[derive(Debug)]
@@ -100,6 +110,9 @@ struct Transfer {
     direction: Direction,
     ascii: bool,
     stage: Stage,
+    /// The data connection may run TLS (PROT P, or the adapter reported a TLS session): an
+    /// end-of-stream without `close_notify` is then a truncation.
+    tls: bool,
 }
 
 #[derive(Debug, Default)]
@@ -275,7 +288,7 @@ impl ServerSession {
                 if self
                     .transfer
                     .as_ref()
-                    .is_some_and(|t| t.data == id && t.stage != Stage::Running)
+                    .is_some_and(|t| t.data == id && !t.stage.is_running())
                 {
                     self.end_transfer_early();
                     self.reply(425, b"Can't open data connection.");
@@ -296,8 +309,22 @@ impl ServerSession {
             }
             ServerEvent::TransferDone { id, bytes } => {
                 self.take_transfer(id)?;
-                let text = format!("Transfer complete ({bytes} bytes).");
-                self.reply(226, text.as_bytes());
+                self.transfer_complete(bytes);
+                self.after_transfer(now);
+            }
+            ServerEvent::TransferTruncated { id, bytes } => {
+                let t = self.take_transfer(id)?;
+                if t.direction == Direction::Receive
+                    && t.tls
+                    && !self.config.accept_truncated_tls_uploads
+                {
+                    self.reply(
+                        451,
+                        b"Upload incomplete: TLS data connection closed without close_notify.",
+                    );
+                } else {
+                    self.transfer_complete(bytes);
+                }
                 self.after_transfer(now);
             }
             ServerEvent::TransferFailed { id, error } => {
@@ -327,6 +354,41 @@ impl ServerSession {
         }
         self.process(now);
         Ok(())
+    }
+
+    /// Reports that the transfer on data channel `id` has moved `bytes` bytes so far, counted
+    /// from its start (a running total: cheap to keep in an atomic that the data task bumps).
+    ///
+    /// A transfer must show progress: when its [`DataIntent::Transfer`] goes out, the session
+    /// sets a deadline of `now` plus [`ServerConfig::data_timeout`], and a report with a count
+    /// greater than the last one moves it to `now` plus the timeout again. When the deadline
+    /// passes, [`handle_timeout`](Self::handle_timeout) aborts the transfer
+    /// ([`DataIntent::Abort`]) and replies 426; the session then goes on as after any failed
+    /// transfer. Reports for another or an unknown channel, or without a greater count, change
+    /// nothing.
+    ///
+    /// The adapter need not report on every write. It must report, though, when the
+    /// [`poll_timeout`](Self::poll_timeout) timer fires: first the current count of each
+    /// running transfer, then `handle_timeout`, so that a transfer that moved bytes since its
+    /// last report is not taken for stalled. Nothing is emitted: no drain is needed after this
+    /// call alone.
+    pub fn handle_data_progress(&mut self, now: Instant, id: DataId, bytes: u64) {
+        if self.closed {
+            return;
+        }
+        self.now = self.now.max(now);
+        let timeout = self.config.data_timeout;
+        if let Some(Transfer {
+            data,
+            stage: Stage::Running { deadline, moved },
+            ..
+        }) = &mut self.transfer
+        {
+            if *data == id && bytes > *moved {
+                *moved = bytes;
+                *deadline = now.checked_add(timeout);
+            }
+        }
     }
 
     /// Reports a connection accepted on the passive listener of channel `id` from `peer`, and
@@ -378,7 +440,9 @@ impl ServerSession {
             }
         }
         if let Some(Transfer {
-            stage: Stage::Connecting { deadline },
+            stage: Stage::Connecting {
+                deadline: Some(deadline),
+            },
             data,
             ..
         }) = &self.transfer
@@ -391,6 +455,31 @@ impl ServerSession {
                 self.reply(425, b"Can't open data connection: timed out.");
                 self.after_transfer(now);
             }
+        }
+        if let Some(Transfer {
+            stage:
+                Stage::Running {
+                    deadline: Some(deadline),
+                    ..
+                },
+            data,
+            ..
+        }) = &self.transfer
+        {
+            if *deadline <= now {
+                // No byte moved for a whole data timeout (as far as the adapter reported): a
+                // peer that stops reading or writing must not hold the session forever.
+                let id = *data;
+                self.data = None;
+                self.push_out(ServerOutput::Data(DataIntent::Abort { id }));
+                self.end_transfer_early();
+                self.reply(426, b"Data connection timed out; transfer aborted.");
+                self.after_transfer(now);
+            }
+        }
+        if self.closed {
+            // A QUIT or shutdown waiting for the transfer went ahead.
+            return;
         }
         if let Some(deadline) = self.idle_deadline {
             if deadline <= now && self.is_idle() {
@@ -455,7 +544,14 @@ impl ServerSession {
         Some(out)
     }
 
-    /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work to do.
+    /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work to do:
+    /// a login delay, the data connection's deadline, a running transfer's stall deadline
+    /// (see [`handle_data_progress`](Self::handle_data_progress)) or the idle timeout.
+    ///
+    /// While a transfer runs, the adapter, when this timer fires, first reports each running
+    /// transfer's current byte count with `handle_data_progress` and only then calls
+    /// `handle_timeout`, then asks for the timer again: a transfer that moved bytes since its
+    /// last report gets a new deadline instead of being aborted.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.closed {
             return None;
@@ -466,7 +562,14 @@ impl ServerSession {
             earliest(*until);
         }
         if let Some(Transfer {
-            stage: Stage::Connecting { deadline },
+            stage:
+                Stage::Connecting {
+                    deadline: Some(deadline),
+                }
+                | Stage::Running {
+                    deadline: Some(deadline),
+                    ..
+                },
             ..
         }) = &self.transfer
         {
@@ -588,7 +691,7 @@ impl ServerSession {
     /// an open file for a transfer that will not come.
     fn end_transfer_early(&mut self) {
         if let Some(t) = self.transfer.take() {
-            if t.stage != Stage::Running {
+            if !t.stage.is_running() {
                 self.push_out(ServerOutput::Release(t.source));
             }
         }
@@ -596,11 +699,16 @@ impl ServerSession {
 
     fn take_transfer(&mut self, id: DataId) -> Result<Transfer, SessionError> {
         match &self.transfer {
-            Some(t) if t.data == id && t.stage == Stage::Running => {}
+            Some(t) if t.data == id && t.stage.is_running() => {}
             _ => return Err(SessionError::UnknownData(id)),
         }
         self.data = None;
         self.transfer.take().ok_or(SessionError::UnknownData(id))
+    }
+
+    fn transfer_complete(&mut self, bytes: u64) {
+        let text = format!("Transfer complete ({bytes} bytes).");
+        self.reply(226, text.as_bytes());
     }
 
     fn after_transfer(&mut self, now: Instant) {

@@ -381,13 +381,14 @@ impl ServerSession {
             }
             text.push(b'.');
         }
-        let deadline = now.checked_add(self.config.data_timeout).unwrap_or(now);
+        let deadline = now.checked_add(self.config.data_timeout);
         self.transfer = Some(Transfer {
             data: id,
             source,
             direction,
             ascii,
             stage: Stage::Connecting { deadline },
+            tls: false,
         });
         if let Some(tls_resumed) = ready {
             self.reply(125, &text);
@@ -438,7 +439,13 @@ impl ServerSession {
         let Some(t) = self.transfer.as_mut() else {
             return;
         };
-        t.stage = Stage::Running;
+        t.stage = Stage::Running {
+            deadline: now.checked_add(self.config.data_timeout),
+            moved: 0,
+        };
+        // Either sign of TLS counts: taking a TLS upload for a plain one would accept a cut
+        // stream, the other way round only refuses an event the adapter should not send.
+        t.tls = self.tls.private || tls_resumed.is_some();
         let (source, direction, ascii) = (t.source, t.direction, t.ascii);
         self.push_out(ServerOutput::Data(DataIntent::Transfer {
             id,
