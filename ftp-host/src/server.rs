@@ -329,7 +329,7 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
     /// bytes is not taken for stalled), then lets the session fire its timers.
     pub fn handle_timeout(&mut self, now: Instant) {
         for (id, progress) in &self.running {
-            let _ = (now, id, progress); // TEMP until core-policy lands: self.session.handle_data_progress(now, *id, progress.get());
+            self.session.handle_data_progress(now, *id, progress.get());
         }
         self.session.handle_timeout(now);
     }
@@ -426,7 +426,7 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                 let event = match outcome {
                     TransferOutcome::Done(bytes) => ServerEvent::TransferDone { id, bytes },
                     TransferOutcome::Truncated(bytes) => {
-                        ServerEvent::TransferDone { id, bytes } // TEMP
+                        ServerEvent::TransferTruncated { id, bytes }
                     }
                     TransferOutcome::Failed(error) => ServerEvent::TransferFailed { id, error },
                 };

@@ -1,7 +1,7 @@
 //! Cross-crate and interop tests live in `tests/`; this library holds their shared harness:
-//! an in-process server on a loopback port with a temporary root ([`TestServer`]) and a way
-//! to run a real client binary with a time limit ([`run_client`]); [`peers`] starts real
-//! peer servers.
+//! an in-process server on a loopback port with a temporary root ([`TestServer`]), run by any
+//! of the adapters ([`Adapter`], [`adapter_tests!`]), and a way to run a real client binary
+//! with a time limit ([`run_client`]); [`peers`] starts real peer servers.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,11 +9,62 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ftp_host::auth::UserList;
+use ftp_host::storage::FsStorage;
+use ftp_host::tls::server_config_from_pem;
 use ftp_proto::server::{ServerConfig, TlsMode};
-use ftp_tokio::server::{tls_config_from_pem, FsStorage, Server, ShutdownHandle, UserList};
 use sha2::{Digest, Sha256};
 
 pub mod peers;
+
+/// The adapters whose servers the tests run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adapter {
+    /// `ftp-tokio`.
+    Tokio,
+}
+
+thread_local! {
+    static ADAPTER: std::cell::Cell<Adapter> = const { std::cell::Cell::new(Adapter::Tokio) };
+}
+
+/// The adapter of the running test: set by [`adapter_tests!`] for the test's thread (every
+/// test runs on a thread of its own), read by [`Options::default`].
+pub fn current_adapter() -> Adapter {
+    ADAPTER.with(|a| a.get())
+}
+
+/// Runs `f` with `adapter` as the [`current_adapter`] of this thread.
+pub fn with_adapter<R>(adapter: Adapter, f: impl FnOnce() -> R) -> R {
+    let before = ADAPTER.with(|a| a.replace(adapter));
+    let r = f();
+    ADAPTER.with(|a| a.set(before));
+    r
+}
+
+/// Declares each test function once per adapter: `adapter_tests! { fn name() { ... } ... }`
+/// makes `tokio::name` (and one module per other adapter), each running the body with that
+/// adapter as [`current_adapter`], so every [`TestServer`] the body starts is that adapter's
+/// server. Attributes (`#[ignore]`, doc comments) are kept.
+#[macro_export]
+macro_rules! adapter_tests {
+    ($($(#[$meta:meta])* fn $name:ident() $body:block)*) => {
+        $crate::adapter_tests!(@module tokio, Tokio, $($(#[$meta])* fn $name() $body)*);
+    };
+    (@module $module:ident, $adapter:ident, $($(#[$meta:meta])* fn $name:ident() $body:block)*) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                $(#[$meta])*
+                #[test]
+                fn $name() {
+                    $crate::with_adapter($crate::Adapter::$adapter, || $body)
+                }
+            )*
+        }
+    };
+}
 
 /// The user every test server accepts, with write access.
 pub const USER: &str = "alice";
@@ -31,11 +82,24 @@ pub struct Options {
     pub anonymous: bool,
     /// Refuse TLS data connections that do not resume the control connection's session.
     pub require_tls_reuse: bool,
+    /// Which adapter runs the server.
+    pub adapter: Adapter,
+    /// The core's data timeout (connect and data idle); 10 s by default.
+    pub data_timeout: Duration,
+    /// Most connections from one address (32 by default).
+    pub max_per_ip: usize,
+    /// Passive ports (the core's default range when `None`).
+    pub passive_ports: Option<std::ops::RangeInclusive<u16>>,
 }
 
 impl Default for Options {
+    /// Plain FTP on IPv4, anonymous access, the [`current_adapter`].
     fn default() -> Self {
         Options {
+            adapter: current_adapter(),
+            data_timeout: Duration::from_secs(10),
+            max_per_ip: 32,
+            passive_ports: None,
             ipv6: false,
             tls: TlsMode::Disabled,
             anonymous: true,
@@ -51,62 +115,75 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// The served directory.
     pub root: tempfile::TempDir,
-    shutdown: ShutdownHandle,
-    runtime: Option<tokio::runtime::Runtime>,
+    /// The adapter running it.
+    pub adapter: Adapter,
+    shutdown: Box<dyn Fn() + Send>,
+    done: std::sync::mpsc::Receiver<()>,
+    /// The runtime (or thread) serving it, dropped last.
+    keep: Option<Box<dyn FnOnce() + Send>>,
+}
+
+/// What every adapter's server is built from.
+struct Parts {
+    root: tempfile::TempDir,
+    listen: SocketAddr,
+    config: Arc<ServerConfig>,
+    users: UserList,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    max_per_ip: usize,
+}
+
+fn parts(opts: &Options) -> Parts {
+    let root = tempfile::tempdir().expect("temp dir");
+    let mut config = ServerConfig::default();
+    config.anonymous = opts.anonymous;
+    config.tls = opts.tls;
+    config.require_tls_session_reuse = opts.require_tls_reuse;
+    config.data_timeout = opts.data_timeout;
+    config.failed_login_delay = Duration::from_millis(100);
+    if let Some(ports) = &opts.passive_ports {
+        config.passive_ports = ports.clone();
+    }
+    let mut users = UserList::new().user(USER, PASS);
+    if opts.anonymous {
+        users = users.anonymous();
+    }
+    let ip = if opts.ipv6 { "[::1]:0" } else { "127.0.0.1:0" };
+    let tls = (opts.tls != TlsMode::Disabled).then(|| {
+        let cert = rcgen::generate_simple_self_signed(vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "::1".to_string(),
+        ])
+        .expect("certificate");
+        server_config_from_pem(
+            cert.cert.pem().as_bytes(),
+            cert.key_pair.serialize_pem().as_bytes(),
+        )
+        .expect("tls config")
+    });
+    Parts {
+        root,
+        listen: ip.parse().expect("addr"),
+        config: Arc::new(config),
+        users,
+        tls,
+        max_per_ip: opts.max_per_ip,
+    }
 }
 
 impl TestServer {
-    /// Starts a plain FTP server with anonymous read-only access and the user [`USER`].
+    /// Starts a plain FTP server with anonymous read-only access and the user [`USER`], on the
+    /// [`current_adapter`].
     pub fn start() -> TestServer {
         TestServer::with(Options::default())
     }
 
     /// Starts a server set up by `opts`.
     pub fn with(opts: Options) -> TestServer {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let root = tempfile::tempdir().expect("temp dir");
-        let mut config = ServerConfig::default();
-        config.anonymous = opts.anonymous;
-        config.tls = opts.tls;
-        config.require_tls_session_reuse = opts.require_tls_reuse;
-        config.data_timeout = Duration::from_secs(10);
-        config.failed_login_delay = Duration::from_millis(100);
-        let mut users = UserList::new().user(USER, PASS);
-        if opts.anonymous {
-            users = users.anonymous();
-        }
-        let ip = if opts.ipv6 { "[::1]:0" } else { "127.0.0.1:0" };
-        let mut server = Server::new(FsStorage::new(root.path()).expect("storage"), users)
-            .listen(ip.parse().expect("addr"))
-            .config(Arc::new(config))
-            .shutdown_timeout(Duration::from_secs(2));
-        if opts.tls != TlsMode::Disabled {
-            let cert = rcgen::generate_simple_self_signed(vec![
-                "localhost".to_string(),
-                "127.0.0.1".to_string(),
-                "::1".to_string(),
-            ])
-            .expect("certificate");
-            let tls = tls_config_from_pem(
-                cert.cert.pem().as_bytes(),
-                cert.key_pair.serialize_pem().as_bytes(),
-            )
-            .expect("tls config");
-            server = server.tls(tls);
-        }
-        let bound = runtime.block_on(server.bind()).expect("bind");
-        let addr = bound.local_addrs()[0];
-        let shutdown = bound.shutdown_handle();
-        runtime.spawn(bound.run());
-        TestServer {
-            addr,
-            root,
-            shutdown,
-            runtime: Some(runtime),
+        let p = parts(&opts);
+        match opts.adapter {
+            Adapter::Tokio => start_tokio(p),
         }
     }
 
@@ -126,12 +203,60 @@ impl TestServer {
     }
 }
 
+impl TestServer {
+    /// Starts a graceful shutdown (as the server's `ShutdownHandle` does).
+    pub fn shutdown(&self) {
+        (self.shutdown)();
+    }
+
+    /// Whether the server's `run` returned within `limit`.
+    pub fn wait_stopped(&self, limit: Duration) -> bool {
+        self.done.recv_timeout(limit).is_ok()
+    }
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
-        self.shutdown.shutdown();
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_timeout(Duration::from_secs(3));
+        (self.shutdown)();
+        let _ = self.done.recv_timeout(Duration::from_secs(3));
+        if let Some(keep) = self.keep.take() {
+            keep();
         }
+    }
+}
+
+fn start_tokio(p: Parts) -> TestServer {
+    use ftp_tokio::server::Server;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let mut server = Server::new(FsStorage::new(p.root.path()).expect("storage"), p.users)
+        .listen(p.listen)
+        .config(p.config)
+        .max_connections_per_ip(p.max_per_ip)
+        .shutdown_timeout(Duration::from_secs(2));
+    if let Some(tls) = p.tls {
+        server = server.tls(tls);
+    }
+    let bound = runtime.block_on(server.bind()).expect("bind");
+    let addr = bound.local_addrs()[0];
+    let shutdown = bound.shutdown_handle();
+    let (tx, done) = std::sync::mpsc::channel();
+    runtime.spawn(async move {
+        bound.run().await.expect("server run");
+        let _ = tx.send(());
+    });
+    TestServer {
+        addr,
+        root: p.root,
+        adapter: Adapter::Tokio,
+        shutdown: Box::new(move || shutdown.shutdown()),
+        done,
+        keep: Some(Box::new(move || {
+            runtime.shutdown_timeout(Duration::from_secs(3))
+        })),
     }
 }
 

@@ -30,257 +30,245 @@ fn get_put(srv: &TestServer, scheme: &str, flags: &[&str]) {
     assert_eq!(sha256_file(&srv.path("uploaded.bin")), sha256(&up));
 }
 
-#[test]
-fn passive_epsv_get_put() {
-    get_put(&TestServer::start(), "ftp", &[]);
-}
+ftp_tests::adapter_tests! {
+    fn passive_epsv_get_put() {
+        get_put(&TestServer::start(), "ftp", &[]);
+    }
 
-#[test]
-fn passive_pasv_get_put() {
-    get_put(&TestServer::start(), "ftp", &["--disable-epsv"]);
-}
+    fn passive_pasv_get_put() {
+        get_put(&TestServer::start(), "ftp", &["--disable-epsv"]);
+    }
 
-#[test]
-fn active_eprt_get_put() {
-    get_put(&TestServer::start(), "ftp", &["-P", "-"]);
-}
+    fn active_eprt_get_put() {
+        get_put(&TestServer::start(), "ftp", &["-P", "-"]);
+    }
 
-#[test]
-fn active_port_get_put() {
-    get_put(&TestServer::start(), "ftp", &["-P", "-", "--disable-eprt"]);
-}
+    fn active_port_get_put() {
+        get_put(&TestServer::start(), "ftp", &["-P", "-", "--disable-eprt"]);
+    }
 
-#[test]
-fn ipv6_epsv_and_eprt() {
-    let srv = TestServer::with(Options {
-        ipv6: true,
-        ..Options::default()
-    });
-    get_put(&srv, "ftp", &[]);
-    get_put(&srv, "ftp", &["-P", "-"]);
-}
+    fn ipv6_epsv_and_eprt() {
+        let srv = TestServer::with(Options {
+            ipv6: true,
+            ..Options::default()
+        });
+        get_put(&srv, "ftp", &[]);
+        get_put(&srv, "ftp", &["-P", "-"]);
+    }
 
-#[test]
-fn listings_list_nlst_mlsd() {
-    let srv = TestServer::start();
-    srv.put_file("hello.txt", b"hello\n");
-    std::fs::create_dir(srv.path("subdir")).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let list = s(&run_ok("curl", &["-sS", &srv.url("ftp", "")], dir.path()));
-    let lines: Vec<&str> = list.lines().collect();
-    assert_eq!(lines.len(), 2, "{list}");
-    assert!(
-        lines[0].starts_with("-rw") && lines[0].ends_with(" hello.txt"),
-        "{list}"
-    );
-    assert!(
-        lines[1].starts_with('d') && lines[1].ends_with(" subdir"),
-        "{list}"
-    );
-    let nlst = s(&run_ok(
-        "curl",
-        &["-sS", "-l", &srv.url("ftp", "")],
-        dir.path(),
-    ));
-    // curl turns the CRLF of an ASCII listing into LF.
-    assert_eq!(nlst.lines().collect::<Vec<_>>(), ["hello.txt", "subdir"]);
-    let mlsd = s(&run_ok(
-        "curl",
-        &["-sS", "-X", "MLSD", &srv.url("ftp", "")],
-        dir.path(),
-    ));
-    assert!(
-        mlsd.contains("type=file;") && mlsd.contains("size=6;"),
-        "{mlsd}"
-    );
-    assert!(
-        mlsd.contains(" hello.txt") && mlsd.contains("type=dir;"),
-        "{mlsd}"
-    );
-    // Anonymous login sees the same tree.
-    let anon = format!("ftp://{}/", srv.addr);
-    let nlst = s(&run_ok("curl", &["-sS", "-l", &anon], dir.path()));
-    assert_eq!(nlst.lines().collect::<Vec<_>>(), ["hello.txt", "subdir"]);
-}
+    fn listings_list_nlst_mlsd() {
+        let srv = TestServer::start();
+        srv.put_file("hello.txt", b"hello\n");
+        std::fs::create_dir(srv.path("subdir")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let list = s(&run_ok("curl", &["-sS", &srv.url("ftp", "")], dir.path()));
+        let lines: Vec<&str> = list.lines().collect();
+        assert_eq!(lines.len(), 2, "{list}");
+        assert!(
+            lines[0].starts_with("-rw") && lines[0].ends_with(" hello.txt"),
+            "{list}"
+        );
+        assert!(
+            lines[1].starts_with('d') && lines[1].ends_with(" subdir"),
+            "{list}"
+        );
+        let nlst = s(&run_ok(
+            "curl",
+            &["-sS", "-l", &srv.url("ftp", "")],
+            dir.path(),
+        ));
+        // curl turns the CRLF of an ASCII listing into LF.
+        assert_eq!(nlst.lines().collect::<Vec<_>>(), ["hello.txt", "subdir"]);
+        let mlsd = s(&run_ok(
+            "curl",
+            &["-sS", "-X", "MLSD", &srv.url("ftp", "")],
+            dir.path(),
+        ));
+        assert!(
+            mlsd.contains("type=file;") && mlsd.contains("size=6;"),
+            "{mlsd}"
+        );
+        assert!(
+            mlsd.contains(" hello.txt") && mlsd.contains("type=dir;"),
+            "{mlsd}"
+        );
+        // Anonymous login sees the same tree.
+        let anon = format!("ftp://{}/", srv.addr);
+        let nlst = s(&run_ok("curl", &["-sS", "-l", &anon], dir.path()));
+        assert_eq!(nlst.lines().collect::<Vec<_>>(), ["hello.txt", "subdir"]);
+    }
 
-#[test]
-fn resume_download_and_upload() {
-    let srv = TestServer::start();
-    let data = content(1_000_000, 3);
-    srv.put_file("file.bin", &data);
-    let dir = tempfile::tempdir().unwrap();
-    // Download resume: the local file holds the first 300,000 bytes.
-    std::fs::write(dir.path().join("file.bin"), &data[..300_000]).unwrap();
-    run_ok(
-        "curl",
-        &[
-            "-sS",
-            "-C",
-            "-",
-            "-o",
-            "file.bin",
-            &srv.url("ftp", "file.bin"),
-        ],
-        dir.path(),
-    );
-    assert_eq!(sha256_file(&dir.path().join("file.bin")), sha256(&data));
-    // Upload resume: the server holds the first 400,000 bytes.
-    let up = content(900_000, 4);
-    srv.put_file("up.bin", &up[..400_000]);
-    std::fs::write(dir.path().join("up.bin"), &up).unwrap();
-    run_ok(
-        "curl",
-        &["-sS", "-C", "-", "-T", "up.bin", &srv.url("ftp", "up.bin")],
-        dir.path(),
-    );
-    assert_eq!(sha256_file(&srv.path("up.bin")), sha256(&up));
-}
+    fn resume_download_and_upload() {
+        let srv = TestServer::start();
+        let data = content(1_000_000, 3);
+        srv.put_file("file.bin", &data);
+        let dir = tempfile::tempdir().unwrap();
+        // Download resume: the local file holds the first 300,000 bytes.
+        std::fs::write(dir.path().join("file.bin"), &data[..300_000]).unwrap();
+        run_ok(
+            "curl",
+            &[
+                "-sS",
+                "-C",
+                "-",
+                "-o",
+                "file.bin",
+                &srv.url("ftp", "file.bin"),
+            ],
+            dir.path(),
+        );
+        assert_eq!(sha256_file(&dir.path().join("file.bin")), sha256(&data));
+        // Upload resume: the server holds the first 400,000 bytes.
+        let up = content(900_000, 4);
+        srv.put_file("up.bin", &up[..400_000]);
+        std::fs::write(dir.path().join("up.bin"), &up).unwrap();
+        run_ok(
+            "curl",
+            &["-sS", "-C", "-", "-T", "up.bin", &srv.url("ftp", "up.bin")],
+            dir.path(),
+        );
+        assert_eq!(sha256_file(&srv.path("up.bin")), sha256(&up));
+    }
 
-#[test]
-fn rename_delete_mkdir_rmdir() {
-    let srv = TestServer::start();
-    srv.put_file("a.txt", b"a");
-    srv.put_file("gone.txt", b"x");
-    std::fs::create_dir(srv.path("old")).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    run_ok(
-        "curl",
-        &[
-            "-sS",
-            "-o",
-            "/dev/null",
-            "-Q",
-            "MKD newdir",
-            "-Q",
-            "RNFR a.txt",
-            "-Q",
-            "RNTO newdir/b.txt",
-            "-Q",
-            "DELE gone.txt",
-            "-Q",
-            "RMD old",
-            &srv.url("ftp", ""),
-        ],
-        dir.path(),
-    );
-    assert!(srv.path("newdir").is_dir());
-    assert_eq!(std::fs::read(srv.path("newdir/b.txt")).unwrap(), b"a");
-    assert!(!srv.path("a.txt").exists());
-    assert!(!srv.path("gone.txt").exists());
-    assert!(!srv.path("old").exists());
-    // A failing command fails curl: RMD of a non-empty directory.
-    let out = run_client(
-        "curl",
-        &[
-            "-sS",
-            "-o",
-            "/dev/null",
-            "-Q",
-            "RMD newdir",
-            &srv.url("ftp", ""),
-        ],
-        dir.path(),
-    );
-    assert_eq!(out.status.code(), Some(21), "QUOTE error expected");
-    assert!(srv.path("newdir/b.txt").exists());
-}
+    fn rename_delete_mkdir_rmdir() {
+        let srv = TestServer::start();
+        srv.put_file("a.txt", b"a");
+        srv.put_file("gone.txt", b"x");
+        std::fs::create_dir(srv.path("old")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        run_ok(
+            "curl",
+            &[
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-Q",
+                "MKD newdir",
+                "-Q",
+                "RNFR a.txt",
+                "-Q",
+                "RNTO newdir/b.txt",
+                "-Q",
+                "DELE gone.txt",
+                "-Q",
+                "RMD old",
+                &srv.url("ftp", ""),
+            ],
+            dir.path(),
+        );
+        assert!(srv.path("newdir").is_dir());
+        assert_eq!(std::fs::read(srv.path("newdir/b.txt")).unwrap(), b"a");
+        assert!(!srv.path("a.txt").exists());
+        assert!(!srv.path("gone.txt").exists());
+        assert!(!srv.path("old").exists());
+        // A failing command fails curl: RMD of a non-empty directory.
+        let out = run_client(
+            "curl",
+            &[
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-Q",
+                "RMD newdir",
+                &srv.url("ftp", ""),
+            ],
+            dir.path(),
+        );
+        assert_eq!(out.status.code(), Some(21), "QUOTE error expected");
+        assert!(srv.path("newdir/b.txt").exists());
+    }
 
-#[test]
-fn anonymous_is_read_only_and_bad_password_fails() {
-    let srv = TestServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("x"), b"x").unwrap();
-    let anon = format!("ftp://{}/x", srv.addr);
-    let out = run_client("curl", &["-sS", "-T", "x", &anon], dir.path());
-    assert_eq!(out.status.code(), Some(25), "upload refused expected");
-    assert!(!srv.path("x").exists());
-    let bad = format!("ftp://alice:wrong@{}/", srv.addr);
-    let out = run_client("curl", &["-sS", &bad], dir.path());
-    assert_eq!(out.status.code(), Some(67), "login denied expected");
-}
+    fn anonymous_is_read_only_and_bad_password_fails() {
+        let srv = TestServer::start();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("x"), b"x").unwrap();
+        let anon = format!("ftp://{}/x", srv.addr);
+        let out = run_client("curl", &["-sS", "-T", "x", &anon], dir.path());
+        assert_eq!(out.status.code(), Some(25), "upload refused expected");
+        assert!(!srv.path("x").exists());
+        let bad = format!("ftp://alice:wrong@{}/", srv.addr);
+        let out = run_client("curl", &["-sS", &bad], dir.path());
+        assert_eq!(out.status.code(), Some(67), "login denied expected");
+    }
 
-#[test]
-fn ascii_mode_converts_line_endings() {
-    let srv = TestServer::start();
-    srv.put_file("text.txt", b"one\ntwo\n");
-    let dir = tempfile::tempdir().unwrap();
-    let got = run_ok(
-        "curl",
-        &["-sS", "--use-ascii", &srv.url("ftp", "text.txt")],
-        dir.path(),
-    );
-    // The server sends CRLF; curl turns it back into LF.
-    assert_eq!(got.stdout, b"one\ntwo\n");
-    // curl sends LF as CRLF; the server stores LF.
-    std::fs::write(dir.path().join("up.txt"), b"a\nb\n").unwrap();
-    run_ok(
-        "curl",
-        &[
-            "-sS",
-            "-B",
-            "-T",
-            "up.txt",
-            &srv.url("ftp", "up.txt;type=a"),
-        ],
-        dir.path(),
-    );
-    assert_eq!(std::fs::read(srv.path("up.txt")).unwrap(), b"a\nb\n");
-}
+    fn ascii_mode_converts_line_endings() {
+        let srv = TestServer::start();
+        srv.put_file("text.txt", b"one\ntwo\n");
+        let dir = tempfile::tempdir().unwrap();
+        let got = run_ok(
+            "curl",
+            &["-sS", "--use-ascii", &srv.url("ftp", "text.txt")],
+            dir.path(),
+        );
+        // The server sends CRLF; curl turns it back into LF.
+        assert_eq!(got.stdout, b"one\ntwo\n");
+        // curl sends LF as CRLF; the server stores LF.
+        std::fs::write(dir.path().join("up.txt"), b"a\nb\n").unwrap();
+        run_ok(
+            "curl",
+            &[
+                "-sS",
+                "-B",
+                "-T",
+                "up.txt",
+                &srv.url("ftp", "up.txt;type=a"),
+            ],
+            dir.path(),
+        );
+        assert_eq!(std::fs::read(srv.path("up.txt")).unwrap(), b"a\nb\n");
+    }
 
-#[test]
-fn ftps_explicit() {
-    let srv = TestServer::with(Options {
-        tls: TlsMode::Explicit,
-        ..Options::default()
-    });
-    get_put(&srv, "ftp", &["--ssl-reqd", "-k"]);
-    // Active mode over FTPS is left to lftp and ftplib: curl 7.88 fails it on its own side
-    // ("sa_addr inet_ntop() failed") before any byte reaches the server.
-    let dir = tempfile::tempdir().unwrap();
-    let nlst = s(&run_ok(
-        "curl",
-        &["-sS", "--ssl-reqd", "-k", "-l", &srv.url("ftp", "")],
-        dir.path(),
-    ));
-    assert_eq!(
-        nlst.lines().collect::<Vec<_>>(),
-        ["big.bin", "uploaded.bin"]
-    );
-}
+    fn ftps_explicit() {
+        let srv = TestServer::with(Options {
+            tls: TlsMode::Explicit,
+            ..Options::default()
+        });
+        get_put(&srv, "ftp", &["--ssl-reqd", "-k"]);
+        // Active mode over FTPS is left to lftp and ftplib: curl 7.88 fails it on its own side
+        // ("sa_addr inet_ntop() failed") before any byte reaches the server.
+        let dir = tempfile::tempdir().unwrap();
+        let nlst = s(&run_ok(
+            "curl",
+            &["-sS", "--ssl-reqd", "-k", "-l", &srv.url("ftp", "")],
+            dir.path(),
+        ));
+        assert_eq!(
+            nlst.lines().collect::<Vec<_>>(),
+            ["big.bin", "uploaded.bin"]
+        );
+    }
 
-#[test]
-fn ftps_required_refuses_plain_login() {
-    let srv = TestServer::with(Options {
-        tls: TlsMode::ExplicitRequired,
-        ..Options::default()
-    });
-    let dir = tempfile::tempdir().unwrap();
-    let out = run_client("curl", &["-sS", "-l", &srv.url("ftp", "")], dir.path());
-    assert!(!out.status.success());
-    run_ok(
-        "curl",
-        &["-sS", "--ssl-reqd", "-k", "-l", &srv.url("ftp", "")],
-        dir.path(),
-    );
-}
+    fn ftps_required_refuses_plain_login() {
+        let srv = TestServer::with(Options {
+            tls: TlsMode::ExplicitRequired,
+            ..Options::default()
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_client("curl", &["-sS", "-l", &srv.url("ftp", "")], dir.path());
+        assert!(!out.status.success());
+        run_ok(
+            "curl",
+            &["-sS", "--ssl-reqd", "-k", "-l", &srv.url("ftp", "")],
+            dir.path(),
+        );
+    }
 
-#[test]
-fn ftps_implicit() {
-    let srv = TestServer::with(Options {
-        tls: TlsMode::Implicit,
-        ..Options::default()
-    });
-    get_put(&srv, "ftps", &["-k"]);
-}
+    fn ftps_implicit() {
+        let srv = TestServer::with(Options {
+            tls: TlsMode::Implicit,
+            ..Options::default()
+        });
+        get_put(&srv, "ftps", &["-k"]);
+    }
 
-#[test]
-fn ftps_with_required_session_reuse() {
-    // curl (OpenSSL) resumes the control connection's TLS session on data connections; the
-    // adapter reports the resumption, so a server that requires it still serves curl.
-    let srv = TestServer::with(Options {
-        tls: TlsMode::ExplicitRequired,
-        require_tls_reuse: true,
-        ..Options::default()
-    });
-    get_put(&srv, "ftp", &["--ssl-reqd", "-k"]);
+    fn ftps_with_required_session_reuse() {
+        // curl (OpenSSL) resumes the control connection's TLS session on data connections; the
+        // adapter reports the resumption, so a server that requires it still serves curl.
+        let srv = TestServer::with(Options {
+            tls: TlsMode::ExplicitRequired,
+            require_tls_reuse: true,
+            ..Options::default()
+        });
+        get_put(&srv, "ftp", &["--ssl-reqd", "-k"]);
+    }
 }

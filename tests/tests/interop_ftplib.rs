@@ -83,34 +83,32 @@ fn session(srv: &TestServer, mode: &str) {
     assert!(!srv.path("del.txt").exists() && !srv.path("olddir").exists());
 }
 
-#[test]
-fn pasv() {
-    session(&TestServer::start(), "passive");
-}
+ftp_tests::adapter_tests! {
+    fn pasv() {
+        session(&TestServer::start(), "passive");
+    }
 
-#[test]
-fn port() {
-    session(&TestServer::start(), "active");
-}
+    fn port() {
+        session(&TestServer::start(), "active");
+    }
 
-#[test]
-fn ipv6_epsv_and_eprt() {
-    let opts = Options {
-        ipv6: true,
-        ..Options::default()
-    };
-    session(&TestServer::with(opts.clone()), "passive");
-    session(&TestServer::with(opts), "active");
-}
+    fn ipv6_epsv_and_eprt() {
+        let opts = Options {
+            ipv6: true,
+            ..Options::default()
+        };
+        session(&TestServer::with(opts.clone()), "passive");
+        session(&TestServer::with(opts), "active");
+    }
 
-#[test]
-fn ftps_explicit_passive_and_active() {
-    // Session reuse is not required here: ftplib (3.11) does not resume the control
-    // connection's TLS session on data connections (vsftpd's default would refuse it too).
-    let opts = Options {
-        tls: TlsMode::Explicit,
-        ..Options::default()
-    };
-    session(&TestServer::with(opts.clone()), "tls passive");
-    session(&TestServer::with(opts), "tls active");
+    fn ftps_explicit_passive_and_active() {
+        // Session reuse is not required here: ftplib (3.11) does not resume the control
+        // connection's TLS session on data connections (vsftpd's default would refuse it too).
+        let opts = Options {
+            tls: TlsMode::Explicit,
+            ..Options::default()
+        };
+        session(&TestServer::with(opts.clone()), "tls passive");
+        session(&TestServer::with(opts), "tls active");
+    }
 }

@@ -85,94 +85,88 @@ fn full_session(srv: &TestServer, scheme: &str, settings: &str) {
     assert!(!srv.path("olddir").exists());
 }
 
-#[test]
-fn passive_epsv() {
-    full_session(
-        &TestServer::start(),
-        "ftp",
-        &format!("{PLAIN}; set ftp:prefer-epsv yes"),
-    );
-}
-
-#[test]
-fn passive_pasv() {
-    full_session(
-        &TestServer::start(),
-        "ftp",
-        &format!("{PLAIN}; set ftp:prefer-epsv no"),
-    );
-}
-
-#[test]
-fn active_port() {
-    full_session(
-        &TestServer::start(),
-        "ftp",
-        &format!("{PLAIN}; set ftp:passive-mode no"),
-    );
-}
-
-#[test]
-fn ipv6_epsv() {
-    let opts = Options {
-        ipv6: true,
-        ..Options::default()
-    };
-    full_session(&TestServer::with(opts), "ftp", PLAIN);
-}
-
-/// In active mode on IPv6, lftp 4.9.2 sends `EPRT |2|::|port|` (the unspecified address),
-/// which the core reads as the client's own address.
-#[test]
-fn ipv6_active_eprt_unspecified() {
-    let opts = Options {
-        ipv6: true,
-        ..Options::default()
-    };
-    full_session(
-        &TestServer::with(opts),
-        "ftp",
-        &format!("{PLAIN}; set ftp:passive-mode no"),
-    );
-}
-
 const TLS: &str = "set ftp:ssl-force yes; set ftp:ssl-protect-data yes; \
                    set ftp:ssl-protect-list yes; set ssl:verify-certificate no";
 
-#[test]
-fn ftps_explicit_passive_and_active() {
-    let opts = Options {
-        tls: TlsMode::Explicit,
-        ..Options::default()
-    };
-    full_session(&TestServer::with(opts.clone()), "ftp", TLS);
-    full_session(
-        &TestServer::with(opts),
-        "ftp",
-        &format!("{TLS}; set ftp:passive-mode no"),
-    );
-}
+ftp_tests::adapter_tests! {
+    fn passive_epsv() {
+        full_session(
+            &TestServer::start(),
+            "ftp",
+            &format!("{PLAIN}; set ftp:prefer-epsv yes"),
+        );
+    }
 
-#[test]
-fn ftps_implicit() {
-    let opts = Options {
-        tls: TlsMode::Implicit,
-        ..Options::default()
-    };
-    full_session(
-        &TestServer::with(opts),
-        "ftps",
-        "set ssl:verify-certificate no",
-    );
-}
+    fn passive_pasv() {
+        full_session(
+            &TestServer::start(),
+            "ftp",
+            &format!("{PLAIN}; set ftp:prefer-epsv no"),
+        );
+    }
 
-#[test]
-fn ftps_with_required_session_reuse() {
-    // lftp (GnuTLS) resumes the control connection's TLS session on data connections.
-    let opts = Options {
-        tls: TlsMode::ExplicitRequired,
-        require_tls_reuse: true,
-        ..Options::default()
-    };
-    full_session(&TestServer::with(opts), "ftp", TLS);
+    fn active_port() {
+        full_session(
+            &TestServer::start(),
+            "ftp",
+            &format!("{PLAIN}; set ftp:passive-mode no"),
+        );
+    }
+
+    fn ipv6_epsv() {
+        let opts = Options {
+            ipv6: true,
+            ..Options::default()
+        };
+        full_session(&TestServer::with(opts), "ftp", PLAIN);
+    }
+
+    /// In active mode on IPv6, lftp 4.9.2 sends `EPRT |2|::|port|` (the unspecified address),
+    /// which the core reads as the client's own address.
+    fn ipv6_active_eprt_unspecified() {
+        let opts = Options {
+            ipv6: true,
+            ..Options::default()
+        };
+        full_session(
+            &TestServer::with(opts),
+            "ftp",
+            &format!("{PLAIN}; set ftp:passive-mode no"),
+        );
+    }
+
+    fn ftps_explicit_passive_and_active() {
+        let opts = Options {
+            tls: TlsMode::Explicit,
+            ..Options::default()
+        };
+        full_session(&TestServer::with(opts.clone()), "ftp", TLS);
+        full_session(
+            &TestServer::with(opts),
+            "ftp",
+            &format!("{TLS}; set ftp:passive-mode no"),
+        );
+    }
+
+    fn ftps_implicit() {
+        let opts = Options {
+            tls: TlsMode::Implicit,
+            ..Options::default()
+        };
+        full_session(
+            &TestServer::with(opts),
+            "ftps",
+            "set ssl:verify-certificate no",
+        );
+    }
+
+    fn ftps_with_required_session_reuse() {
+        // lftp (GnuTLS) resumes the control connection's TLS session on data connections.
+        let opts = Options {
+            tls: TlsMode::ExplicitRequired,
+            require_tls_reuse: true,
+            ..Options::default()
+        };
+        full_session(&TestServer::with(opts), "ftp", TLS);
+    }
 }

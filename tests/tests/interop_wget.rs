@@ -24,90 +24,85 @@ fn get(srv: &TestServer, scheme: &str, flags: &[&str]) {
     assert_eq!(sha256_file(&dir.path().join("big.bin")), sha256(&data));
 }
 
-#[test]
-fn passive_get_and_resume() {
-    get(&TestServer::start(), "ftp", &[]);
-}
+ftp_tests::adapter_tests! {
+    fn passive_get_and_resume() {
+        get(&TestServer::start(), "ftp", &[]);
+    }
 
-#[test]
-fn active_get_and_resume() {
-    get(&TestServer::start(), "ftp", &["--no-passive-ftp"]);
-}
+    fn active_get_and_resume() {
+        get(&TestServer::start(), "ftp", &["--no-passive-ftp"]);
+    }
 
-#[test]
-fn ipv6_get_and_resume() {
-    let srv = TestServer::with(Options {
-        ipv6: true,
-        ..Options::default()
-    });
-    get(&srv, "ftp", &[]);
-}
+    fn ipv6_get_and_resume() {
+        let srv = TestServer::with(Options {
+            ipv6: true,
+            ..Options::default()
+        });
+        get(&srv, "ftp", &[]);
+    }
 
-#[test]
-fn directory_listing() {
-    let srv = TestServer::start();
-    srv.put_file("one.txt", b"1");
-    std::fs::create_dir(srv.path("dir")).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    run_ok(
-        "wget",
-        &[
-            "-q",
-            "--tries=1",
-            "--no-remove-listing",
-            "-O",
-            "index.html",
-            &srv.url("ftp", ""),
-        ],
-        dir.path(),
-    );
-    let listing = std::fs::read_to_string(dir.path().join(".listing")).unwrap();
-    assert!(
-        listing
-            .lines()
-            .any(|l| l.starts_with('-') && l.ends_with(" one.txt")),
-        "{listing}"
-    );
-    assert!(
-        listing
-            .lines()
-            .any(|l| l.starts_with('d') && l.ends_with(" dir")),
-        "{listing}"
-    );
-    let index = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
-    assert!(
-        index.contains("one.txt") && index.contains("dir/"),
-        "{index}"
-    );
-}
+    fn directory_listing() {
+        let srv = TestServer::start();
+        srv.put_file("one.txt", b"1");
+        std::fs::create_dir(srv.path("dir")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        run_ok(
+            "wget",
+            &[
+                "-q",
+                "--tries=1",
+                "--no-remove-listing",
+                "-O",
+                "index.html",
+                &srv.url("ftp", ""),
+            ],
+            dir.path(),
+        );
+        let listing = std::fs::read_to_string(dir.path().join(".listing")).unwrap();
+        assert!(
+            listing
+                .lines()
+                .any(|l| l.starts_with('-') && l.ends_with(" one.txt")),
+            "{listing}"
+        );
+        assert!(
+            listing
+                .lines()
+                .any(|l| l.starts_with('d') && l.ends_with(" dir")),
+            "{listing}"
+        );
+        let index = std::fs::read_to_string(dir.path().join("index.html")).unwrap();
+        assert!(
+            index.contains("one.txt") && index.contains("dir/"),
+            "{index}"
+        );
+    }
 
-#[test]
-fn missing_file_fails() {
-    let srv = TestServer::start();
-    let dir = tempfile::tempdir().unwrap();
-    let out = run_client(
-        "wget",
-        &["-q", "--tries=1", &srv.url("ftp", "nope.bin")],
-        dir.path(),
-    );
-    assert_eq!(out.status.code(), Some(8), "server error response expected");
-}
+    fn missing_file_fails() {
+        let srv = TestServer::start();
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_client(
+            "wget",
+            &["-q", "--tries=1", &srv.url("ftp", "nope.bin")],
+            dir.path(),
+        );
+        assert_eq!(out.status.code(), Some(8), "server error response expected");
+    }
 
-#[test]
-fn ftps_explicit() {
-    // Required, so a wget that skipped AUTH TLS could not pass.
-    let srv = TestServer::with(Options {
-        tls: TlsMode::ExplicitRequired,
-        ..Options::default()
-    });
-    get(&srv, "ftps", &["--no-check-certificate"]);
-}
+    fn ftps_explicit() {
+        // Required, so a wget that skipped AUTH TLS could not pass.
+        let srv = TestServer::with(Options {
+            tls: TlsMode::ExplicitRequired,
+            ..Options::default()
+        });
+        get(&srv, "ftps", &["--no-check-certificate"]);
+    }
 
-#[test]
-fn ftps_implicit() {
-    let srv = TestServer::with(Options {
-        tls: TlsMode::Implicit,
-        ..Options::default()
-    });
-    get(&srv, "ftps", &["--no-check-certificate", "--ftps-implicit"]);
+    fn ftps_implicit() {
+        let srv = TestServer::with(Options {
+            tls: TlsMode::Implicit,
+            ..Options::default()
+        });
+        get(&srv, "ftps", &["--no-check-certificate", "--ftps-implicit"]);
+    }
 }

@@ -1,0 +1,348 @@
+//! Each adapter's server's own duties, over raw sockets: connection limits, passive port range
+//! exhaustion, graceful shutdown, symlinks that lead out of the root, FIFOs, stalled transfers
+//! and TLS uploads cut without close_notify.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::Duration;
+
+use ftp_proto::server::TlsMode;
+use ftp_tests::{content, run_client, sha256, sha256_file, Options, TestServer, PASS, USER};
+
+struct Ctl {
+    r: BufReader<TcpStream>,
+    w: TcpStream,
+}
+
+impl Ctl {
+    fn connect(addr: SocketAddr) -> Ctl {
+        let s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Ctl {
+            r: BufReader::new(s.try_clone().unwrap()),
+            w: s,
+        }
+    }
+
+    /// Reads one reply (multi-line aware) and returns its last line.
+    fn reply(&mut self) -> String {
+        loop {
+            let mut line = String::new();
+            assert!(
+                self.r.read_line(&mut line).unwrap() > 0,
+                "connection closed"
+            );
+            let b = line.as_bytes();
+            if b.len() >= 4 && b[..3].iter().all(u8::is_ascii_digit) && b[3] == b' ' {
+                return line.trim_end().to_string();
+            }
+        }
+    }
+
+    fn cmd(&mut self, c: &str) -> String {
+        self.w.write_all(format!("{c}\r\n").as_bytes()).unwrap();
+        self.reply()
+    }
+
+    fn login(&mut self) {
+        assert!(self.reply().starts_with("220"));
+        assert!(self.cmd(&format!("USER {USER}")).starts_with("331"));
+        assert!(self.cmd(&format!("PASS {PASS}")).starts_with("230"));
+    }
+}
+
+fn start(passive_ports: Option<std::ops::RangeInclusive<u16>>, per_ip: usize) -> TestServer {
+    TestServer::with(Options {
+        anonymous: false,
+        passive_ports,
+        max_per_ip: per_ip,
+        ..Options::default()
+    })
+}
+
+/// The data port of a 229 reply: `229 Entering Extended Passive Mode (|||port|)`.
+fn epsv_port(reply: &str) -> u16 {
+    assert!(reply.starts_with("229"), "{reply}");
+    let inner = reply.split("|||").nth(1).expect("229 format");
+    inner.trim_end_matches([')', '|']).parse().expect("port")
+}
+
+impl Ctl {
+    /// Opens a passive data connection with EPSV.
+    fn data(&mut self, addr: SocketAddr) -> TcpStream {
+        let port = epsv_port(&self.cmd("EPSV"));
+        TcpStream::connect(SocketAddr::new(addr.ip(), port)).unwrap()
+    }
+}
+
+/// A server whose data timeout (connect and idle) is one second.
+fn quick_data_timeout() -> TestServer {
+    TestServer::with(Options {
+        anonymous: false,
+        data_timeout: Duration::from_secs(1),
+        ..Options::default()
+    })
+}
+
+/// An FTPS control connection over rustls' blocking stream, for uploads whose end the test
+/// controls byte by byte (no real client closes TLS without close_notify on purpose).
+struct TlsCtl {
+    s: rustls::StreamOwned<rustls::ClientConnection, TcpStream>,
+    config: std::sync::Arc<rustls::ClientConfig>,
+    addr: SocketAddr,
+}
+
+impl TlsCtl {
+    fn connect(addr: SocketAddr) -> TlsCtl {
+        let mut c = Ctl::connect(addr);
+        assert!(c.reply().starts_with("220"));
+        assert!(c.cmd("AUTH TLS").starts_with("234"));
+        let config = ftp_host::tls::insecure_client_config();
+        let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+        let conn = rustls::ClientConnection::new(config.clone(), name).unwrap();
+        let mut t = TlsCtl {
+            s: rustls::StreamOwned::new(conn, c.w),
+            config,
+            addr,
+        };
+        assert!(t.cmd(&format!("USER {USER}")).starts_with("331"));
+        assert!(t.cmd(&format!("PASS {PASS}")).starts_with("230"));
+        assert!(t.cmd("PBSZ 0").starts_with("200"));
+        assert!(t.cmd("PROT P").starts_with("200"));
+        assert!(t.cmd("TYPE I").starts_with("200"));
+        t
+    }
+
+    fn reply(&mut self) -> String {
+        loop {
+            let mut line = Vec::new();
+            let mut b = [0u8; 1];
+            while !line.ends_with(b"\r\n") {
+                assert_eq!(
+                    std::io::Read::read(&mut self.s, &mut b).unwrap(),
+                    1,
+                    "closed"
+                );
+                line.push(b[0]);
+            }
+            let l = String::from_utf8_lossy(&line).trim_end().to_string();
+            let d = l.as_bytes();
+            if d.len() >= 4 && d[..3].iter().all(u8::is_ascii_digit) && d[3] == b' ' {
+                return l;
+            }
+        }
+    }
+
+    fn cmd(&mut self, c: &str) -> String {
+        self.s.write_all(format!("{c}\r\n").as_bytes()).unwrap();
+        self.s.flush().unwrap();
+        self.reply()
+    }
+
+    /// Uploads `data` to `name` over a TLS data connection, ending it with close_notify or
+    /// with a bare TCP close; returns the final reply.
+    fn upload(&mut self, name: &str, data: &[u8], close_notify: bool) -> String {
+        let port = epsv_port(&self.cmd("EPSV"));
+        let tcp = TcpStream::connect(SocketAddr::new(self.addr.ip(), port)).unwrap();
+        self.s
+            .write_all(format!("STOR {name}\r\n").as_bytes())
+            .unwrap();
+        self.s.flush().unwrap();
+        let name = rustls::pki_types::ServerName::IpAddress(self.addr.ip().into());
+        let conn = rustls::ClientConnection::new(self.config.clone(), name).unwrap();
+        let mut d = rustls::StreamOwned::new(conn, tcp);
+        d.write_all(data).unwrap();
+        d.flush().unwrap();
+        let r = self.reply();
+        assert!(r.starts_with("150") || r.starts_with("125"), "{r}");
+        if close_notify {
+            d.conn.send_close_notify();
+            d.flush().unwrap();
+        }
+        d.sock.shutdown(std::net::Shutdown::Write).unwrap();
+        self.reply()
+    }
+}
+
+ftp_tests::adapter_tests! {
+    fn per_ip_limit_answers_421() {
+        let srv = start(None, 1);
+        let mut first = Ctl::connect(srv.addr);
+        first.login();
+        let mut second = Ctl::connect(srv.addr);
+        assert!(second.reply().starts_with("421"));
+        // The place frees up when the first session ends.
+        assert!(first.cmd("QUIT").starts_with("221"));
+        std::thread::sleep(Duration::from_millis(200));
+        let mut third = Ctl::connect(srv.addr);
+        third.login();
+    }
+
+    fn passive_range_exhausted_gives_425_and_port_in_use_is_skipped() {
+        // Hold one port of a two-port range; the server must use the other, then run out.
+        let held = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = held.local_addr().unwrap().port();
+        let other = if port > 1024 { port - 1 } else { port + 1 };
+        let (low, high) = (port.min(other), port.max(other));
+        let srv = start(Some(low..=high), 8);
+        let mut c = Ctl::connect(srv.addr);
+        c.login();
+        let r = c.cmd("EPSV");
+        if r.starts_with("229") {
+            assert!(r.contains(&format!("|||{other}|")), "{r}");
+            // A second client's listener finds both ports taken.
+            let mut d = Ctl::connect(srv.addr);
+            d.login();
+            assert!(d.cmd("EPSV").starts_with("425"));
+        } else {
+            // `other` was taken by someone else on this machine: both ports are busy.
+            assert!(r.starts_with("425"), "{r}");
+        }
+    }
+
+    fn graceful_shutdown_says_421_to_idle_sessions() {
+        let srv = start(None, 8);
+        let mut c = Ctl::connect(srv.addr);
+        c.login();
+        srv.shutdown();
+        assert!(c.reply().starts_with("421"));
+        assert!(
+            srv.wait_stopped(Duration::from_secs(5)),
+            "run() returns after shutdown"
+        );
+        assert!(
+            TcpStream::connect(srv.addr).is_err() || {
+                // A connect may still succeed on a lingering backlog; it must not be served.
+                let mut s = TcpStream::connect(srv.addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                let mut buf = [0u8; 8];
+                matches!(std::io::Read::read(&mut s, &mut buf), Ok(0) | Err(_))
+            }
+        );
+    }
+
+    fn symlink_out_of_root_is_invisible_to_clients() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.txt"), b"secret").unwrap();
+        let srv = TestServer::start();
+        std::os::unix::fs::symlink(outside.path(), srv.path("escape")).unwrap();
+        std::fs::write(srv.path("ok.txt"), b"ok").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_client(
+            "curl",
+            &["-sS", &srv.url("ftp", "escape/secret.txt")],
+            dir.path(),
+        );
+        // curl changes into the directory first: CWD is refused (550), curl exit 9.
+        assert_eq!(
+            out.status.code(),
+            Some(9),
+            "access to the directory denied expected"
+        );
+        let out = run_client("curl", &["-sS", "-l", &srv.url("ftp", "")], dir.path());
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok.txt");
+    }
+
+    fn a_fifo_in_the_root_is_refused_not_opened() {
+        let srv = TestServer::start();
+        let fifo = srv.path("pipe");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let dir = tempfile::tempdir().unwrap();
+        // Opening the FIFO would block the server's thread until a writer came; it is refused
+        // at once with 550 (curl exit 78: remote file not found / access denied).
+        let started = std::time::Instant::now();
+        let out = run_client(
+            "curl",
+            &["-sS", "--max-time", "10", &srv.url("ftp", "pipe")],
+            dir.path(),
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(78),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(started.elapsed() < Duration::from_secs(8));
+    }
+
+    fn a_stalled_download_is_aborted_with_426_and_the_session_goes_on() {
+        let srv = quick_data_timeout();
+        srv.put_file("big.bin", &content(32 << 20, 1));
+        let mut c = Ctl::connect(srv.addr);
+        c.login();
+        assert!(c.cmd("TYPE I").starts_with("200"));
+        let _data = c.data(srv.addr);
+        let started = std::time::Instant::now();
+        // Never read the data connection: the server's writes stop once the socket buffers
+        // are full, and after the data timeout without progress the transfer is aborted.
+        let r = c.cmd("RETR big.bin");
+        assert!(r.starts_with("150") || r.starts_with("125"), "{r}");
+        let r = c.reply();
+        assert!(r.starts_with("426"), "{r}");
+        assert!(started.elapsed() >= Duration::from_secs(1));
+        assert!(c.cmd("NOOP").starts_with("200"));
+    }
+
+    fn a_stalled_upload_is_aborted_with_426_and_the_session_goes_on() {
+        let srv = quick_data_timeout();
+        let mut c = Ctl::connect(srv.addr);
+        c.login();
+        assert!(c.cmd("TYPE I").starts_with("200"));
+        let mut data = c.data(srv.addr);
+        let r = c.cmd("STOR up.bin");
+        assert!(r.starts_with("150") || r.starts_with("125"), "{r}");
+        data.write_all(&[7u8; 1000]).unwrap();
+        // Then nothing, and the connection stays open.
+        let r = c.reply();
+        assert!(r.starts_with("426"), "{r}");
+        assert!(c.cmd("NOOP").starts_with("200"));
+    }
+
+    fn a_slow_download_that_keeps_moving_is_not_aborted() {
+        let srv = quick_data_timeout();
+        let body = content(12 << 20, 2);
+        srv.put_file("slow.bin", &body);
+        let mut c = Ctl::connect(srv.addr);
+        c.login();
+        assert!(c.cmd("TYPE I").starts_with("200"));
+        let mut data = c.data(srv.addr);
+        let r = c.cmd("RETR slow.bin");
+        assert!(r.starts_with("150") || r.starts_with("125"), "{r}");
+        // About 3 s for the whole file, far longer than the 1 s data timeout, but never a
+        // second without progress.
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 64 << 10];
+        loop {
+            let n = std::io::Read::read(&mut data, &mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+            std::thread::sleep(Duration::from_millis(15));
+        }
+        let r = c.reply();
+        assert!(r.starts_with("226"), "{r}");
+        assert_eq!(sha256(&got), sha256(&body));
+    }
+
+    fn a_tls_upload_cut_without_close_notify_is_451_not_226() {
+        let srv = TestServer::with(Options {
+            tls: TlsMode::Explicit,
+            anonymous: false,
+            ..Options::default()
+        });
+        let body = content(200_000, 3);
+        let mut t = TlsCtl::connect(srv.addr);
+        let r = t.upload("cut.bin", &body, false);
+        assert!(r.starts_with("451"), "{r}");
+        // The same upload ended properly is complete.
+        let r = t.upload("whole.bin", &body, true);
+        assert!(r.starts_with("226"), "{r}");
+        assert_eq!(sha256_file(&srv.path("whole.bin")), sha256(&body));
+        assert!(t.cmd("NOOP").starts_with("200"));
+    }
+}
