@@ -1,4 +1,4 @@
-//! Our tokio client against real servers (vsftpd, pure-ftpd, proftpd, pyftpdlib), each
+//! Our clients (each adapter's) against real servers (vsftpd, pure-ftpd, proftpd, pyftpdlib), each
 //! started on a loopback port by the peer harness: every operation of the suite in EPSV,
 //! PASV, active (PORT: the peers listen on IPv4 only, so EPRT is covered against our own
 //! server on IPv6) and explicit FTPS with data-connection TLS session reuse.
@@ -7,9 +7,9 @@ mod client_suite;
 
 use std::sync::Arc;
 
-use client_suite::{connect_with, run, runtime, Caps, Mode};
+use client_suite::{Caps, Mode};
+use ftp_host::tls::{insecure_client_config, insecure_client_config_with};
 use ftp_tests::peers::{PeerKind, PeerServer, PeerTls, PEER_PASS, PEER_USER};
-use ftp_tokio::client::{insecure_tls_config, insecure_tls_config_with};
 
 fn caps(kind: PeerKind) -> Caps {
     match kind {
@@ -36,29 +36,6 @@ fn caps(kind: PeerKind) -> Caps {
     }
 }
 
-fn suite_with(kind: PeerKind, tls: PeerTls, mode: Mode, tls_config: Arc<rustls::ClientConfig>) {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    let server = PeerServer::start(kind, tls).unwrap_or_else(|e| panic!("{kind:?} {tls:?}: {e}"));
-    let rt = runtime();
-    let tag = format!("{mode:?}").to_lowercase();
-    rt.block_on(async {
-        let config = client_suite::config(PEER_USER, PEER_PASS, mode);
-        let client = connect_with(server.addr, config, mode, tls_config).await;
-        let logs = scopeguard(&server);
-        let r = tokio::time::timeout(
-            std::time::Duration::from_secs(120),
-            run(&client, &server.root, caps(kind), &tag),
-        )
-        .await;
-        assert!(r.is_ok(), "{kind:?} {mode:?} timed out\n{}", server.logs());
-        client.quit().await.expect("quit");
-        drop(logs);
-    });
-}
-
 struct Logs<'a>(&'a PeerServer);
 
 impl Drop for Logs<'_> {
@@ -71,19 +48,6 @@ impl Drop for Logs<'_> {
 
 fn scopeguard(server: &PeerServer) -> Logs<'_> {
     Logs(server)
-}
-
-fn suite(kind: PeerKind, tls: PeerTls, mode: Mode) {
-    let config = if kind == PeerKind::Proftpd && tls == PeerTls::ExplicitRequireReuse {
-        // proftpd sends no TLS 1.3 session ticket on upload data connections, and rustls
-        // uses each ticket once (RFC 8446 §C.4): after a few uploads no ticket is left and
-        // proftpd refuses the next data connection (it requires session reuse). TLS 1.2
-        // sessions can be resumed any number of times.
-        insecure_tls_config_with(&[&rustls::version::TLS12])
-    } else {
-        insecure_tls_config()
-    };
-    suite_with(kind, tls, mode, config);
 }
 
 macro_rules! peer_tests {
@@ -117,7 +81,7 @@ macro_rules! peer_tests {
                     $kind,
                     $tls,
                     Mode::Tls,
-                    insecure_tls_config_with(&[&rustls::version::TLS12]),
+                    insecure_client_config_with(&[&rustls::version::TLS12]),
                 );
             }
 
@@ -129,7 +93,56 @@ macro_rules! peer_tests {
     };
 }
 
-peer_tests!(vsftpd, PeerKind::Vsftpd, PeerTls::ExplicitRequireReuse);
-peer_tests!(pure_ftpd, PeerKind::PureFtpd, PeerTls::Explicit);
-peer_tests!(proftpd, PeerKind::Proftpd, PeerTls::ExplicitRequireReuse);
-peer_tests!(pyftpdlib, PeerKind::Pyftpdlib, PeerTls::Explicit);
+/// The peer tests for one client adapter (a module made by `client_suite!`).
+macro_rules! client_peer_tests {
+    ($client:ident) => {
+        mod $client {
+            use super::*;
+            use client_suite::$client::{block_on, connect_with, run};
+
+            fn suite_with(
+                kind: PeerKind,
+                tls: PeerTls,
+                mode: Mode,
+                tls_config: Arc<rustls::ClientConfig>,
+            ) {
+                let _ = tracing_subscriber::fmt()
+                    .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                    .with_test_writer()
+                    .try_init();
+                let server = PeerServer::start(kind, tls)
+                    .unwrap_or_else(|e| panic!("{kind:?} {tls:?}: {e}"));
+                let tag = format!("{mode:?}").to_lowercase();
+                // The client's reply and data timeouts (client_suite::config) bound every step.
+                block_on(async {
+                    let config = client_suite::config(PEER_USER, PEER_PASS, mode);
+                    let client = connect_with(server.addr, config, mode, tls_config).await;
+                    let logs = scopeguard(&server);
+                    run(&client, &server.root, caps(kind), &tag).await;
+                    client.quit().await.expect("quit");
+                    drop(logs);
+                });
+            }
+
+            fn suite(kind: PeerKind, tls: PeerTls, mode: Mode) {
+                let config = if kind == PeerKind::Proftpd && tls == PeerTls::ExplicitRequireReuse {
+                    // proftpd sends no TLS 1.3 session ticket on upload data connections,
+                    // and rustls uses each ticket once (RFC 8446 §C.4): after a few uploads
+                    // no ticket is left and proftpd refuses the next data connection (it
+                    // requires session reuse). TLS 1.2 sessions resume any number of times.
+                    insecure_client_config_with(&[&rustls::version::TLS12])
+                } else {
+                    insecure_client_config()
+                };
+                suite_with(kind, tls, mode, config);
+            }
+
+            peer_tests!(vsftpd, PeerKind::Vsftpd, PeerTls::ExplicitRequireReuse);
+            peer_tests!(pure_ftpd, PeerKind::PureFtpd, PeerTls::Explicit);
+            peer_tests!(proftpd, PeerKind::Proftpd, PeerTls::ExplicitRequireReuse);
+            peer_tests!(pyftpdlib, PeerKind::Pyftpdlib, PeerTls::Explicit);
+        }
+    };
+}
+
+client_peer_tests!(tokio_client);

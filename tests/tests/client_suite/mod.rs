@@ -1,18 +1,19 @@
-//! The operations every interop test of our client runs against a server: login, listings,
+//! The operations every interop test of our clients runs against a server: login, listings,
 //! get and put with byte equality, resume both ways, append, rename, delete, directories,
 //! size and mdtm, and a refused operation that carries the server's reply.
+//!
+//! The suite is written once and instantiated per client adapter by [`client_suite!`]: each
+//! instance is a module (`tokio_client`, ...) with the same functions over that adapter's
+//! `Client`, and `block_on` for its runtime.
 
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
+use ftp_host::client::{Config, Error, Operations};
 use ftp_proto::client::DataMode;
 use ftp_tests::{content, sha256};
-use ftp_tokio::client::{insecure_tls_config, Client, Config, Error, Operations};
-use tokio::io::AsyncReadExt;
 
 /// How to connect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,14 +43,6 @@ pub struct Caps {
     pub nlst_dots: bool,
 }
 
-pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 pub fn config(user: &str, pass: &str, mode: Mode) -> Config {
     let mut c = Config::new(user.to_owned(), pass.to_owned());
     c.session.reply_timeout = Duration::from_secs(20);
@@ -63,46 +56,6 @@ pub fn config(user: &str, pass: &str, mode: Mode) -> Config {
     c
 }
 
-pub async fn connect(addr: SocketAddr, user: &str, pass: &str, mode: Mode) -> Client {
-    connect_with(addr, config(user, pass, mode), mode, insecure_tls_config()).await
-}
-
-pub async fn connect_with(
-    addr: SocketAddr,
-    config: Config,
-    mode: Mode,
-    tls: Arc<rustls::ClientConfig>,
-) -> Client {
-    let r = match mode {
-        Mode::Tls | Mode::TlsActive => Client::connect_tls(addr, config, tls).await,
-        Mode::Implicit => Client::connect_implicit_tls(addr, config, tls).await,
-        _ => Client::connect(addr, config).await,
-    };
-    let client = r.unwrap_or_else(|e| panic!("connect {mode:?}: {e}"));
-    let tls_on = matches!(mode, Mode::Tls | Mode::TlsActive | Mode::Implicit);
-    assert_eq!(client.login_info().tls, tls_on, "control TLS");
-    assert_eq!(client.login_info().data_tls, tls_on, "data TLS");
-    client
-}
-
-async fn get(client: &Client, name: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    let n = client
-        .retr_to(name, &mut out)
-        .await
-        .unwrap_or_else(|e| panic!("get {name}: {e}"));
-    assert_eq!(n, out.len() as u64);
-    out
-}
-
-async fn put(client: &Client, name: &str, bytes: &[u8]) {
-    let n = client
-        .stor(name, bytes)
-        .await
-        .unwrap_or_else(|e| panic!("put {name} ({} bytes): {e}", bytes.len()));
-    assert_eq!(n, bytes.len() as u64);
-}
-
 fn on_disk(root: &Path, name: &str) -> Vec<u8> {
     std::fs::read(root.join(name)).unwrap_or_else(|e| panic!("read {name}: {e}"))
 }
@@ -114,121 +67,216 @@ fn names(entries: &[ftp_proto::listing::Entry]) -> Vec<String> {
         .collect()
 }
 
-/// Every operation, against a server whose user lands in `root`.
-pub async fn run(client: &Client, root: &Path, caps: Caps, tag: &str) {
-    client.noop().await.expect("noop");
-    let home = client.pwd().await.expect("pwd");
-    assert!(home.starts_with(b"/"), "pwd {home:?}");
+/// Instantiates the suite for one client adapter: `client_suite!(module, crate, block_on,
+/// read-extension trait)`.
+#[macro_export]
+macro_rules! client_suite {
+    ($module:ident, $krate:ident, $block_on:expr, $read_ext:path) => {
+        #[allow(dead_code)]
+        pub mod $module {
+            use std::net::SocketAddr;
+            use std::path::Path;
+            use std::sync::Arc;
 
-    // Get and put, sizes 0, 1 and 1 MiB + odd.
-    let big = content(1024 * 1024 + 4099, 7);
-    for (i, data) in [Vec::new(), vec![b'\n'], big.clone()].iter().enumerate() {
-        let name = format!("{tag}-up{i}.bin");
-        put(client, &name, data).await;
-        assert_eq!(
-            sha256(&on_disk(root, &name)),
-            sha256(data),
-            "{name} on disk"
-        );
-        assert_eq!(client.size(&name).await.expect("size"), data.len() as u64);
-        assert_eq!(&get(client, &name).await, data, "{name} downloaded");
-    }
-    // A file the server already had, read as an AsyncRead stream.
-    let name = format!("{tag}-there.bin");
-    let there = content(300_001, 3);
-    std::fs::write(root.join(&name), &there).unwrap();
-    let mut stream = client.retr(&name).await.expect("retr");
-    let mut got = Vec::new();
-    stream.read_to_end(&mut got).await.expect("retr stream");
-    assert_eq!(sha256(&got), sha256(&there));
-    assert!(stream.outcome().is_some());
-    client.mdtm(&name).await.expect("mdtm");
+            use super::*;
+            use $read_ext as _;
 
-    // Resume a download.
-    let mut tail = Vec::new();
-    client
-        .retr_from_to(&name, 100_000, &mut tail)
-        .await
-        .expect("resumed get");
-    assert_eq!(tail, there[100_000..], "resumed get");
+            /// Runs `f` to completion on this adapter's runtime.
+            pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+                ($block_on)(f)
+            }
 
-    // Resume an upload.
-    let name = format!("{tag}-resume.bin");
-    put(client, &name, &big[..500_000]).await;
-    match client.stor_at(&name, 500_000, &big[500_000..]).await {
-        Ok(n) => {
-            assert!(caps.rest_stor, "REST STOR accepted unexpectedly");
-            assert_eq!(n, (big.len() - 500_000) as u64);
-            assert_eq!(sha256(&on_disk(root, &name)), sha256(&big), "resumed put");
+            pub async fn connect(
+                addr: SocketAddr,
+                user: &str,
+                pass: &str,
+                mode: Mode,
+            ) -> $krate::client::Client {
+                connect_with(
+                    addr,
+                    config(user, pass, mode),
+                    mode,
+                    $krate::client::insecure_tls_config(),
+                )
+                .await
+            }
+
+            pub async fn connect_with(
+                addr: SocketAddr,
+                config: Config,
+                mode: Mode,
+                tls: Arc<rustls::ClientConfig>,
+            ) -> $krate::client::Client {
+                let r = match mode {
+                    Mode::Tls | Mode::TlsActive => {
+                        $krate::client::Client::connect_tls(addr, config, tls).await
+                    }
+                    Mode::Implicit => {
+                        $krate::client::Client::connect_implicit_tls(addr, config, tls).await
+                    }
+                    _ => $krate::client::Client::connect(addr, config).await,
+                };
+                let client = r.unwrap_or_else(|e| panic!("connect {mode:?}: {e}"));
+                let tls_on = matches!(mode, Mode::Tls | Mode::TlsActive | Mode::Implicit);
+                assert_eq!(client.login_info().tls, tls_on, "control TLS");
+                assert_eq!(client.login_info().data_tls, tls_on, "data TLS");
+                client
+            }
+
+            async fn get(client: &$krate::client::Client, name: &str) -> Vec<u8> {
+                let mut out = Vec::new();
+                let n = client
+                    .retr_to(name, &mut out)
+                    .await
+                    .unwrap_or_else(|e| panic!("get {name}: {e}"));
+                assert_eq!(n, out.len() as u64);
+                out
+            }
+
+            async fn put(client: &$krate::client::Client, name: &str, bytes: &[u8]) {
+                let n = client
+                    .stor(name, bytes)
+                    .await
+                    .unwrap_or_else(|e| panic!("put {name} ({} bytes): {e}", bytes.len()));
+                assert_eq!(n, bytes.len() as u64);
+            }
+
+            /// Every operation, against a server whose user lands in `root`.
+            pub async fn run(client: &$krate::client::Client, root: &Path, caps: Caps, tag: &str) {
+                client.noop().await.expect("noop");
+                let home = client.pwd().await.expect("pwd");
+                assert!(home.starts_with(b"/"), "pwd {home:?}");
+
+                // Get and put, sizes 0, 1 and 1 MiB + odd.
+                let big = content(1024 * 1024 + 4099, 7);
+                for (i, data) in [Vec::new(), vec![b'\n'], big.clone()].iter().enumerate() {
+                    let name = format!("{tag}-up{i}.bin");
+                    put(client, &name, data).await;
+                    assert_eq!(
+                        sha256(&on_disk(root, &name)),
+                        sha256(data),
+                        "{name} on disk"
+                    );
+                    assert_eq!(client.size(&name).await.expect("size"), data.len() as u64);
+                    assert_eq!(&get(client, &name).await, data, "{name} downloaded");
+                }
+                // A file the server already had, read as an AsyncRead stream.
+                let name = format!("{tag}-there.bin");
+                let there = content(300_001, 3);
+                std::fs::write(root.join(&name), &there).unwrap();
+                let mut stream = client.retr(&name).await.expect("retr");
+                let mut got = Vec::new();
+                stream.read_to_end(&mut got).await.expect("retr stream");
+                assert_eq!(sha256(&got), sha256(&there));
+                assert!(stream.outcome().is_some());
+                client.mdtm(&name).await.expect("mdtm");
+
+                // Resume a download.
+                let mut tail = Vec::new();
+                client
+                    .retr_from_to(&name, 100_000, &mut tail)
+                    .await
+                    .expect("resumed get");
+                assert_eq!(tail, there[100_000..], "resumed get");
+
+                // Resume an upload.
+                let name = format!("{tag}-resume.bin");
+                put(client, &name, &big[..500_000]).await;
+                match client.stor_at(&name, 500_000, &big[500_000..]).await {
+                    Ok(n) => {
+                        assert!(caps.rest_stor, "REST STOR accepted unexpectedly");
+                        assert_eq!(n, (big.len() - 500_000) as u64);
+                        assert_eq!(sha256(&on_disk(root, &name)), sha256(&big), "resumed put");
+                    }
+                    Err(e) => {
+                        assert!(!caps.rest_stor, "resumed put: {e}");
+                        assert!(e.reply().is_some(), "refusal carries the reply: {e}");
+                    }
+                }
+
+                // Append.
+                let name = format!("{tag}-appe.txt");
+                put(client, &name, b"one\n").await;
+                client.appe(&name, &b"two\n"[..]).await.expect("appe");
+                assert_eq!(on_disk(root, &name), b"one\ntwo\n");
+
+                // Listings.
+                let listed = names(&client.list(None::<&str>).await.expect("list"));
+                assert!(listed.contains(&name), "LIST {listed:?}");
+                let nlst: Vec<String> = client
+                    .nlst(None::<&str>)
+                    .await
+                    .expect("nlst")
+                    .iter()
+                    .map(|n| String::from_utf8_lossy(n).into_owned())
+                    .collect();
+                assert!(nlst.iter().any(|n| n.ends_with(&name)), "NLST {nlst:?}");
+                if caps.mlsd {
+                    let entries = client.mlsd(None::<&str>).await.expect("mlsd");
+                    let e = entries
+                        .iter()
+                        .find(|e| e.name.as_ref() == name.as_bytes())
+                        .unwrap_or_else(|| panic!("MLSD {:?}", names(&entries)));
+                    assert_eq!(e.size, Some(8));
+                    let e = client.mlst(Some(&name)).await.expect("mlst");
+                    assert_eq!(e.size, Some(8));
+                }
+
+                // Rename and delete.
+                let renamed = format!("{tag}-renamed.txt");
+                client.rename(&name, &renamed).await.expect("rename");
+                assert!(root.join(&renamed).exists() && !root.join(&name).exists());
+                client.delete(&renamed).await.expect("delete");
+                assert!(!root.join(&renamed).exists());
+
+                // Directories.
+                let dir = format!("{tag}-dir");
+                client.mkdir(&dir).await.expect("mkdir");
+                assert!(root.join(&dir).is_dir());
+                client.cwd(&dir).await.expect("cwd");
+                let inside = client.pwd().await.expect("pwd");
+                assert!(inside.ends_with(dir.as_bytes()), "pwd {inside:?}");
+                put(client, "inner.bin", b"inner").await;
+                assert_eq!(on_disk(&root.join(&dir), "inner.bin"), b"inner");
+                client.delete("inner.bin").await.expect("delete inner");
+                client.cdup().await.expect("cdup");
+                client.rmdir(&dir).await.expect("rmdir");
+                assert!(!root.join(&dir).exists());
+
+                // A refusal names the server's reply, and the session goes on.
+                let err = client
+                    .retr_to("no-such-file", Vec::new())
+                    .await
+                    .unwrap_err();
+                match &err {
+                    Error::Op(_) => {
+                        let code = err.reply().expect("reply").code();
+                        assert!(
+                            code.to_string().starts_with('5') || code.to_string().starts_with('4')
+                        );
+                    }
+                    e => panic!("missing file: {e}"),
+                }
+                assert!(err.to_string().contains("server replied"), "{err}");
+                client.size("no-such-file").await.unwrap_err();
+                client.noop().await.expect("noop after errors");
+            }
         }
-        Err(e) => {
-            assert!(!caps.rest_stor, "resumed put: {e}");
-            assert!(e.reply().is_some(), "refusal carries the reply: {e}");
-        }
-    }
-
-    // Append.
-    let name = format!("{tag}-appe.txt");
-    put(client, &name, b"one\n").await;
-    client.appe(&name, &b"two\n"[..]).await.expect("appe");
-    assert_eq!(on_disk(root, &name), b"one\ntwo\n");
-
-    // Listings.
-    let listed = names(&client.list(None::<&str>).await.expect("list"));
-    assert!(listed.contains(&name), "LIST {listed:?}");
-    let nlst: Vec<String> = client
-        .nlst(None::<&str>)
-        .await
-        .expect("nlst")
-        .iter()
-        .map(|n| String::from_utf8_lossy(n).into_owned())
-        .collect();
-    assert!(nlst.iter().any(|n| n.ends_with(&name)), "NLST {nlst:?}");
-    if caps.mlsd {
-        let entries = client.mlsd(None::<&str>).await.expect("mlsd");
-        let e = entries
-            .iter()
-            .find(|e| e.name.as_ref() == name.as_bytes())
-            .unwrap_or_else(|| panic!("MLSD {:?}", names(&entries)));
-        assert_eq!(e.size, Some(8));
-        let e = client.mlst(Some(&name)).await.expect("mlst");
-        assert_eq!(e.size, Some(8));
-    }
-
-    // Rename and delete.
-    let renamed = format!("{tag}-renamed.txt");
-    client.rename(&name, &renamed).await.expect("rename");
-    assert!(root.join(&renamed).exists() && !root.join(&name).exists());
-    client.delete(&renamed).await.expect("delete");
-    assert!(!root.join(&renamed).exists());
-
-    // Directories.
-    let dir = format!("{tag}-dir");
-    client.mkdir(&dir).await.expect("mkdir");
-    assert!(root.join(&dir).is_dir());
-    client.cwd(&dir).await.expect("cwd");
-    let inside = client.pwd().await.expect("pwd");
-    assert!(inside.ends_with(dir.as_bytes()), "pwd {inside:?}");
-    put(client, "inner.bin", b"inner").await;
-    assert_eq!(on_disk(&root.join(&dir), "inner.bin"), b"inner");
-    client.delete("inner.bin").await.expect("delete inner");
-    client.cdup().await.expect("cdup");
-    client.rmdir(&dir).await.expect("rmdir");
-    assert!(!root.join(&dir).exists());
-
-    // A refusal names the server's reply, and the session goes on.
-    let err = client
-        .retr_to("no-such-file", Vec::new())
-        .await
-        .unwrap_err();
-    match &err {
-        Error::Op(_) => {
-            let code = err.reply().expect("reply").code();
-            assert!(code.to_string().starts_with('5') || code.to_string().starts_with('4'));
-        }
-        e => panic!("missing file: {e}"),
-    }
-    assert!(err.to_string().contains("server replied"), "{err}");
-    client.size("no-such-file").await.unwrap_err();
-    client.noop().await.expect("noop after errors");
+    };
 }
+
+fn tokio_block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+client_suite!(
+    tokio_client,
+    ftp_tokio,
+    tokio_block_on,
+    tokio::io::AsyncReadExt
+);
