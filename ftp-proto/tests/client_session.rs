@@ -1369,3 +1369,64 @@ fn active_server_that_never_connects_times_out() {
     ));
     assert_eq!(c.error(), Some(ClientError::Timeout));
 }
+
+#[test]
+fn handle_calls_between_polls_queue_their_outputs_after_the_unpolled_ones() {
+    let mut c = C::logged_in(C::config());
+    let retr = c.s.retr(c.now, "f", 0).unwrap();
+    c.drain();
+    assert_eq!(c.sent(), ["EPSV"]);
+    c.feed(b"229 Entering Extended Passive Mode (|||50001|)\r\n");
+    let (id, _, _) = c.connect_intent();
+    c.event(ClientEvent::DataConnected { id });
+    assert_eq!(c.sent(), ["RETR f"]);
+    let s = &mut c.s;
+    let now = c.now;
+
+    s.handle_input(now, b"150 Opening (5 bytes)\r\n").unwrap();
+    let pwd = s.pwd(now).unwrap();
+    assert_eq!(
+        s.poll_output(),
+        Some(ClientOutput::Data(DataIntent::Transfer {
+            id,
+            op: retr,
+            direction: Direction::Download,
+            listing: false
+        }))
+    );
+    // The data task finishes before the drain has ended: nothing to emit yet (the 226 is due).
+    s.handle_event(now, ClientEvent::TransferDone { id, bytes: 5 })
+        .unwrap();
+    assert_eq!(s.poll_output(), None);
+    s.handle_input(now, b"226 Done\r\n").unwrap();
+    assert_eq!(
+        s.poll_output(),
+        Some(ClientOutput::Completed(
+            retr,
+            Ok(Outcome::Transferred {
+                bytes: 5,
+                announced: Some(5)
+            })
+        ))
+    );
+    // The server hangs up while PWD, queued behind the transfer, is still unpolled: the PWD
+    // line comes first, then what the event produced, in order.
+    s.handle_event(now, ClientEvent::ControlEof).unwrap();
+    assert!(matches!(
+        s.poll_output(),
+        Some(ClientOutput::Send(b)) if &b[..] == b"PWD\r\n"
+    ));
+    assert_eq!(
+        s.poll_output(),
+        Some(ClientOutput::Completed(
+            pwd,
+            Err(OpError::Session(ClientError::ConnectionClosed))
+        ))
+    );
+    assert_eq!(
+        s.poll_output(),
+        Some(ClientOutput::Error(ClientError::ConnectionClosed))
+    );
+    assert_eq!(s.poll_output(), Some(ClientOutput::Close));
+    assert_eq!(s.poll_output(), None);
+}

@@ -1980,3 +1980,81 @@ fn truncation_reported_for_a_download_or_a_plain_upload_counts_as_done() {
     h.drain();
     assert!(h.replies().is_empty());
 }
+
+#[test]
+fn handle_calls_between_polls_queue_their_outputs_after_the_unpolled_ones() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.input(b"PORT 127,0,0,1,200,1\r\n");
+    assert_eq!(h.codes(), [200]);
+    let s = &mut h.s;
+    let now = h.now;
+    let send = |o: Option<ServerOutput>| match o {
+        Some(ServerOutput::Send(b)) => String::from_utf8(b.to_vec()).unwrap(),
+        other => panic!("expected Send, got {other:?}"),
+    };
+
+    s.handle_input(now, b"RETR f\r\n").unwrap();
+    let Some(ServerOutput::Request(rid, _)) = s.poll_output() else {
+        panic!("no request")
+    };
+    // More client bytes arrive before the drain ends: a Telnet DO (answered at once) and a
+    // STAT that waits behind the request.
+    s.handle_input(now, b"\xff\xfd\x18STAT\r\n").unwrap();
+    // A synchronous storage answers right away, with the Telnet answer still unpolled.
+    s.handle_event(
+        now,
+        ServerEvent::Answer(rid, Answer::Opened { size: Some(5) }),
+    )
+    .unwrap();
+    assert_eq!(
+        s.poll_output(),
+        Some(ServerOutput::Send(bytes::Bytes::from_static(
+            b"\xff\xfc\x18"
+        )))
+    );
+    assert_eq!(
+        send(s.poll_output()),
+        "150 Opening BINARY mode data connection (5 bytes).\r\n"
+    );
+    let Some(ServerOutput::Data(DataIntent::Connect { id, .. })) = s.poll_output() else {
+        panic!("no connect")
+    };
+    // The connect succeeds at once, while the STAT reply (produced earlier) is still
+    // unpolled: it comes first, then the intent the event produced.
+    s.handle_event(
+        now,
+        ServerEvent::DataReady {
+            id,
+            tls_resumed: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(send(s.poll_output()), "211 Transfer in progress.\r\n");
+    assert_eq!(
+        s.poll_output(),
+        Some(ServerOutput::Data(DataIntent::Transfer {
+            id,
+            source: rid,
+            direction: Direction::Send,
+            ascii: false
+        }))
+    );
+    assert_eq!(s.poll_output(), None);
+
+    // ABOR; the transfer's own end arrives after the Abort was polled but before the replies
+    // were: refused, and it changes nothing that is queued.
+    s.handle_input(now, b"ABOR\r\n").unwrap();
+    assert_eq!(
+        s.poll_output(),
+        Some(ServerOutput::Data(DataIntent::Abort { id }))
+    );
+    assert!(s
+        .handle_event(now, ServerEvent::TransferDone { id, bytes: 5 })
+        .is_err());
+    assert_eq!(
+        send(s.poll_output()),
+        "426 Connection closed; transfer aborted.\r\n226 Abort successful.\r\n"
+    );
+    assert_eq!(s.poll_output(), None);
+}

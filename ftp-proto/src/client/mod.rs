@@ -18,6 +18,11 @@
 //! - After every call that takes `now`, drain [`ClientSession::poll_output`] until it returns
 //!   `None`, carrying out each output in order, then arm one timer at
 //!   [`ClientSession::poll_timeout`].
+//! - Those calls (`handle_*`, and queueing operations) may come in the middle of a drain,
+//!   between two `poll_output` calls, e.g. a data event that arrived while the adapter was
+//!   carrying out an output. What such a call produces is queued after every output not yet
+//!   polled, so the outputs still come out once each, in the order the session produced them;
+//!   keep draining to `None`.
 //! - Read from the control connection only while [`ClientSession::wants_read`] is true.
 //!
 //! # Data connections

@@ -34,13 +34,17 @@ pub(crate) struct Current {
 
 /// One FTP control connection's client state, driven by bytes, events and time.
 ///
-/// See the [module docs](crate::client) for the contract and a drive loop.
+/// See the [module docs](crate::client) for the contract and a drive loop. `handle_*` (and the
+/// operation methods) may be called between two [`poll_output`](Self::poll_output) calls of a
+/// drain: their outputs queue after the ones not yet polled, in order.
 #[derive(Debug)]
 pub struct ClientSession {
     pub(crate) config: Arc<ClientConfig>,
     pub(crate) peer: SocketAddr,
     pub(crate) decoder: ReplyDecoder,
     pub(crate) inbuf: BytesMut,
+    /// Outputs in the order they were made. Only ever pushed at the back, so `handle_*` calls
+    /// between two `poll_output` calls queue behind what is still unpolled.
     pub(crate) out: VecDeque<ClientOutput>,
     pub(crate) next_id: u64,
     pub(crate) closed: bool,

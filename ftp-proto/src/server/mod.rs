@@ -12,9 +12,19 @@
 //! - After every `handle_*` call, drain [`ServerSession::poll_output`] until it returns `None`,
 //!   carrying out each output in order, then arm one timer at
 //!   [`ServerSession::poll_timeout`].
+//! - `handle_*` calls may come in the middle of a drain, between two `poll_output` calls: an
+//!   answer given as soon as its [`Request`] is polled, an event that arrived meanwhile. What
+//!   such a call produces is queued after every output not yet polled, so the outputs still
+//!   come out once each, in the order the session produced them; keep draining to `None`.
+//!   (The one thing a call removes is what can no longer be sent:
+//!   [`ServerSession::handle_control_closed`] drops the replies not yet polled.)
 //! - Read from the control connection only while [`ServerSession::wants_read`] is true: that is
 //!   the back-pressure that keeps the pipelined-command queue and the reply queue bounded.
 //! - Every [`Request`] is answered exactly once with [`ServerEvent::Answer`] and the same id.
+//! - A file or listing handle opened for a request ([`Answer::Opened`]) ends in the
+//!   [`DataIntent::Transfer`] that names it or in [`ServerOutput::Release`]; report a running
+//!   transfer's byte count with [`ServerSession::handle_data_progress`] at least whenever the
+//!   timer fires, before [`ServerSession::handle_timeout`].
 //!
 //! # A drive loop
 //!

@@ -131,7 +131,9 @@ struct Tls {
 
 /// One FTP control connection's server state, driven by bytes, events and time.
 ///
-/// See the [module docs](crate::server) for the drive loop and the contract.
+/// See the [module docs](crate::server) for the drive loop and the contract. `handle_*` may be
+/// called between two [`poll_output`](Self::poll_output) calls of a drain: its outputs queue
+/// after the ones not yet polled, in order.
 #[derive(Debug)]
 pub struct ServerSession {
     config: Arc<ServerConfig>,
@@ -644,6 +646,9 @@ impl ServerSession {
         }
     }
 
+    // Every output goes to the back of `out`, and replies wait in `send` only until the next
+    // push, which flushes them first: so outputs leave in the order they were made, however
+    // `handle_*` and `poll_output` calls interleave.
     fn push_out(&mut self, out: ServerOutput) {
         self.flush_send();
         self.out.push_back(out);
