@@ -42,7 +42,10 @@ Options:
 Log level: RUST_LOG (default info), e.g. RUST_LOG=ftp_tokio=debug.
 ";
 
-/// The message printed when a shutdown signal arrives.
+/// How long a shutdown lets running transfers finish ([`Setup::shutdown_grace`]).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// The message printed when a shutdown signal arrives (it names [`SHUTDOWN_GRACE`]).
 pub const SHUTDOWN_MESSAGE: &str = "shutting down (transfers get 30 s to finish)";
 
 /// The parsed command line, before any file is read. [`setup`](Self::setup) turns it into
@@ -200,6 +203,7 @@ impl Args {
             config: Arc::new(config),
             tls,
             max_connections: a.max_connections,
+            shutdown_grace: SHUTDOWN_GRACE,
             implicit_tls: a.implicit_tls,
         })
     }
@@ -222,6 +226,9 @@ pub struct Setup {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// `--max-connections`, when given (otherwise the adapter's default).
     pub max_connections: Option<usize>,
+    /// How long a shutdown lets running transfers finish: [`SHUTDOWN_GRACE`], which
+    /// [`SHUTDOWN_MESSAGE`] names.
+    pub shutdown_grace: Duration,
     /// TLS from the first byte: the addresses are `ftps://` ones.
     pub implicit_tls: bool,
 }
@@ -318,6 +325,8 @@ mod tests {
         for s in [idle, data, ports] {
             assert!(HELP.contains(&s), "{s}");
         }
+        let grace = format!("get {} s", SHUTDOWN_GRACE.as_secs());
+        assert!(SHUTDOWN_MESSAGE.contains(&grace));
     }
 
     #[test]
