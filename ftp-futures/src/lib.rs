@@ -1,6 +1,26 @@
-//! The futures adapter for [`ftp_proto`]: sockets, files, timers and TLS around the sans-IO core.
+//! The futures adapter for [`ftp_proto`]: an FTP/FTPS server and client over `futures-io`,
+//! on smol (the default `smol` feature) or async-std (the `async-std` feature).
 //!
-//! This crate is a placeholder: the adapter is tracked in the project's issues and will drive
-//! [`ftp_proto`]'s server and client sessions once they exist.
+//! [`server`] runs an FTP/FTPS server: one task per control connection drives a
+//! [`ServerConn`](ftp_host::server::ServerConn) (the bookkeeping shared with the other
+//! adapters) around the core's [`ServerSession`](ftp_proto::server::ServerSession), which
+//! makes every protocol decision. Storage and logins go through the blocking
+//! [`server::Storage`] and [`server::Authenticator`] traits, run on the `blocking` pool; TLS is
+//! futures-rustls with the ring provider.
+//!
+//! # Runtimes
+//!
+//! Sockets and timers come from `async-io` and work under either runtime; the runtime only
+//! spawns the tasks (one per control connection, one per data connection) and provides
+//! [`block_on`]. With both features on, async-std is used.
+//!
+//! The API is the same as `ftp-tokio`'s: moving between them changes imports (and the
+//! `AsyncRead`/`AsyncWrite` traits of transfer sources and sinks), not code.
 
+mod rt;
+pub mod server;
+mod stream;
+
+pub use ftp_host::Error;
 pub use ftp_proto;
+pub use rt::block_on;
