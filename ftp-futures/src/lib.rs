@@ -8,6 +8,10 @@
 //! [`server::Storage`] and [`server::Authenticator`] traits, run on the `blocking` pool; TLS is
 //! futures-rustls with the ring provider.
 //!
+//! [`client`] is the FTP/FTPS client: a [`client::Client`] with an async method per
+//! operation, the same methods as `ftp-tokio`'s client (most of them from the shared
+//! [`client::Operations`] trait).
+//!
 //! # Runtimes
 //!
 //! Sockets and timers come from `async-io` and work under either runtime; the runtime only
@@ -17,6 +21,7 @@
 //! The API is the same as `ftp-tokio`'s: moving between them changes imports (and the
 //! `AsyncRead`/`AsyncWrite` traits of transfer sources and sinks), not code.
 
+pub mod client;
 mod rt;
 pub mod server;
 mod stream;

@@ -12,8 +12,59 @@ use std::time::Duration;
 use async_io::{Async, Timer};
 use futures_io::{AsyncRead, AsyncWrite};
 
-/// A TCP connection registered with async-io.
-pub(crate) type Tcp = Async<TcpStream>;
+/// A TCP connection registered with async-io. Closing it shuts its write side down (sends
+/// FIN), as the end of a data connection needs: async-io's own close only flushes.
+#[derive(Debug)]
+pub(crate) struct Tcp(Async<TcpStream>);
+
+impl Tcp {
+    /// Connects to `addr`.
+    pub(crate) async fn connect(addr: SocketAddr) -> io::Result<Tcp> {
+        Async::<TcpStream>::connect(addr).await.map(Tcp)
+    }
+
+    /// Registers a connection that is non-blocking, connected or connecting.
+    pub(crate) fn new(tcp: TcpStream) -> io::Result<Tcp> {
+        Async::new(tcp).map(Tcp)
+    }
+
+    /// Waits until the connection is writable (a connect in progress has ended).
+    pub(crate) async fn writable(&self) -> io::Result<()> {
+        self.0.writable().await
+    }
+
+    pub(crate) fn get_ref(&self) -> &TcpStream {
+        self.0.get_ref()
+    }
+}
+
+impl AsyncRead for Tcp {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Tcp {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.0.get_ref().shutdown(std::net::Shutdown::Write))
+    }
+}
 
 /// TLS over [`Tcp`], as the client or the server.
 pub(crate) type Tls = futures_rustls::TlsStream<Tcp>;
@@ -30,6 +81,15 @@ pub(crate) enum Stream {
 impl Stream {
     pub(crate) fn is_tls(&self) -> bool {
         matches!(self, Stream::Tls(_))
+    }
+
+    /// The TCP connection under it.
+    pub(crate) fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Stream::Plain(s) => Some(s.get_ref()),
+            Stream::Tls(s) => Some(s.get_ref().0.get_ref()),
+            Stream::Closed => None,
+        }
     }
 
     /// Whether the TLS session resumed an earlier one (`None` without TLS).
@@ -123,7 +183,7 @@ where
     loop {
         match listener.accept().await {
             Ok((tcp, peer)) => {
-                if !report(tcp, peer).await {
+                if !report(Tcp(tcp), peer).await {
                     return;
                 }
             }

@@ -7,7 +7,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
-use async_io::Async;
 use bytes::Bytes;
 use ftp_host::server::Report;
 use ftp_host::storage::Storage;
@@ -27,7 +26,7 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// Connects to the client from `local` (the control connection's address).
 pub(crate) async fn connect(local: IpAddr, addr: SocketAddr) -> io::Result<Tcp> {
-    let tcp = Async::new(ftp_host::net::start_connect(Some(local), addr)?)?;
+    let tcp = Tcp::new(ftp_host::net::start_connect(Some(local), addr)?)?;
     tcp.writable().await?;
     ftp_host::net::finish_connect(tcp.get_ref())?;
     Ok(tcp)
