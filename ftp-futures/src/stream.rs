@@ -164,6 +164,28 @@ impl AsyncWrite for Stream {
     }
 }
 
+/// Runs `handshake` (TLS as the client or the server) on a plain `stream`'s TCP connection
+/// within `limit` and puts the result in its place; false, with the stream left closed,
+/// when that fails.
+pub(crate) async fn secure<F>(
+    stream: &mut Stream,
+    limit: Duration,
+    handshake: impl FnOnce(Tcp) -> F,
+) -> bool
+where
+    F: Future<Output = io::Result<Stream>>,
+{
+    let secured = match std::mem::replace(stream, Stream::Closed) {
+        Stream::Plain(tcp) => timeout(limit, handshake(tcp)).await.and_then(|r| r),
+        _ => Err(io::Error::other("not a plain connection")),
+    };
+    match secured {
+        Ok(s) => *stream = s,
+        Err(e) => tracing::debug!(error = %e, "control TLS handshake failed"),
+    }
+    stream.is_tls()
+}
+
 /// `f`, or a [`io::ErrorKind::TimedOut`] error once `limit` has passed.
 pub(crate) async fn timeout<F: Future>(limit: Duration, f: F) -> io::Result<F::Output> {
     futures_lite::future::or(async { Ok(f.await) }, async {
@@ -173,18 +195,20 @@ pub(crate) async fn timeout<F: Future>(limit: Duration, f: F) -> io::Result<F::O
     .await
 }
 
-/// Accepts connections on `listener` and hands each to `report` until it says stop or the
-/// task is dropped. Failures to accept (out of file descriptors) back off and go on.
-pub(crate) async fn accept_each<F, Fut>(listener: Async<TcpListener>, mut report: F)
+/// Accepts connections on `listener` (non-blocking) and hands each to `report` until it says
+/// stop or the task is dropped. Failures to accept (out of file descriptors) back off and go
+/// on; the error returned is the listener's registration with the reactor.
+pub(crate) async fn accept_each<F, Fut>(listener: TcpListener, mut report: F) -> io::Result<()>
 where
     F: FnMut(Tcp, SocketAddr) -> Fut,
     Fut: Future<Output = bool>,
 {
+    let listener = Async::new(listener)?;
     loop {
         match listener.accept().await {
             Ok((tcp, peer)) => {
                 if !report(Tcp(tcp), peer).await {
-                    return;
+                    return Ok(());
                 }
             }
             Err(e) => {

@@ -9,7 +9,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_channel::{Receiver, Sender};
-use async_io::{Async, Timer};
+use async_io::Timer;
 use bytes::Bytes;
 use ftp_host::client::{ClientAction, ClientConn, ClientReport, Start};
 use ftp_host::transfer::Chunk;
@@ -22,7 +22,7 @@ use super::data;
 use super::tls::Tls;
 use super::Error;
 use crate::rt::{self, Task};
-use crate::stream::{accept_each, timeout, Stream, Tcp};
+use crate::stream::{accept_each, secure, timeout, Stream, Tcp};
 
 /// The caller's side of a transfer: the channel a download's bytes go to, or the one an
 /// upload's chunks come from (ending with [`Chunk::End`] only when the whole source was
@@ -158,15 +158,13 @@ impl Driver {
             }
             ClientAction::Accept { id, listener } => {
                 let task = spawn(async move {
-                    let Ok(listener) = Async::new(listener) else {
-                        let _ = tx.send(ClientReport::Failed(id, DataError::Local)).await;
-                        return;
-                    };
-                    accept_each(listener, |tcp, peer| {
+                    let accepting = accept_each(listener, |tcp, peer| {
                         let tx = tx.clone();
                         async move { tx.send(ClientReport::Accepted(id, tcp, peer)).await.is_ok() }
-                    })
-                    .await;
+                    });
+                    if accepting.await.is_err() {
+                        let _ = tx.send(ClientReport::Failed(id, DataError::Local)).await;
+                    }
                 });
                 (id, task)
             }
@@ -198,25 +196,10 @@ impl Driver {
     }
 
     async fn start_tls(&mut self) {
-        let ok = match self.control.take() {
-            Some(Stream::Plain(tcp)) => {
-                match timeout(self.connect_timeout, self.tls.connect(tcp)).await {
-                    Ok(Ok(stream)) => {
-                        self.control = Some(stream);
-                        true
-                    }
-                    Ok(Err(e)) => {
-                        tracing::debug!(error = %e, "control TLS handshake failed");
-                        false
-                    }
-                    Err(_) => false,
-                }
-            }
-            other => {
-                self.control = other;
-                false
-            }
-        };
+        let mut control = self.control.take().unwrap_or(Stream::Closed);
+        let tls = &self.tls;
+        let ok = secure(&mut control, self.connect_timeout, |tcp| tls.connect(tcp)).await;
+        self.control = ok.then_some(control);
         self.conn.tls_result(Instant::now(), ok);
     }
 }

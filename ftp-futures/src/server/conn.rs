@@ -10,7 +10,7 @@ use std::task::Poll;
 use std::time::Instant;
 
 use async_channel::{Receiver, Sender};
-use async_io::{Async, Timer};
+use async_io::Timer;
 use ftp_host::auth::Authenticator;
 use ftp_host::server::{Action, Report, ServerConn};
 use ftp_host::storage::Storage;
@@ -22,7 +22,7 @@ use tracing::{debug, Instrument};
 
 use super::data;
 use crate::rt::{self, Task};
-use crate::stream::{accept_each, timeout, Stream, Tcp};
+use crate::stream::{accept_each, secure, timeout, Stream, Tcp};
 
 /// What every connection of one server shares.
 pub(crate) struct Shared<S, A> {
@@ -51,26 +51,9 @@ pub(crate) async fn accept_tls(acceptor: &TlsAcceptor, tcp: Tcp) -> io::Result<S
     Ok(Stream::Tls(Box::new(acceptor.accept(tcp).await?.into())))
 }
 
-/// Serves one control connection to its end. `shutdown` is closed when the server shuts
-/// down.
+/// Serves one control connection to its end (call it in a span naming the peer: data tasks
+/// run in the current span). `shutdown` is closed when the server shuts down.
 pub(crate) async fn serve<S: Storage, A: Authenticator>(
-    shared: Arc<Shared<S, A>>,
-    tcp: Tcp,
-    peer: SocketAddr,
-    shutdown: Receiver<()>,
-) {
-    let span = tracing::info_span!("ftp", %peer);
-    async move {
-        match serve_inner(shared, tcp, peer, shutdown).await {
-            Err(e) => debug!("connection ended: {e}"),
-            Ok(()) => debug!("connection closed"),
-        }
-    }
-    .instrument(span)
-    .await
-}
-
-async fn serve_inner<S: Storage, A: Authenticator>(
     shared: Arc<Shared<S, A>>,
     tcp: Tcp,
     peer: SocketAddr,
@@ -106,7 +89,11 @@ async fn serve_inner<S: Storage, A: Authenticator>(
                     return Ok(());
                 }
                 Action::StartTls => {
-                    let ok = start_tls(&shared, &mut control).await;
+                    // A failed handshake leaves the connection closed: the session ends.
+                    let ok = match &shared.tls {
+                        Some(a) => secure(&mut control, limit, |tcp| accept_tls(a, tcp)).await,
+                        None => false,
+                    };
                     conn.tls_result(Instant::now(), ok);
                 }
                 Action::StopTls => {
@@ -189,16 +176,14 @@ fn act<S: Storage, A: Authenticator>(
         Action::Accept { id, listener } => (
             id,
             spawn(async move {
-                let Ok(listener) = Async::new(listener) else {
-                    let _ = tx.try_send(Report::Failed { id });
-                    return;
-                };
-                accept_each(listener, |tcp, peer| {
+                let accepting = accept_each(listener, |tcp, peer| {
                     let stream = Stream::Plain(tcp);
                     let accepted = tx.try_send(Report::Accepted { id, stream, peer });
                     std::future::ready(accepted.is_ok())
-                })
-                .await;
+                });
+                if accepting.await.is_err() {
+                    let _ = tx.try_send(Report::Failed { id });
+                }
             }),
         ),
         Action::Connect {
@@ -255,25 +240,4 @@ fn act<S: Storage, A: Authenticator>(
 /// closes the channel) cancels it.
 fn spawn(f: impl std::future::Future<Output = ()> + Send + 'static) -> Task<()> {
     rt::spawn(f.in_current_span())
-}
-
-/// Runs TLS on the control connection; on failure the connection is left unusable (the
-/// session closes it).
-async fn start_tls<S, A>(shared: &Shared<S, A>, control: &mut Stream) -> bool {
-    let Some(acceptor) = &shared.tls else {
-        return false;
-    };
-    let Stream::Plain(tcp) = std::mem::replace(control, Stream::Closed) else {
-        return false;
-    };
-    match timeout(shared.config.data_timeout, accept_tls(acceptor, tcp)).await {
-        Ok(Ok(stream)) => {
-            *control = stream;
-            true
-        }
-        _ => {
-            debug!("control TLS handshake failed");
-            false
-        }
-    }
 }

@@ -51,12 +51,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
-use async_io::Async;
 use ftp_host::limits::Admission;
 use ftp_proto::server::{refusal_reply, ServerConfig, TlsMode};
 use futures_lite::future::or;
 use futures_rustls::TlsAcceptor;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, warn, Instrument};
 
 use crate::stream::{accept_each, timeout, Tcp};
 use crate::{rt, Error};
@@ -143,11 +142,11 @@ impl<S: Storage, A: Authenticator> Server<S, A> {
         let listeners = self
             .listen
             .iter()
-            .map(|addr| Async::new(ftp_host::net::bind_control(*addr, 1024)?))
+            .map(|addr| ftp_host::net::bind_control(*addr, 1024))
             .collect::<Result<Vec<_>, _>>()?;
         let local_addrs = listeners
             .iter()
-            .map(|l| l.get_ref().local_addr())
+            .map(TcpListener::local_addr)
             .collect::<Result<Vec<_>, _>>()?;
         let acceptor = |c: &Arc<rustls::ServerConfig>| TlsAcceptor::from(c.clone());
         let shared = Arc::new(Shared {
@@ -171,7 +170,7 @@ impl<S: Storage, A: Authenticator> Server<S, A> {
 
 /// A server whose addresses are bound; [`run`](Self::run) serves until shut down.
 pub struct BoundServer<S, A> {
-    listeners: Vec<Async<TcpListener>>,
+    listeners: Vec<TcpListener>,
     local_addrs: Vec<SocketAddr>,
     shared: Arc<Shared<S, A>>,
     /// Closed to shut down; nothing is ever sent on it.
@@ -219,10 +218,15 @@ impl<S: Storage, A: Authenticator> BoundServer<S, A> {
             .into_iter()
             .map(|listener| {
                 let tx = conn_tx.clone();
-                rt::spawn(accept_each(listener, move |tcp, peer| {
-                    let tx = tx.clone();
-                    async move { tx.send((tcp, peer)).await.is_ok() }
-                }))
+                rt::spawn(async move {
+                    let accepting = accept_each(listener, |tcp, peer| {
+                        let tx = tx.clone();
+                        async move { tx.send((tcp, peer)).await.is_ok() }
+                    });
+                    if let Err(e) = accepting.await {
+                        warn!("cannot accept connections: {e}");
+                    }
+                })
             })
             .collect();
         drop(conn_tx);
@@ -268,11 +272,15 @@ impl<S: Storage, A: Authenticator> BoundServer<S, A> {
                 }
             };
             let (shared, stop, ended) = (self.shared.clone(), stop.clone(), ended_tx.clone());
-            let task = rt::spawn(async move {
-                conn::serve(shared, tcp, peer, stop).await;
+            let served = async move {
+                match conn::serve(shared, tcp, peer, stop).await {
+                    Err(e) => debug!("connection ended: {e}"),
+                    Ok(()) => debug!("connection closed"),
+                }
                 drop(slot);
                 let _ = ended.try_send(id);
-            });
+            };
+            let task = rt::spawn(served.instrument(tracing::info_span!("ftp", %peer)));
             sessions.insert(id, task);
         }
         drop(acceptors);
