@@ -1,0 +1,243 @@
+//! One control connection: the futures glue around [`ServerConn`], which keeps the
+//! bookkeeping.
+
+use std::future::poll_fn;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Instant;
+
+use async_channel::{Receiver, Sender};
+use async_io::Timer;
+use ftp_host::auth::Authenticator;
+use ftp_host::server::{Action, Report, ServerConn};
+use ftp_host::storage::Storage;
+use ftp_proto::server::{ServerConfig, ServerSession};
+use futures_io::AsyncRead;
+use futures_lite::{AsyncWriteExt, FutureExt, StreamExt};
+use futures_rustls::TlsAcceptor;
+use tracing::{debug, Instrument};
+
+use super::data;
+use crate::rt::{self, Task};
+use crate::stream::{accept_each, secure, timeout, Stream, Tcp};
+
+/// What every connection of one server shares.
+pub(crate) struct Shared<S, A> {
+    pub(crate) config: Arc<ServerConfig>,
+    pub(crate) storage: Arc<S>,
+    pub(crate) auth: Arc<A>,
+    pub(crate) tls: Option<TlsAcceptor>,
+    /// For data connections: no TLS 1.3 tickets ([`ftp_host::tls::data_config`]).
+    pub(crate) data_tls: Option<TlsAcceptor>,
+    pub(crate) implicit_tls: bool,
+}
+
+type Conn<S, A> = ServerConn<S, A, Stream, Task<()>>;
+type Tx<S> = Sender<Report<S, Stream>>;
+
+/// What the control loop wakes up for.
+enum Wake<S: Storage> {
+    Report(Report<S, Stream>),
+    Timer,
+    Shutdown,
+    Read(io::Result<usize>),
+}
+
+/// Runs the TLS server handshake on `tcp`.
+pub(crate) async fn accept_tls(acceptor: &TlsAcceptor, tcp: Tcp) -> io::Result<Stream> {
+    Ok(Stream::Tls(Box::new(acceptor.accept(tcp).await?.into())))
+}
+
+/// Serves one control connection to its end (call it in a span naming the peer: data tasks
+/// run in the current span). `shutdown` is closed when the server shuts down.
+pub(crate) async fn serve<S: Storage, A: Authenticator>(
+    shared: Arc<Shared<S, A>>,
+    tcp: Tcp,
+    peer: SocketAddr,
+    shutdown: Receiver<()>,
+) -> io::Result<()> {
+    let _ = tcp.get_ref().set_nodelay(true);
+    let local = tcp.get_ref().local_addr()?;
+    let (idle, limit) = (shared.config.idle_timeout, shared.config.data_timeout);
+    let mut control = match (&shared.tls, shared.implicit_tls) {
+        (Some(acceptor), true) => timeout(limit, accept_tls(acceptor, tcp)).await??,
+        _ => Stream::Plain(tcp),
+    };
+    debug!(%local, "connected");
+    let session = ServerSession::new(shared.config.clone(), peer, local, Instant::now());
+    let mut conn: Conn<S, A> =
+        ServerConn::new(session, shared.storage.clone(), shared.auth.clone(), local);
+    let (tx, rx) = async_channel::unbounded();
+    // Pinned to be polled as streams.
+    let (mut rx, mut shutdown) = (Box::pin(rx), Box::pin(shutdown));
+    let mut buf = vec![0u8; 8192];
+    let mut timer = Timer::never();
+    let mut shutting_down = shutdown.is_closed();
+    if shutting_down {
+        conn.handle_shutdown(Instant::now());
+    }
+    loop {
+        while let Some(action) = conn.poll_action() {
+            match action {
+                Action::Send(bytes) => timeout(idle, control.write_all(&bytes)).await??,
+                Action::Flush => timeout(idle, control.flush()).await??,
+                Action::Close => {
+                    let _ = control.close().await;
+                    return Ok(());
+                }
+                Action::StartTls => {
+                    // A failed handshake leaves the connection closed: the session ends.
+                    let ok = match &shared.tls {
+                        Some(a) => secure(&mut control, limit, |tcp| accept_tls(a, tcp)).await,
+                        None => false,
+                    };
+                    conn.tls_result(Instant::now(), ok);
+                }
+                Action::StopTls => {
+                    if let Stream::Tls(tls) = &mut control {
+                        tls.get_mut().1.send_close_notify();
+                        control.flush().await?;
+                        control = std::mem::replace(&mut control, Stream::Closed).into_plain();
+                    }
+                }
+                other => act(&shared, &mut conn, &tx, other),
+            }
+        }
+        match conn.poll_timeout() {
+            Some(deadline) => timer.set_at(deadline),
+            None => timer = Timer::never(),
+        }
+        let reading = conn.wants_read();
+        let wake = poll_fn(|cx| {
+            if let Poll::Ready(Some(report)) = rx.poll_next(cx) {
+                Poll::Ready(Wake::Report(report))
+            } else if timer.poll(cx).is_ready() {
+                Poll::Ready(Wake::Timer)
+            } else if !shutting_down && shutdown.poll_next(cx).is_ready() {
+                Poll::Ready(Wake::Shutdown)
+            } else if reading {
+                Pin::new(&mut control)
+                    .poll_read(cx, &mut buf)
+                    .map(Wake::Read)
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+        let now = Instant::now();
+        match wake {
+            Wake::Report(report) => conn.report(now, report),
+            Wake::Timer => conn.handle_timeout(now),
+            Wake::Shutdown => {
+                shutting_down = true;
+                conn.handle_shutdown(now);
+            }
+            Wake::Read(Ok(n)) if n > 0 => {
+                if conn
+                    .handle_input(now, buf.get(..n).unwrap_or_default())
+                    .is_err()
+                {
+                    return Ok(());
+                }
+            }
+            Wake::Read(_) => {
+                // The client went away: the session aborts what runs on the data side.
+                conn.handle_control_closed(now);
+                while conn.poll_action().is_some() {}
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Starts the tasks of the actions that run beside the control loop.
+fn act<S: Storage, A: Authenticator>(
+    shared: &Shared<S, A>,
+    conn: &mut Conn<S, A>,
+    tx: &Tx<S>,
+    action: Action<S, A, Stream>,
+) {
+    let tx = tx.clone();
+    let limit = shared.config.data_timeout;
+    let acceptor = |tls: bool| shared.data_tls.clone().filter(|_| tls);
+    let (id, task) = match action {
+        Action::Run(job) => {
+            // Not a channel task: a login or storage call runs to its end; its answer is
+            // dropped if the connection is gone by then.
+            blocking::unblock(move || {
+                let _ = tx.try_send(Report::Done(job.run()));
+            })
+            .detach();
+            return;
+        }
+        Action::Accept { id, listener } => (
+            id,
+            spawn(async move {
+                let accepting = accept_each(listener, |tcp, peer| {
+                    let stream = Stream::Plain(tcp);
+                    let accepted = tx.try_send(Report::Accepted { id, stream, peer });
+                    std::future::ready(accepted.is_ok())
+                });
+                if accepting.await.is_err() {
+                    let _ = tx.try_send(Report::Failed { id });
+                }
+            }),
+        ),
+        Action::Connect {
+            id,
+            addr,
+            local,
+            tls,
+        } => {
+            let acceptor = acceptor(tls);
+            (
+                id,
+                spawn(async move {
+                    let tcp = timeout(limit, data::connect(local, addr)).await;
+                    let report = data::ready(id, tcp.and_then(|r| r), acceptor, limit).await;
+                    let _ = tx.try_send(report);
+                }),
+            )
+        }
+        Action::Secure { id, stream, tls } => {
+            let acceptor = acceptor(tls);
+            (
+                id,
+                spawn(async move {
+                    let tcp = match stream {
+                        Stream::Plain(tcp) => Ok(tcp),
+                        _ => Err(io::ErrorKind::InvalidInput.into()),
+                    };
+                    let _ = tx.try_send(data::ready(id, tcp, acceptor, limit).await);
+                }),
+            )
+        }
+        Action::Transfer {
+            id,
+            stream,
+            file,
+            progress,
+        } => (
+            id,
+            spawn(async move {
+                let outcome = data::transfer(stream, file, progress).await;
+                debug!(?outcome, "transfer ended");
+                let _ = tx.try_send(Report::Transfer { id, outcome });
+            }),
+        ),
+        other => {
+            debug!("action {other:?} is handled by the control loop");
+            return;
+        }
+    };
+    conn.set_task(id, task);
+}
+
+/// Spawns a data channel's task in the connection's span; dropping the handle (when the core
+/// closes the channel) cancels it.
+fn spawn(f: impl std::future::Future<Output = ()> + Send + 'static) -> Task<()> {
+    rt::spawn(f.in_current_span())
+}

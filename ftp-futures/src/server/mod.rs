@@ -1,0 +1,308 @@
+//! The FTP server: a [`Server`] builder, the [`Storage`] and [`Authenticator`] traits with
+//! their default implementations [`FsStorage`] and [`UserList`], and FTPS set-up.
+//!
+//! Each control connection runs in its own task on the selected runtime (in a `tracing` span
+//! named `ftp` with the peer address) around a
+//! [`ServerConn`](ftp_host::server::ServerConn), which keeps the bookkeeping while the
+//! [`ServerSession`](ftp_proto::server::ServerSession) makes every protocol decision; this
+//! module only moves bytes, runs the storage and login calls on the `blocking` pool, and runs
+//! data connections, TLS (futures-rustls, ring) and timers.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use ftp_proto::server::ServerConfig;
+//! use ftp_futures::server::{FsStorage, Server, UserList};
+//!
+//! # fn main() -> Result<(), ftp_futures::Error> {
+//! ftp_futures::block_on(async {
+//!     let mut config = ServerConfig::default();
+//!     config.anonymous = true;
+//!     let users = UserList::new().user("alice", "secret").anonymous();
+//!     let server = Server::new(FsStorage::new("/srv/ftp")?, users)
+//!         .listen("127.0.0.1:2121".parse().unwrap())
+//!         .config(Arc::new(config))
+//!         .bind()
+//!         .await?;
+//!     let shutdown = server.shutdown_handle();
+//!     std::thread::spawn(move || {
+//!         // ... later: stop accepting, let transfers finish for up to the grace period.
+//!         shutdown.shutdown();
+//!     });
+//!     server.run().await
+//! })
+//! # }
+//! ```
+
+mod conn;
+mod data;
+
+pub use ftp_host::auth::{Authenticator, Credentials, Grant, UserList};
+pub use ftp_host::storage::{FsStorage, Storage};
+pub use ftp_host::tls::{
+    data_config, server_config as tls_config, server_config_from_pem as tls_config_from_pem,
+    server_config_from_pem_files as tls_config_from_pem_files,
+};
+pub use ftp_host::transfer::TRANSFER_CHUNK as TRANSFER_BUFFER;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_channel::{Receiver, Sender};
+use ftp_host::limits::Admission;
+use ftp_proto::server::{refusal_reply, ServerConfig, TlsMode};
+use futures_lite::future::or;
+use futures_rustls::TlsAcceptor;
+use tracing::{debug, info, warn, Instrument};
+
+use crate::stream::{accept_each, timeout, Tcp};
+use crate::{rt, Error};
+use conn::Shared;
+
+/// Builds a server: listen addresses, the core's policy, storage, authentication, TLS and
+/// connection limits. Call [`bind`](Self::bind), then [`BoundServer::run`].
+pub struct Server<S, A> {
+    listen: Vec<SocketAddr>,
+    config: Arc<ServerConfig>,
+    storage: S,
+    auth: A,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    admission: (usize, usize),
+    grace: Duration,
+}
+
+impl<S: Storage, A: Authenticator> Server<S, A> {
+    /// A server over `storage` that checks logins with `auth`, with the core's default policy
+    /// ([`ServerConfig::default`]), no TLS, at most 512 connections and 32 per client
+    /// address, and 30 s for transfers to finish at shutdown.
+    pub fn new(storage: S, auth: A) -> Self {
+        Server {
+            listen: Vec::new(),
+            config: Arc::default(),
+            storage,
+            auth,
+            tls: None,
+            admission: (512, 32),
+            grace: Duration::from_secs(30),
+        }
+    }
+
+    /// Adds an address to listen on (IPv4 or IPv6; port 0 picks a free port, see
+    /// [`BoundServer::local_addrs`]). An IPv6 address listens for IPv6 only.
+    pub fn listen(self, addr: SocketAddr) -> Self {
+        let mut listen = self.listen;
+        listen.push(addr);
+        Server { listen, ..self }
+    }
+
+    /// Sets the core's policy: passive ports, masquerade address, limits, timeouts, anonymous
+    /// access, TLS mode ([`TlsMode::Implicit`] makes every connection start with TLS).
+    pub fn config(self, config: Arc<ServerConfig>) -> Self {
+        Server { config, ..self }
+    }
+
+    /// Sets the TLS certificate and settings for FTPS (see [`tls_config`]). Needed when the
+    /// config's [`TlsMode`] is not `Disabled`.
+    pub fn tls(self, tls: Arc<rustls::ServerConfig>) -> Self {
+        Server {
+            tls: Some(tls),
+            ..self
+        }
+    }
+
+    /// Most control connections at once; more are answered 421 and closed.
+    pub fn max_connections(self, n: usize) -> Self {
+        let admission = (n, self.admission.1);
+        Server { admission, ..self }
+    }
+
+    /// Most control connections at once from one client address; more get 421.
+    pub fn max_connections_per_ip(self, n: usize) -> Self {
+        let admission = (self.admission.0, n);
+        Server { admission, ..self }
+    }
+
+    /// How long [`ShutdownHandle::shutdown`] lets running transfers finish before the
+    /// remaining connections are dropped.
+    pub fn shutdown_timeout(self, grace: Duration) -> Self {
+        Server { grace, ..self }
+    }
+
+    /// Binds every listen address. Errs if one cannot be bound, if none was given, or if the
+    /// config wants TLS and no TLS configuration was set.
+    pub async fn bind(self) -> Result<BoundServer<S, A>, Error> {
+        if self.listen.is_empty() {
+            return Err(Error::NoListenAddress);
+        }
+        if self.config.tls != TlsMode::Disabled && self.tls.is_none() {
+            return Err(Error::TlsNotConfigured);
+        }
+        let listeners = self
+            .listen
+            .iter()
+            .map(|addr| ftp_host::net::bind_control(*addr, 1024))
+            .collect::<Result<Vec<_>, _>>()?;
+        let local_addrs = listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<Result<Vec<_>, _>>()?;
+        let acceptor = |c: &Arc<rustls::ServerConfig>| TlsAcceptor::from(c.clone());
+        let shared = Arc::new(Shared {
+            implicit_tls: self.config.tls == TlsMode::Implicit,
+            config: self.config,
+            storage: Arc::new(self.storage),
+            auth: Arc::new(self.auth),
+            data_tls: self.tls.as_ref().map(|c| acceptor(&data_config(c))),
+            tls: self.tls.as_ref().map(acceptor),
+        });
+        Ok(BoundServer {
+            listeners,
+            local_addrs,
+            shared,
+            shutdown: async_channel::bounded(1),
+            admission: Admission::new(self.admission.0, self.admission.1),
+            grace: self.grace,
+        })
+    }
+}
+
+/// A server whose addresses are bound; [`run`](Self::run) serves until shut down.
+pub struct BoundServer<S, A> {
+    listeners: Vec<TcpListener>,
+    local_addrs: Vec<SocketAddr>,
+    shared: Arc<Shared<S, A>>,
+    /// Closed to shut down; nothing is ever sent on it.
+    shutdown: (Sender<()>, Receiver<()>),
+    admission: Admission,
+    grace: Duration,
+}
+
+/// Stops a running server: [`shutdown`](Self::shutdown) stops accepting, closes idle sessions
+/// with 421, and lets running transfers finish within the grace period.
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle(Sender<()>);
+
+impl ShutdownHandle {
+    /// Starts the shutdown; [`BoundServer::run`] returns once it is complete.
+    pub fn shutdown(&self) {
+        self.0.close();
+    }
+}
+
+/// What the accept loop of [`BoundServer::run`] waits for.
+enum Event {
+    Connection(Tcp, SocketAddr),
+    Ended(u64),
+    Stop,
+}
+
+impl<S: Storage, A: Authenticator> BoundServer<S, A> {
+    /// The bound addresses, in the order they were given (with the real port for port 0).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// A handle that shuts this server down.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.shutdown.0.clone())
+    }
+
+    /// Serves connections until [`ShutdownHandle::shutdown`]; then waits up to the grace
+    /// period for sessions to end and drops the rest.
+    pub async fn run(self) -> Result<(), Error> {
+        let (conn_tx, conn_rx) = async_channel::bounded(64);
+        let acceptors: Vec<rt::Task<()>> = self
+            .listeners
+            .into_iter()
+            .map(|listener| {
+                let tx = conn_tx.clone();
+                rt::spawn(async move {
+                    let accepting = accept_each(listener, |tcp, peer| {
+                        let tx = tx.clone();
+                        async move { tx.send((tcp, peer)).await.is_ok() }
+                    });
+                    if let Err(e) = accepting.await {
+                        warn!("cannot accept connections: {e}");
+                    }
+                })
+            })
+            .collect();
+        drop(conn_tx);
+        info!(addrs = ?self.local_addrs, "FTP server listening");
+        // Each session's task, removed when it reports its end on `ended`.
+        let mut sessions: HashMap<u64, rt::Task<()>> = HashMap::new();
+        let (ended_tx, ended) = async_channel::unbounded();
+        let stop = self.shutdown.1;
+        for id in 0u64.. {
+            let next = or(
+                async {
+                    match conn_rx.recv().await {
+                        Ok((tcp, peer)) => Event::Connection(tcp, peer),
+                        Err(_) => Event::Stop,
+                    }
+                },
+                or(
+                    async { ended.recv().await.map_or(Event::Stop, Event::Ended) },
+                    async {
+                        let _ = stop.recv().await;
+                        Event::Stop
+                    },
+                ),
+            );
+            let (tcp, peer) = match next.await {
+                Event::Connection(tcp, peer) => (tcp, peer),
+                Event::Ended(id) => {
+                    if let Some(task) = sessions.remove(&id) {
+                        task.detach();
+                    }
+                    continue;
+                }
+                Event::Stop => break,
+            };
+            let slot = match self.admission.admit(peer.ip()) {
+                Ok(slot) => slot,
+                Err(reason) => {
+                    debug!(%peer, ?reason, "connection limit reached");
+                    if !self.shared.implicit_tls {
+                        let _ = tcp.get_ref().write(&refusal_reply(reason));
+                    }
+                    continue;
+                }
+            };
+            let (shared, stop, ended) = (self.shared.clone(), stop.clone(), ended_tx.clone());
+            let served = async move {
+                match conn::serve(shared, tcp, peer, stop).await {
+                    Err(e) => debug!("connection ended: {e}"),
+                    Ok(()) => debug!("connection closed"),
+                }
+                drop(slot);
+                let _ = ended.try_send(id);
+            };
+            let task = rt::spawn(served.instrument(tracing::info_span!("ftp", %peer)));
+            sessions.insert(id, task);
+        }
+        drop(acceptors);
+        info!(sessions = sessions.len(), "shutting down");
+        let drained = timeout(self.grace, async {
+            while !sessions.is_empty() {
+                let Ok(id) = ended.recv().await else { break };
+                if let Some(task) = sessions.remove(&id) {
+                    task.detach();
+                }
+            }
+        })
+        .await;
+        if drained.is_err() {
+            warn!(
+                left = sessions.len(),
+                "grace period over: dropping sessions"
+            );
+            for (_, task) in sessions {
+                task.cancel().await;
+            }
+        }
+        Ok(())
+    }
+}
