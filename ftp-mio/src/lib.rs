@@ -15,6 +15,7 @@
 //! without it the crate builds, and asking for TLS fails with a clear error.
 
 pub mod client;
+pub mod server;
 mod sock;
 
 pub use ftp_host;
