@@ -34,6 +34,7 @@ pub(crate) struct Sock {
     /// The poller said writable and no write met `WouldBlock` since.
     pub(crate) writable: bool,
     /// TCP end of stream seen under TLS.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     tcp_eof: bool,
 }
 

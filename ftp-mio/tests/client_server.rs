@@ -5,8 +5,11 @@ mod common;
 use std::time::Duration;
 
 use common::{content, TestServer, PASS, USER};
-use ftp_mio::client::{insecure_tls_config, Client, Config};
+#[cfg(feature = "tls")]
+use ftp_mio::client::insecure_tls_config;
+use ftp_mio::client::{Client, Config};
 use ftp_proto::client::DataMode;
+#[cfg(feature = "tls")]
 use ftp_proto::server::TlsMode;
 
 fn config() -> Config {
@@ -36,7 +39,10 @@ fn login_put_get_list() {
         content(3 * 1024 * 1024, 3 * 1024 * 1024)
     );
     let entries = client.list(Some("/")).expect("list");
-    let big = entries.iter().find(|e| &e.name[..] == b"big.bin").expect("listed");
+    let big = entries
+        .iter()
+        .find(|e| &e.name[..] == b"big.bin")
+        .expect("listed");
     assert_eq!(big.size, Some(3 * 1024 * 1024));
     assert_eq!(client.size("/big.bin").expect("size"), 3 * 1024 * 1024);
     let names = client.nlst(None::<&str>).expect("nlst");
@@ -84,7 +90,9 @@ fn rename_delete_mkdir() {
     client.rename("/a.txt", "/dir/b.txt").expect("rename");
     assert!(server.path("dir/b.txt").is_file());
     assert!(!server.path("a.txt").exists());
-    let e = client.delete("/nope.txt").expect_err("delete of a missing file");
+    let e = client
+        .delete("/nope.txt")
+        .expect_err("delete of a missing file");
     assert_eq!(e.reply().map(|r| r.code().as_u16()), Some(550));
     client.delete("/dir/b.txt").expect("delete");
     client.rmdir("/dir").expect("rmdir");
@@ -108,6 +116,7 @@ fn passive_epsv_pasv_and_active() {
     }
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn explicit_ftps_upload_download() {
     let server = TestServer::with(common::Options {
@@ -123,6 +132,7 @@ fn explicit_ftps_upload_download() {
     client.quit().expect("quit");
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn explicit_ftps_requiring_session_reuse() {
     let server = TestServer::with(common::Options {
@@ -137,6 +147,7 @@ fn explicit_ftps_requiring_session_reuse() {
     client.quit().expect("quit");
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn implicit_ftps() {
     let server = TestServer::with(common::Options {
@@ -150,6 +161,7 @@ fn implicit_ftps() {
     client.quit().expect("quit");
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn active_mode_over_tls() {
     let server = TestServer::with(common::Options {

@@ -3,6 +3,7 @@
 mod common;
 
 use common::{content, run_ok, sha256, sha256_file, TestServer, PASS, USER};
+#[cfg(feature = "tls")]
 use ftp_proto::server::TlsMode;
 
 #[test]
@@ -34,14 +35,28 @@ fn curl_get_and_put_active() {
     let dir = tempfile::tempdir().expect("dir");
     run_ok(
         "curl",
-        &["-sS", "-P", "-", "-o", "got.bin", &server.url("ftp", "down.bin")],
+        &[
+            "-sS",
+            "-P",
+            "-",
+            "-o",
+            "got.bin",
+            &server.url("ftp", "down.bin"),
+        ],
         dir.path(),
     );
     assert_eq!(sha256_file(&dir.path().join("got.bin")), sha256(&data));
     std::fs::write(dir.path().join("up.bin"), &data).expect("write");
     run_ok(
         "curl",
-        &["-sS", "-P", "-", "-T", "up.bin", &server.url("ftp", "up.bin")],
+        &[
+            "-sS",
+            "-P",
+            "-",
+            "-T",
+            "up.bin",
+            &server.url("ftp", "up.bin"),
+        ],
         dir.path(),
     );
     assert_eq!(sha256_file(&server.path("up.bin")), sha256(&data));
@@ -57,6 +72,7 @@ fn curl_listing() {
     assert!(text.contains("one.txt") && text.contains(" 5 "), "{text}");
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn curl_ftps_explicit() {
     let server = TestServer::with(common::Options {
@@ -95,6 +111,7 @@ fn curl_ftps_explicit() {
     assert_eq!(sha256_file(&server.path("up.bin")), sha256(&data));
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn curl_ftps_implicit() {
     let server = TestServer::with(common::Options {
@@ -106,7 +123,13 @@ fn curl_ftps_implicit() {
     let dir = tempfile::tempdir().expect("dir");
     run_ok(
         "curl",
-        &["-sS", "-k", "-o", "got.bin", &server.url("ftps", "down.bin")],
+        &[
+            "-sS",
+            "-k",
+            "-o",
+            "got.bin",
+            &server.url("ftps", "down.bin"),
+        ],
         dir.path(),
     );
     assert_eq!(sha256_file(&dir.path().join("got.bin")), sha256(&data));
@@ -133,6 +156,7 @@ fn lftp_put_get_plain() {
     lftp_put_get(&server, false);
 }
 
+#[cfg(feature = "tls")]
 #[test]
 fn lftp_put_get_tls() {
     let server = TestServer::with(common::Options {

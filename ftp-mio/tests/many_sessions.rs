@@ -34,11 +34,16 @@ fn two_hundred_idle_sessions_on_one_loop() {
         ..Default::default()
     });
     // A login has run, so the worker pool is up.
-    Client::connect(server.addr, config()).expect("connect").quit().expect("quit");
+    Client::connect(server.addr, config())
+        .expect("connect")
+        .quit()
+        .expect("quit");
     let before = threads();
     let started = Instant::now();
     let clients: Vec<Client> = (0..200)
-        .map(|i| Client::connect(server.addr, config()).unwrap_or_else(|e| panic!("client {i}: {e}")))
+        .map(|i| {
+            Client::connect(server.addr, config()).unwrap_or_else(|e| panic!("client {i}: {e}"))
+        })
         .collect();
     for (i, c) in clients.iter().enumerate() {
         let r = c.noop().unwrap_or_else(|e| panic!("NOOP {i}: {e}"));
@@ -53,4 +58,3 @@ fn two_hundred_idle_sessions_on_one_loop() {
         c.quit().expect("quit");
     }
 }
-

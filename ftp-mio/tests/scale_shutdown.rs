@@ -75,7 +75,10 @@ fn shutdown_lets_a_running_transfer_finish() {
     assert!(!download.is_finished(), "the transfer is still running");
     server.handle.shutdown();
     let (r, got) = download.join().expect("download thread");
-    assert_eq!(r.expect("the running transfer completes"), data.len() as u64);
+    assert_eq!(
+        r.expect("the running transfer completes"),
+        data.len() as u64
+    );
     assert!(got == data);
     assert!(server.stop(Duration::from_secs(5)), "run() returned");
 }

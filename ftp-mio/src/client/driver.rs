@@ -4,11 +4,11 @@
 //! come in either order, and every wait has a deadline (the session's reply timeout, the
 //! connect timeout, the data idle timeout).
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -313,7 +313,10 @@ impl Inner {
             match &mut task.work {
                 Work::Connecting(s, t) if *t <= now => {
                     s.take();
-                    reports.push(ClientReport::Connected(*id, Err(io::ErrorKind::TimedOut.into())));
+                    reports.push(ClientReport::Connected(
+                        *id,
+                        Err(io::ErrorKind::TimedOut.into()),
+                    ));
                 }
                 Work::Transfer(t) if t.deadline <= now => {
                     if matches!(t.job, ClientJob::Upload(_)) {
@@ -398,10 +401,10 @@ impl Inner {
             ClientAction::Accept { id, listener } => {
                 let mut listener = TcpListener::from_std(listener);
                 let token = self.token();
-                if let Err(e) = self
-                    .poll
-                    .registry()
-                    .register(&mut listener, token, Interest::READABLE)
+                if let Err(e) =
+                    self.poll
+                        .registry()
+                        .register(&mut listener, token, Interest::READABLE)
                 {
                     tracing::debug!(%id, error = %e, "cannot watch the data listener");
                     self.conn
@@ -422,9 +425,11 @@ impl Inner {
     fn connect(&mut self, now: Instant, id: DataId, addr: SocketAddr) {
         let token = self.token();
         let made = TcpStream::connect(addr).and_then(|mut tcp| {
-            self.poll
-                .registry()
-                .register(&mut tcp, token, Interest::READABLE | Interest::WRITABLE)?;
+            self.poll.registry().register(
+                &mut tcp,
+                token,
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
             Ok(tcp)
         });
         match made {
@@ -451,6 +456,7 @@ impl Inner {
         // Events were not watched while the connection waited for its transfer.
         stream.sock.readable = true;
         stream.sock.writable = true;
+        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
         let mut phase = Phase::Move;
         if tls {
             #[cfg(feature = "tls")]
@@ -752,7 +758,9 @@ impl Transfer {
             }
         }
         let r = match self.job {
-            ClientJob::Listing | ClientJob::Download(_) => self.download(id, io, local_error, reports),
+            ClientJob::Listing | ClientJob::Download(_) => {
+                self.download(id, io, local_error, reports)
+            }
             ClientJob::Upload(_) => self.upload(io, local_error),
         };
         let (m, end) = match r {
@@ -905,6 +913,7 @@ fn read_some(src: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
+#[cfg(feature = "tls")]
 /// Runs a TLS handshake on `sock` (registered with `poll` as [`CONTROL`]) until it completes
 /// or `deadline` passes: for implicit FTPS, before the session starts.
 pub(crate) fn handshake_blocking(

@@ -112,6 +112,7 @@ impl Client {
         tcp.set_nonblocking(true).map_err(Error::Connect)?;
         let local_ip = tcp.local_addr().map_err(Error::Connect)?.ip();
         let mut tcp = mio::net::TcpStream::from_std(tcp);
+        #[cfg_attr(not(feature = "tls"), allow(unused_mut))]
         let mut poll = Poll::new().map_err(Error::Connect)?;
         poll.registry()
             .register(

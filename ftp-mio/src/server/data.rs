@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use ftp_host::transfer::{upload_outcome, Chunk, NetEnd, Progress, TransferOutcome, TRANSFER_CHUNK};
+use ftp_host::transfer::{
+    upload_outcome, Chunk, NetEnd, Progress, TransferOutcome, TRANSFER_CHUNK,
+};
 use ftp_proto::server::TransferError;
 use mio::net::TcpListener;
 use mio::Token;
@@ -50,6 +52,7 @@ pub(crate) enum Work {
         tls: bool,
     },
     /// The server side of a TLS handshake on a data connection.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     Securing {
         sock: Option<DataSock>,
         deadline: Instant,
@@ -151,7 +154,10 @@ impl Sending {
                             moved = true;
                         }
                         Err(_) => {
-                            return (true, Some(TransferOutcome::Failed(TransferError::ConnectionLost)))
+                            return (
+                                true,
+                                Some(TransferOutcome::Failed(TransferError::ConnectionLost)),
+                            )
                         }
                     }
                     continue;
@@ -184,7 +190,10 @@ impl Sending {
                 (true, Some(TransferOutcome::Done(self.total)))
             }
             Ok(false) => (moved, None),
-            Err(_) => (true, Some(TransferOutcome::Failed(TransferError::ConnectionLost))),
+            Err(_) => (
+                true,
+                Some(TransferOutcome::Failed(TransferError::ConnectionLost)),
+            ),
         }
     }
 

@@ -265,15 +265,15 @@ impl<S: Storage, A: Authenticator> EventLoop<S, A> {
             self.next_key += 1;
             let token = Token(self.next_token);
             self.next_token += 1;
-            if let Err(e) =
-                self.poll
-                    .registry()
-                    .register(&mut tcp, token, Interest::READABLE | Interest::WRITABLE)
-            {
+            if let Err(e) = self.poll.registry().register(
+                &mut tcp,
+                token,
+                Interest::READABLE | Interest::WRITABLE,
+            ) {
                 tracing::warn!("cannot watch a connection: {e}");
                 continue;
             }
-            match Session::new(key, token, tcp, peer, slot, &self.shared, now, false) {
+            match Session::new(key, token, tcp, peer, slot, &self.shared, now) {
                 Ok(s) => {
                     tracing::debug!(%peer, "connected");
                     self.tokens.insert(token, (key, None));

@@ -245,11 +245,7 @@ impl<S: Storage, A: Authenticator> Pool<S, A> {
 
     /// Queues work.
     pub(crate) fn submit(&self, work: Work<S, A>) {
-        let mut q = self
-            .shared
-            .queues
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut q = self.shared.queues.lock().unwrap_or_else(|e| e.into_inner());
         match work {
             Work::Job(..) => q.jobs.push_back(work),
             _ => q.transfers.push_back(work),
@@ -267,11 +263,7 @@ impl<S: Storage, A: Authenticator> Pool<S, A> {
     }
 
     fn stop(&self) {
-        let mut q = self
-            .shared
-            .queues
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut q = self.shared.queues.lock().unwrap_or_else(|e| e.into_inner());
         q.stop = true;
         drop(q);
         self.shared.cond.notify_all();
@@ -280,11 +272,7 @@ impl<S: Storage, A: Authenticator> Pool<S, A> {
 
 impl<S: Storage, A> Drop for Pool<S, A> {
     fn drop(&mut self) {
-        let mut q = self
-            .shared
-            .queues
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut q = self.shared.queues.lock().unwrap_or_else(|e| e.into_inner());
         q.stop = true;
         drop(q);
         self.shared.cond.notify_all();

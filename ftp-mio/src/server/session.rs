@@ -103,7 +103,6 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
         slot: Slot,
         shared: &Shared<S, A>,
         now: Instant,
-        shutting_down: bool,
     ) -> std::io::Result<Session<S, A>> {
         let local = tcp.local_addr()?;
         #[allow(unused_mut)]
@@ -133,23 +132,20 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
                 s.implicit = Some(now + shared.config.data_timeout);
             }
         } else {
-            s.start_session(shared, now, shutting_down);
+            s.start_session(shared, now);
         }
         s.control = Some(control);
         Ok(s)
     }
 
-    fn start_session(&mut self, shared: &Shared<S, A>, now: Instant, shutting_down: bool) {
+    fn start_session(&mut self, shared: &Shared<S, A>, now: Instant) {
         let session = ServerSession::new(shared.config.clone(), self.peer, self.local, now);
-        let mut conn = ServerConn::new(
+        let conn = ServerConn::new(
             session,
             shared.storage.clone(),
             shared.auth.clone(),
             self.local,
         );
-        if shutting_down {
-            conn.handle_shutdown(now);
-        }
         self.conn = Some(conn);
     }
 
@@ -328,9 +324,9 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
         source: &mut impl mio::event::Source,
     ) -> std::io::Result<Token> {
         let token = ctx.token(self.key, Some(id));
-        if let Err(e) = ctx
-            .registry
-            .register(source, token, Interest::READABLE | Interest::WRITABLE)
+        if let Err(e) =
+            ctx.registry
+                .register(source, token, Interest::READABLE | Interest::WRITABLE)
         {
             ctx.tokens.remove(&token);
             return Err(e);
@@ -649,7 +645,7 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
             match c.handshake().and_then(|d| Ok(d && c.flush()?)) {
                 Ok(true) => {
                     self.implicit = None;
-                    self.start_session(ctx.shared, now, false);
+                    self.start_session(ctx.shared, now);
                     moved = true;
                 }
                 Ok(false) => return false,

@@ -58,11 +58,13 @@ impl TestServer {
         config.failed_login_delay = Duration::from_millis(100);
         (opts.config)(&mut config);
         let users = UserList::new().user(USER, PASS);
+        #[allow(unused_mut)]
         let mut server = Server::new(FsStorage::new(root.path()).expect("storage"), users)
             .listen("127.0.0.1:0".parse().expect("addr"))
             .config(Arc::new(config))
             .max_connections_per_ip(opts.max_per_ip)
             .shutdown_timeout(opts.grace);
+        #[cfg(feature = "tls")]
         if opts.tls != TlsMode::Disabled {
             let cert = rcgen::generate_simple_self_signed(vec![
                 "localhost".to_string(),
