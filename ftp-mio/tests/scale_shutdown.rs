@@ -97,3 +97,51 @@ fn connection_limit_refuses_with_421() {
     let reply = read_reply(&mut r);
     assert!(reply.starts_with("421"), "{reply:?}");
 }
+
+/// Sends a command and reads replies until one with a final code (not 1xx).
+fn command(w: &mut TcpStream, r: &mut BufReader<TcpStream>, cmd: &str) -> String {
+    write!(w, "{cmd}\r\n").expect("write");
+    read_reply(r)
+}
+
+#[test]
+fn stalled_download_is_aborted_and_frees_its_worker() {
+    let server = TestServer::with(common::Options {
+        config: Box::new(|c| c.data_timeout = Duration::from_secs(1)),
+        ..Default::default()
+    });
+    server.put_file("big.bin", &content(64 * 1024 * 1024, 11));
+    let tcp = TcpStream::connect(server.addr).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut w = tcp.try_clone().expect("clone");
+    let mut r = BufReader::new(tcp);
+    assert!(read_reply(&mut r).starts_with("220"));
+    assert!(command(&mut w, &mut r, &format!("USER {USER}")).starts_with("331"));
+    assert!(command(&mut w, &mut r, &format!("PASS {PASS}")).starts_with("230"));
+    assert!(command(&mut w, &mut r, "TYPE I").starts_with("200"));
+    let epsv = command(&mut w, &mut r, "EPSV");
+    assert!(epsv.starts_with("229"), "{epsv}");
+    let port: u16 = epsv
+        .split("|||")
+        .nth(1)
+        .and_then(|s| s.split('|').next())
+        .and_then(|p| p.parse().ok())
+        .expect("EPSV port");
+    let data = TcpStream::connect((server.addr.ip(), port)).expect("data connection");
+    let started = Instant::now();
+    let start = command(&mut w, &mut r, "RETR big.bin");
+    assert!(start.starts_with("150") || start.starts_with("125"), "{start:?}");
+    // Never read the data: the transfer stalls once the socket buffers are full.
+    let reply = read_reply(&mut r);
+    assert!(reply.starts_with("426"), "{reply:?}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+    drop(data);
+    // The session and the workers go on: several transfers in a row still work.
+    for i in 0..4 {
+        let client = Client::connect(server.addr, config()).expect("connect");
+        client.stor(format!("/after{i}.bin"), &b"fine"[..]).expect("stor");
+        client.quit().expect("quit");
+    }
+    assert!(command(&mut w, &mut r, "NOOP").starts_with("200"));
+}
