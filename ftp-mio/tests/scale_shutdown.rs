@@ -131,7 +131,10 @@ fn stalled_download_is_aborted_and_frees_its_worker() {
     let data = TcpStream::connect((server.addr.ip(), port)).expect("data connection");
     let started = Instant::now();
     let start = command(&mut w, &mut r, "RETR big.bin");
-    assert!(start.starts_with("150") || start.starts_with("125"), "{start:?}");
+    assert!(
+        start.starts_with("150") || start.starts_with("125"),
+        "{start:?}"
+    );
     // Never read the data: the transfer stalls once the socket buffers are full.
     let reply = read_reply(&mut r);
     assert!(reply.starts_with("426"), "{reply:?}");
@@ -140,7 +143,9 @@ fn stalled_download_is_aborted_and_frees_its_worker() {
     // The session and the workers go on: several transfers in a row still work.
     for i in 0..4 {
         let client = Client::connect(server.addr, config()).expect("connect");
-        client.stor(format!("/after{i}.bin"), &b"fine"[..]).expect("stor");
+        client
+            .stor(format!("/after{i}.bin"), &b"fine"[..])
+            .expect("stor");
         client.quit().expect("quit");
     }
     assert!(command(&mut w, &mut r, "NOOP").starts_with("200"));

@@ -138,6 +138,8 @@ impl Sending {
     pub(crate) fn step(&mut self) -> (bool, Option<TransferOutcome>) {
         let mut moved = false;
         if !self.closing {
+            // At most this many chunks per step: the loop has other connections to serve.
+            let mut budget = 8;
             loop {
                 if let Some((chunk, off)) = self.chunk.as_mut() {
                     let rest = chunk.get(*off..).unwrap_or_default();
@@ -162,6 +164,10 @@ impl Sending {
                     }
                     continue;
                 }
+                if budget == 0 {
+                    return (moved, None);
+                }
+                budget -= 1;
                 let next = match self.pipe.as_ref() {
                     Some(p) => p.0.try_pop(),
                     None => TryPop::Closed,

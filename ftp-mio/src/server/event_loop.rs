@@ -106,7 +106,12 @@ impl<S: Storage, A: Authenticator> EventLoop<S, A> {
             for d in [grace, self.accept_retry].into_iter().flatten() {
                 deadline = Some(deadline.map_or(d, |x| x.min(d)));
             }
-            let timeout = deadline.map(|d| d.saturating_duration_since(now));
+            // Sessions that stopped with work left are driven again without waiting.
+            let timeout = if self.dirty.is_empty() {
+                deadline.map(|d| d.saturating_duration_since(now))
+            } else {
+                Some(Duration::ZERO)
+            };
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -192,13 +197,16 @@ impl<S: Storage, A: Authenticator> EventLoop<S, A> {
         let mut dirty = std::mem::take(&mut self.dirty);
         dirty.sort_unstable();
         dirty.dedup();
+        let mut again = Vec::new();
         let idle = self.shared.config.idle_timeout;
         for key in dirty.drain(..) {
             let Some(mut s) = self.sessions.remove(&key) else {
                 continue;
             };
             let mut ctx = self.ctx();
-            s.drive(&mut ctx);
+            if s.drive(&mut ctx) {
+                again.push(key);
+            }
             if s.closed {
                 s.close(&mut ctx);
                 if let Some(t) = s.filed.take() {
@@ -218,7 +226,7 @@ impl<S: Storage, A: Authenticator> EventLoop<S, A> {
             }
             self.sessions.insert(key, s);
         }
-        self.dirty = dirty;
+        self.dirty = again;
     }
 
     /// Stops accepting and tells every session.

@@ -259,20 +259,23 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
         }
     }
 
-    /// Moves everything as far as it goes without waiting.
-    pub(crate) fn drive(&mut self, ctx: &mut Ctx<'_, S, A>) {
-        for _ in 0..1000 {
+    /// Moves everything as far as it goes without waiting, within a budget so that one busy
+    /// session does not starve the others: true if it stopped with work left (drive it again
+    /// on the next turn of the loop).
+    pub(crate) fn drive(&mut self, ctx: &mut Ctx<'_, S, A>) -> bool {
+        for _ in 0..8 {
             let mut moved = self.drive_tasks(ctx);
             moved |= self.control_io(ctx);
             if self.closed {
-                return;
+                return false;
             }
             moved |= self.drain_actions(ctx);
             self.prune(ctx);
             if self.closed || !moved {
-                return;
+                return false;
             }
         }
+        true
     }
 
     /// Drops everything: sockets, tasks (their pipes close, so workers stop), tokens.
