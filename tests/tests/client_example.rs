@@ -1,26 +1,66 @@
 //! The example client binary (`ftp-tokio/examples/client.rs`) against our server and against
 //! vsftpd: every command once, exit statuses, and a one-line error naming the server's reply.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::SystemTime;
 
 use ftp_tests::peers::{PeerKind, PeerServer, PeerTls, PEER_PASS, PEER_USER};
 use ftp_tests::{content, Options, TestServer};
 
-/// The example binary next to this test's target directory, built once if missing.
+/// The example binary in this test's target directory, built when missing or older than the
+/// sources it is made of: `cargo test -p ftp-tests` does not build ftp-tokio's examples, and
+/// the example's code lives in ftp-cli too. (`cargo test --workspace` builds it first, so it
+/// is not built again with this crate's features.)
 fn example() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let bin = dir.join("examples").join("client");
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "ftp-tokio", "--example", "client"])
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the example client");
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let dir = exe.parent().unwrap().parent().unwrap();
+        let bin = dir.join("examples").join("client");
+        let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+        let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+        let sources = [
+            "ftp-proto/src",
+            "ftp-host/src",
+            "ftp-cli/src",
+            "ftp-tokio/src",
+            "ftp-tokio/examples",
+        ]
+        .iter()
+        .map(|d| newest(&root.join(d)))
+        .max()
+        .flatten();
+        if built.is_none() || sources > built {
+            let profile = match dir.file_name().and_then(|n| n.to_str()) {
+                Some("debug") | None => "dev",
+                Some(p) => p,
+            };
+            let status = Command::new(env!("CARGO"))
+                .args(["build", "-p", "ftp-tokio", "--example", "client"])
+                .args(["--profile", profile])
+                .current_dir(root)
+                .status()
+                .unwrap();
+            assert!(status.success(), "building the example client");
+        }
+        bin
+    })
+    .clone()
+}
+
+/// The latest modification time of the files under `dir`.
+fn newest(dir: &Path) -> Option<SystemTime> {
+    let mut latest = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let t = match entry.file_type() {
+            Ok(t) if t.is_dir() => newest(&entry.path()),
+            _ => entry.metadata().and_then(|m| m.modified()).ok(),
+        };
+        latest = latest.max(t);
     }
-    bin
+    latest
 }
 
 fn client(args: &[&str]) -> Output {

@@ -1,0 +1,566 @@
+//! The example client's command line: [`HELP`], [`Args`], [`Url`] parsing, the
+//! [`Config`] a connection takes ([`connection`]), the listing format ([`listing_line`]), and
+//! the command dispatch ([`run`]) written once over the [`CliClient`] trait, which an adapter
+//! implements with what differs per runtime (connecting, file transfers, QUIT).
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use ftp_host::client::{Config, Error, Operations};
+use ftp_proto::client::{ClientTls, DataMode};
+use ftp_proto::listing::{Entry, EntryKind};
+use rustls::pki_types::ServerName;
+
+/// The text of `--help`.
+pub const HELP: &str = "\
+Usage: client [OPTIONS] COMMAND URL [FILE]
+
+Commands:
+  ls URL               list a directory (LIST) to stdout
+  mlsd URL             list a directory with facts (MLSD) to stdout
+  get URL LOCALFILE    download a file
+  put LOCALFILE URL    upload a file
+  rm URL               delete a file
+  mkdir URL            create a directory
+  mv URL NEWNAME       rename a file or directory
+  size URL             print a file's size in bytes
+
+URL: ftp://[user[:pass]@]host[:port]/path (ftps:// for implicit TLS, port 990); the default
+user is anonymous. The path is relative to the login directory (use %2F for a leading /).
+
+Options:
+  --active             active mode (PORT/EPRT) instead of passive
+  --no-epsv            passive mode with PASV only
+  --use-pasv-address   connect to the address in 227 replies (default: the server's address)
+  --tls                explicit FTPS (AUTH TLS), required
+  --insecure           accept any TLS certificate (for tests only)
+  --ca-file FILE       trust the PEM certificates in FILE (for TLS without --insecure)
+  --timeout SECS       connect, reply and data idle timeout (default 30)
+  -h, --help           this text
+";
+
+/// The parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Args {
+    /// The command (`ls`, `get`...), not checked yet.
+    pub command: String,
+    /// The command's operands (URL, local file, new name), not checked yet.
+    pub operands: Vec<String>,
+    /// `--active`.
+    pub active: bool,
+    /// `--no-epsv`.
+    pub no_epsv: bool,
+    /// `--use-pasv-address`.
+    pub use_pasv_address: bool,
+    /// `--tls`.
+    pub tls: bool,
+    /// `--insecure`.
+    pub insecure: bool,
+    /// `--ca-file FILE`.
+    pub ca_file: Option<String>,
+    /// `--timeout SECS` (30 s by default).
+    pub timeout: Duration,
+}
+
+impl Args {
+    /// Parses the process's arguments. `-h`/`--help` prints [`HELP`] and exits with status 0.
+    pub fn parse() -> Result<Args, String> {
+        match Args::parse_from(std::env::args_os().skip(1))? {
+            Some(args) => Ok(args),
+            None => {
+                print!("{HELP}");
+                std::process::exit(0);
+            }
+        }
+    }
+
+    /// Parses these arguments (without the program name); `None` when `-h`/`--help` is among
+    /// them.
+    pub fn parse_from<I>(args: I) -> Result<Option<Args>, String>
+    where
+        I: IntoIterator,
+        I::Item: Into<OsString>,
+    {
+        use lexopt::prelude::*;
+        let mut parser = lexopt::Parser::from_args(args);
+        let mut args = Args {
+            command: String::new(),
+            operands: Vec::new(),
+            active: false,
+            no_epsv: false,
+            use_pasv_address: false,
+            tls: false,
+            insecure: false,
+            ca_file: None,
+            timeout: Duration::from_secs(30),
+        };
+        let mut positional = Vec::new();
+        while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+            match arg {
+                Long("active") => args.active = true,
+                Long("no-epsv") => args.no_epsv = true,
+                Long("use-pasv-address") => args.use_pasv_address = true,
+                Long("tls") => args.tls = true,
+                Long("insecure") => args.insecure = true,
+                Long("ca-file") => args.ca_file = Some(value_str(&mut parser)?),
+                Long("timeout") => {
+                    let secs: u64 = value_str(&mut parser)?
+                        .parse()
+                        .map_err(|_| "--timeout takes a number of seconds".to_string())?;
+                    args.timeout = Duration::from_secs(secs);
+                }
+                Short('h') | Long("help") => return Ok(None),
+                Value(v) => positional.push(v.into_string().map_err(|_| "non-UTF-8 argument")?),
+                other => return Err(other.unexpected().to_string()),
+            }
+        }
+        let mut it = positional.into_iter();
+        args.command = it.next().ok_or("missing COMMAND (see --help)")?;
+        args.operands = it.collect();
+        Ok(Some(args))
+    }
+
+    /// The command and its URL, checked: `bad usage of 'CMD' (see --help)` for an unknown
+    /// command or the wrong operands.
+    pub fn command(&self) -> Result<(Command, Url), String> {
+        let (command, url) = match (self.command.as_str(), self.operands.as_slice()) {
+            ("ls", [url]) => (Command::Ls, url),
+            ("mlsd", [url]) => (Command::Mlsd, url),
+            ("rm", [url]) => (Command::Rm, url),
+            ("mkdir", [url]) => (Command::Mkdir, url),
+            ("size", [url]) => (Command::Size, url),
+            ("get", [url, local]) => (Command::Get(local.clone()), url),
+            ("mv", [url, to]) => (Command::Mv(to.clone()), url),
+            ("put", [local, url]) => (Command::Put(local.clone()), url),
+            (cmd, _) => return Err(format!("bad usage of '{cmd}' (see --help)")),
+        };
+        Ok((command, Url::parse(url)?))
+    }
+}
+
+fn value_str(parser: &mut lexopt::Parser) -> Result<String, String> {
+    parser
+        .value()
+        .map_err(|e| e.to_string())?
+        .into_string()
+        .map_err(|_| "non-UTF-8 value".to_string())
+}
+
+/// A command with its operands other than the URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Command {
+    /// `ls URL`: LIST, one [`listing_line`] per entry.
+    Ls,
+    /// `mlsd URL`: MLSD, one [`listing_line`] per entry.
+    Mlsd,
+    /// `get URL LOCALFILE`.
+    Get(String),
+    /// `put LOCALFILE URL`.
+    Put(String),
+    /// `rm URL`: DELE.
+    Rm,
+    /// `mkdir URL`: MKD.
+    Mkdir,
+    /// `mv URL NEWNAME`: RNFR and RNTO.
+    Mv(String),
+    /// `size URL`: SIZE, printed.
+    Size,
+}
+
+/// A parsed `ftp://` or `ftps://` URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Url {
+    /// `ftps://`: implicit TLS.
+    pub implicit: bool,
+    /// The user (percent-decoded), `anonymous` when the URL names none.
+    pub user: String,
+    /// The password (percent-decoded), `anonymous@` for the default anonymous user, empty
+    /// when the URL names a user without one.
+    pub pass: String,
+    /// The host name or IP address (without the brackets of an IPv6 address).
+    pub host: String,
+    /// The port: 21 by default, 990 for `ftps://`.
+    pub port: u16,
+    /// The path after the host's `/`, percent-decoded (relative to the login directory; `%2F`
+    /// makes it absolute). Empty for the login directory.
+    pub path: String,
+}
+
+impl Url {
+    /// Parses `ftp://[user[:pass]@]host[:port]/path` or the same with `ftps://`.
+    pub fn parse(url: &str) -> Result<Url, String> {
+        let (implicit, rest) = if let Some(r) = url.strip_prefix("ftp://") {
+            (false, r)
+        } else if let Some(r) = url.strip_prefix("ftps://") {
+            (true, r)
+        } else {
+            return Err(format!("not an ftp:// or ftps:// URL: {url}"));
+        };
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        let (user, pass) = match userinfo {
+            None => ("anonymous".to_string(), "anonymous@".to_string()),
+            Some(u) => match u.split_once(':') {
+                Some((u, p)) => (percent_decode(u)?, percent_decode(p)?),
+                None => (percent_decode(u)?, String::new()),
+            },
+        };
+        let default_port = if implicit { 990 } else { 21 };
+        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+            let (h, after) = v6.split_once(']').ok_or("unclosed [ in URL")?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => p.parse().map_err(|_| "bad port in URL")?,
+                None => default_port,
+            };
+            (h.to_string(), port)
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), p.parse().map_err(|_| "bad port in URL")?),
+                None => (hostport.to_string(), default_port),
+            }
+        };
+        if host.is_empty() {
+            return Err("no host in URL".into());
+        }
+        Ok(Url {
+            implicit,
+            user,
+            pass,
+            host,
+            port,
+            path: percent_decode(path)?,
+        })
+    }
+}
+
+/// Decodes `%XX` escapes; the result must be UTF-8.
+pub fn percent_decode(s: &str) -> Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3).ok_or("bad %-escape in URL")?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| "bad %-escape in URL")?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "URL is not UTF-8".to_string())
+}
+
+/// Where to connect and how: resolves the URL's host (std's resolver) and builds the
+/// [`Config`] from the URL and the options: credentials, timeouts, data mode, the name the
+/// certificate is checked against, and for `ftps://` or `--tls` the TLS mode and the rustls
+/// configuration (`--insecure` or `--ca-file`).
+pub fn connection(args: &Args, url: &Url) -> Result<(SocketAddr, Config), String> {
+    let ip: Option<IpAddr> = url.host.parse().ok();
+    let addr: SocketAddr = (url.host.as_str(), url.port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {}: {e}", url.host))?
+        .next()
+        .ok_or_else(|| format!("no address for {}", url.host))?;
+
+    let mut config = Config::new(url.user.clone(), url.pass.clone());
+    config.connect_timeout = args.timeout;
+    config.data_idle_timeout = args.timeout;
+    config.session.reply_timeout = args.timeout;
+    config.session.data_timeout = args.timeout;
+    config.session.trust_pasv_address = args.use_pasv_address;
+    config.session.data_mode = if args.active {
+        DataMode::Active
+    } else if args.no_epsv {
+        DataMode::PassiveNoEpsv
+    } else {
+        DataMode::Passive
+    };
+    config.server_name = Some(match ip {
+        Some(ip) => ServerName::IpAddress(ip.into()),
+        None => ServerName::try_from(url.host.clone()).map_err(|e| e.to_string())?,
+    });
+    if url.implicit || args.tls {
+        config.tls = Some(if args.insecure {
+            ftp_host::tls::insecure_client_config()
+        } else if let Some(ca) = &args.ca_file {
+            let pem = std::fs::read(ca).map_err(|e| format!("{ca}: {e}"))?;
+            ftp_host::tls::client_config_from_pem(&pem).map_err(|e| e.to_string())?
+        } else {
+            return Err("TLS needs --ca-file FILE (or --insecure for tests)".into());
+        });
+        config.session.tls = if url.implicit {
+            ClientTls::Implicit
+        } else {
+            ClientTls::Required
+        };
+    }
+    Ok((addr, config))
+}
+
+/// One line of `ls` and `mlsd` output: the kind (`d`, `l` or `-`), the size right-aligned in
+/// 12 columns (`-` when unknown), the name.
+pub fn listing_line(entry: &Entry) -> String {
+    let kind = match entry.kind {
+        EntryKind::Dir => 'd',
+        EntryKind::Symlink { .. } => 'l',
+        _ => '-',
+    };
+    let size = entry
+        .size
+        .map_or_else(|| "-".to_string(), |s| s.to_string());
+    format!("{kind} {size:>12} {}", String::from_utf8_lossy(&entry.name))
+}
+
+/// What the example client needs from an adapter's client beyond [`Operations`]: the calls
+/// whose types belong to the runtime. Implement it on a newtype around the adapter's client
+/// (the orphan rule forbids implementing it on the adapter's type in an example), forwarding
+/// [`Operations::run`].
+///
+/// Implementations may be written as `async fn`; the futures must be `Send`.
+pub trait CliClient: Operations + Sized {
+    /// Connects to `addr` and logs in as `config` says (its `session.tls` is `Implicit`,
+    /// `Required` or `Disabled`, with `tls` set for the first two): the adapter's
+    /// `Client::connect`.
+    fn connect(
+        addr: SocketAddr,
+        config: Config,
+    ) -> impl Future<Output = Result<Self, Error>> + Send;
+
+    /// RETR of `remote` into `local` (a file just created), flushed at the end; returns the
+    /// bytes written.
+    fn download(
+        &self,
+        remote: &str,
+        local: File,
+    ) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// STOR of `local` (a file just opened for reading) to `remote`; returns the bytes sent.
+    fn upload(&self, local: File, remote: &str) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// QUIT; the connection then closes.
+    fn quit(self) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+/// Runs the command line's command with client type `C`: checks the usage, parses the URL,
+/// connects ([`connection`], [`CliClient::connect`]), runs the command, prints what it
+/// prints, and quits. The error is the one-line message `main` prints after `client: `.
+pub async fn run<C: CliClient>(args: Args) -> Result<(), String> {
+    let (command, url) = args.command()?;
+    let (addr, config) = connection(&args, &url)?;
+    let client = C::connect(addr, config).await.map_err(|e| e.to_string())?;
+
+    let path = url.path.as_str();
+    let dir = (!path.is_empty()).then_some(path);
+    let e = |e: Error| e.to_string();
+    match command {
+        Command::Ls => {
+            for entry in client.list(dir).await.map_err(e)? {
+                println!("{}", listing_line(&entry));
+            }
+        }
+        Command::Mlsd => {
+            for entry in client.mlsd(dir).await.map_err(e)? {
+                println!("{}", listing_line(&entry));
+            }
+        }
+        Command::Get(local) => {
+            let file = File::create(&local).map_err(|err| format!("{local}: {err}"))?;
+            client.download(path, file).await.map_err(e)?;
+        }
+        Command::Put(local) => {
+            let file = File::open(&local).map_err(|err| format!("{local}: {err}"))?;
+            client.upload(file, path).await.map_err(e)?;
+        }
+        Command::Rm => {
+            client.delete(path).await.map_err(e)?;
+        }
+        Command::Mkdir => {
+            client.mkdir(path).await.map_err(e)?;
+        }
+        Command::Mv(to) => {
+            client.rename(path, to).await.map_err(e)?;
+        }
+        Command::Size => println!("{}", client.size(path).await.map_err(e)?),
+    }
+    client.quit().await.map_err(e)
+}
+
+/// The future of [`run`], boxed, for [`main`]'s `block_on`.
+pub type Run = Pin<Box<dyn Future<Output = Result<(), String>>>>;
+
+/// The whole example client with client type `C`: parses the process's arguments (an error
+/// there: `client: ERROR`, exit status 2), then runs [`run`] on `block_on`, the adapter's
+/// way to run a future to its end (an error: `client: ERROR`, exit status 1; an error
+/// returned by `block_on` itself, e.g. a runtime that cannot start, too).
+pub fn main<C: CliClient + 'static>(
+    block_on: impl FnOnce(Run) -> std::io::Result<Result<(), String>>,
+) -> ExitCode {
+    let args = match Args::parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("client: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match block_on(Box::pin(run::<C>(args))) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            eprintln!("client: {e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("client: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<Args>, String> {
+        Args::parse_from(args.iter().copied())
+    }
+
+    #[test]
+    fn urls() {
+        let u = Url::parse("ftp://h/").unwrap();
+        assert_eq!(
+            (u.user.as_str(), u.pass.as_str(), u.host.as_str(), u.port),
+            ("anonymous", "anonymous@", "h", 21)
+        );
+        assert!(!u.implicit && u.path.is_empty());
+        let u = Url::parse("ftps://a%40b:p%3Aw@[::1]:2121/%2Fdir/f%20g").unwrap();
+        assert!(u.implicit);
+        assert_eq!(
+            (u.user.as_str(), u.pass.as_str(), u.host.as_str(), u.port),
+            ("a@b", "p:w", "::1", 2121)
+        );
+        assert_eq!(u.path, "/dir/f g");
+        assert_eq!(Url::parse("ftps://h").unwrap().port, 990);
+        let u = Url::parse("ftp://u@127.0.0.1:21/x").unwrap();
+        assert_eq!((u.user.as_str(), u.pass.as_str()), ("u", ""));
+        for (bad, msg) in [
+            ("http://h/", "not an ftp:// or ftps:// URL: http://h/"),
+            ("ftp://:21/", "no host in URL"),
+            ("ftp://h:x/", "bad port in URL"),
+            ("ftp://[::1/", "unclosed [ in URL"),
+            ("ftp://h/%4", "bad %-escape in URL"),
+            ("ftp://h/%zz", "bad %-escape in URL"),
+            ("ftp://h/%ff", "URL is not UTF-8"),
+        ] {
+            assert_eq!(Url::parse(bad).unwrap_err(), msg, "{bad}");
+        }
+    }
+
+    #[test]
+    fn commands() {
+        let a = |v: &[&str]| parse(v).unwrap().unwrap();
+        let (c, u) = a(&["get", "ftp://h/f", "local"]).command().unwrap();
+        assert_eq!((c, u.path.as_str()), (Command::Get("local".into()), "f"));
+        let (c, u) = a(&["put", "local", "ftp://h/f"]).command().unwrap();
+        assert_eq!((c, u.path.as_str()), (Command::Put("local".into()), "f"));
+        let (c, _) = a(&["mv", "ftp://h/f", "g"]).command().unwrap();
+        assert_eq!(c, Command::Mv("g".into()));
+        for cmd in ["ls", "mlsd", "rm", "mkdir", "size"] {
+            assert!(a(&[cmd, "ftp://h/"]).command().is_ok(), "{cmd}");
+        }
+        assert_eq!(
+            a(&["get", "ftp://h/f"]).command().unwrap_err(),
+            "bad usage of 'get' (see --help)"
+        );
+        assert_eq!(
+            a(&["cat", "ftp://h/f"]).command().unwrap_err(),
+            "bad usage of 'cat' (see --help)"
+        );
+    }
+
+    #[test]
+    fn options() {
+        let a = parse(&["--active", "--timeout", "5", "ls", "ftp://h/", "--tls"])
+            .unwrap()
+            .unwrap();
+        assert!(a.active && a.tls && !a.insecure);
+        assert_eq!(a.timeout, Duration::from_secs(5));
+        assert_eq!((a.command.as_str(), a.operands.len()), ("ls", 1));
+        assert_eq!(parse(&["ls", "--help"]).unwrap(), None);
+        assert_eq!(
+            parse(&[]).unwrap_err(),
+            "missing COMMAND (see --help)".to_string()
+        );
+        assert_eq!(
+            parse(&["--timeout", "x"]).unwrap_err(),
+            "--timeout takes a number of seconds"
+        );
+        assert!(parse(&["--bogus"]).is_err());
+    }
+
+    #[test]
+    fn configs() {
+        let a = parse(&[
+            "--no-epsv",
+            "--timeout",
+            "7",
+            "ls",
+            "ftp://u:p@127.0.0.1:2121/",
+        ])
+        .unwrap()
+        .unwrap();
+        let (_, url) = a.command().unwrap();
+        let (addr, c) = connection(&a, &url).unwrap();
+        assert_eq!(addr, SocketAddr::from(([127, 0, 0, 1], 2121)));
+        assert_eq!(c.session.data_mode, DataMode::PassiveNoEpsv);
+        assert_eq!(c.session.tls, ClientTls::Disabled);
+        assert_eq!(c.connect_timeout, Duration::from_secs(7));
+        assert_eq!(c.data_idle_timeout, Duration::from_secs(7));
+        assert!(c.tls.is_none());
+
+        let a = parse(&["--tls", "ls", "ftp://127.0.0.1/"])
+            .unwrap()
+            .unwrap();
+        let (_, url) = a.command().unwrap();
+        assert_eq!(
+            connection(&a, &url).unwrap_err(),
+            "TLS needs --ca-file FILE (or --insecure for tests)"
+        );
+        let a = parse(&["--insecure", "ls", "ftps://127.0.0.1/"])
+            .unwrap()
+            .unwrap();
+        let (_, url) = a.command().unwrap();
+        let (addr, c) = connection(&a, &url).unwrap();
+        assert_eq!(addr.port(), 990);
+        assert_eq!(c.session.tls, ClientTls::Implicit);
+        assert!(c.tls.is_some());
+        let a = parse(&["--insecure", "--tls", "ls", "ftp://localhost/"])
+            .unwrap()
+            .unwrap();
+        let (_, url) = a.command().unwrap();
+        let (_, c) = connection(&a, &url).unwrap();
+        assert_eq!(c.session.tls, ClientTls::Required);
+        assert_eq!(
+            c.server_name,
+            Some(ServerName::try_from("localhost".to_string()).unwrap())
+        );
+    }
+
+    #[test]
+    fn listing_lines() {
+        let f = Entry::new("a file", EntryKind::File).with_size(1234);
+        assert_eq!(listing_line(&f), format!("- {:>12} a file", 1234));
+        let d = Entry::new("sub", EntryKind::Dir);
+        assert_eq!(listing_line(&d), "d            - sub");
+    }
+}

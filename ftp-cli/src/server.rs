@@ -1,0 +1,393 @@
+//! The example server's command line: [`HELP`], [`Args`], the [`Setup`] an adapter's server
+//! builder takes, the start-up and shutdown messages, and [`main`].
+
+use std::ffi::OsString;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ftp_host::auth::UserList;
+use ftp_proto::server::{PassiveAddress, ServerConfig, TlsMode};
+
+use crate::Error;
+
+/// The text of `--help`.
+pub const HELP: &str = "\
+Usage: server [OPTIONS]
+
+Serves a directory over FTP (and FTPS with a certificate). With no options: the current
+directory on 127.0.0.1:2121, anonymous read-only access, and a default user 'user' with
+password 'password' (printed at start-up) who may write.
+
+Options:
+  --listen ADDR            address to listen on, e.g. 127.0.0.1:2121 or [::1]:2121 (repeatable)
+  --root DIR               directory to serve (default: the current directory)
+  --user NAME:PASS         a user with write access (repeatable; replaces the default user)
+  --anonymous              allow anonymous login (read-only; on by default when no --user is given)
+  --read-only              every user is read-only
+  --passive-ports LOW-HIGH passive data ports (default 49152-65534)
+  --masquerade IP          address to advertise in PASV replies (for NAT)
+  --tls-cert FILE          PEM certificate chain for FTPS (with --tls-key)
+  --tls-key FILE           PEM private key for FTPS
+  --require-tls            refuse login until AUTH TLS (needs a certificate)
+  --implicit-tls           TLS from the first byte (implicit FTPS; needs a certificate)
+  --idle-timeout SECS      close idle sessions after SECS seconds (default 300)
+  --data-timeout SECS      wait SECS seconds for a data connection, and abort a transfer that
+                           moves no byte for SECS seconds (default 30)
+  --max-connections N      most simultaneous sessions (default 512)
+  -h, --help               this text
+
+Log level: RUST_LOG (default info), e.g. RUST_LOG=ftp_tokio=debug.
+";
+
+/// How long a shutdown lets running transfers finish ([`Setup::shutdown_grace`]).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// The message printed when a shutdown signal arrives (it names [`SHUTDOWN_GRACE`]).
+pub const SHUTDOWN_MESSAGE: &str = "shutting down (transfers get 30 s to finish)";
+
+/// The parsed command line, before any file is read. [`setup`](Self::setup) turns it into
+/// what a server builder takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Args {
+    /// `--listen` addresses, in order (none: 127.0.0.1:2121).
+    pub listen: Vec<SocketAddr>,
+    /// `--root` (none: the current directory).
+    pub root: Option<PathBuf>,
+    /// `--user NAME:PASS`, in order (none: the default user and anonymous access).
+    pub users: Vec<(String, String)>,
+    /// `--anonymous`.
+    pub anonymous: bool,
+    /// `--read-only`.
+    pub read_only: bool,
+    /// `--passive-ports LOW-HIGH`.
+    pub passive: Option<(u16, u16)>,
+    /// `--masquerade IP`.
+    pub masquerade: Option<IpAddr>,
+    /// `--tls-cert FILE`.
+    pub cert: Option<PathBuf>,
+    /// `--tls-key FILE`.
+    pub key: Option<PathBuf>,
+    /// `--require-tls`.
+    pub require_tls: bool,
+    /// `--implicit-tls`.
+    pub implicit_tls: bool,
+    /// `--idle-timeout SECS`.
+    pub idle: Option<u64>,
+    /// `--data-timeout SECS`.
+    pub data_timeout: Option<u64>,
+    /// `--max-connections N`.
+    pub max_connections: Option<usize>,
+}
+
+impl Args {
+    /// Parses the process's arguments. `-h`/`--help` prints [`HELP`] and exits with status 0.
+    pub fn parse() -> Result<Args, Error> {
+        match Args::parse_from(std::env::args_os().skip(1))? {
+            Some(args) => Ok(args),
+            None => {
+                print!("{HELP}");
+                std::process::exit(0);
+            }
+        }
+    }
+
+    /// Parses these arguments (without the program name); `None` when `-h`/`--help` is among
+    /// them.
+    pub fn parse_from<I>(args: I) -> Result<Option<Args>, Error>
+    where
+        I: IntoIterator,
+        I::Item: Into<OsString>,
+    {
+        use lexopt::prelude::*;
+        let mut a = Args::default();
+        let mut p = lexopt::Parser::from_args(args);
+        while let Some(arg) = p.next()? {
+            match arg {
+                Long("listen") => a.listen.push(p.value()?.parse()?),
+                Long("root") => a.root = Some(p.value()?.into()),
+                Long("user") => {
+                    let v: String = p.value()?.parse()?;
+                    let (n, pw) = v.split_once(':').ok_or("--user wants NAME:PASS")?;
+                    a.users.push((n.into(), pw.into()));
+                }
+                Long("anonymous") => a.anonymous = true,
+                Long("read-only") => a.read_only = true,
+                Long("passive-ports") => {
+                    let v: String = p.value()?.parse()?;
+                    let (l, h) = v.split_once('-').ok_or("--passive-ports wants LOW-HIGH")?;
+                    let (l, h): (u16, u16) = (l.parse()?, h.parse()?);
+                    if l > h || l == 0 {
+                        return Err("--passive-ports: LOW must be 1..=HIGH".into());
+                    }
+                    a.passive = Some((l, h));
+                }
+                Long("masquerade") => a.masquerade = Some(p.value()?.parse()?),
+                Long("tls-cert") => a.cert = Some(p.value()?.into()),
+                Long("tls-key") => a.key = Some(p.value()?.into()),
+                Long("require-tls") => a.require_tls = true,
+                Long("implicit-tls") => a.implicit_tls = true,
+                Long("idle-timeout") => a.idle = Some(p.value()?.parse()?),
+                Long("data-timeout") => a.data_timeout = Some(p.value()?.parse()?),
+                Long("max-connections") => a.max_connections = Some(p.value()?.parse()?),
+                Short('h') | Long("help") => return Ok(None),
+                _ => return Err(arg.unexpected().into()),
+            }
+        }
+        Ok(Some(a))
+    }
+
+    /// Everything a server builder takes: the defaults filled in (127.0.0.1:2121, the current
+    /// directory, the default user), the certificate read, the TLS flags checked. Prints the
+    /// default user's credentials when no `--user` was given.
+    pub fn setup(self) -> Result<Setup, Error> {
+        let mut a = self;
+        if a.listen.is_empty() {
+            a.listen.push(SocketAddr::from(([127, 0, 0, 1], 2121)));
+        }
+        let root = match a.root.take() {
+            Some(r) => r,
+            None => std::env::current_dir()?,
+        };
+        let mut users = UserList::new();
+        if a.users.is_empty() {
+            users = users.user("user", "password");
+            a.anonymous = true;
+            println!("default user: user / password (write access); anonymous: read-only");
+        }
+        for (n, p) in a.users {
+            users = users.user(n, p);
+        }
+        if a.anonymous {
+            users = users.anonymous();
+        }
+        if a.read_only {
+            users = users.all_read_only();
+        }
+
+        let mut config = ServerConfig::default();
+        config.anonymous = a.anonymous;
+        if let Some((l, h)) = a.passive {
+            config.passive_ports = l..=h;
+        }
+        if let Some(ip) = a.masquerade {
+            config.passive_address = PassiveAddress::MasqueradeExceptLocal(ip);
+        }
+        if let Some(s) = a.idle {
+            config.idle_timeout = Duration::from_secs(s);
+        }
+        if let Some(s) = a.data_timeout {
+            config.data_timeout = Duration::from_secs(s);
+        }
+        let tls = match (&a.cert, &a.key) {
+            (Some(c), Some(k)) => Some(ftp_host::tls::server_config_from_pem_files(c, k)?),
+            (None, None) => None,
+            _ => return Err("--tls-cert and --tls-key go together".into()),
+        };
+        config.tls = match (tls.is_some(), a.implicit_tls, a.require_tls) {
+            (false, false, false) => TlsMode::Disabled,
+            (false, _, _) => {
+                return Err("--implicit-tls/--require-tls need --tls-cert and --tls-key".into())
+            }
+            (true, true, _) => TlsMode::Implicit,
+            (true, false, true) => TlsMode::ExplicitRequired,
+            (true, false, false) => TlsMode::Explicit,
+        };
+        Ok(Setup {
+            listen: a.listen,
+            root,
+            users,
+            config: Arc::new(config),
+            tls,
+            max_connections: a.max_connections,
+            shutdown_grace: SHUTDOWN_GRACE,
+            implicit_tls: a.implicit_tls,
+        })
+    }
+}
+
+/// What an adapter's server builder takes, from the command line.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Setup {
+    /// The addresses to listen on (at least one).
+    pub listen: Vec<SocketAddr>,
+    /// The directory to serve (for the adapter's `FsStorage::new`).
+    pub root: PathBuf,
+    /// Who may log in.
+    pub users: UserList,
+    /// The sessions' configuration (anonymous access, passive ports and address, timeouts,
+    /// TLS mode).
+    pub config: Arc<ServerConfig>,
+    /// The rustls configuration, when a certificate was given.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// `--max-connections`, when given (otherwise the adapter's default).
+    pub max_connections: Option<usize>,
+    /// How long a shutdown lets running transfers finish: [`SHUTDOWN_GRACE`], which
+    /// [`SHUTDOWN_MESSAGE`] names.
+    pub shutdown_grace: Duration,
+    /// TLS from the first byte: the addresses are `ftps://` ones.
+    pub implicit_tls: bool,
+}
+
+impl Setup {
+    /// Prints one `serving ROOT on ftp://ADDR/` line (`ftps://` for implicit TLS) for each
+    /// address the server is bound to.
+    pub fn print_serving(&self, bound: &[SocketAddr]) {
+        let scheme = if self.implicit_tls { "ftps" } else { "ftp" };
+        for addr in bound {
+            println!("serving {} on {scheme}://{addr}/", self.root.display());
+        }
+    }
+}
+
+/// Calls `f` once, on a thread of its own, when the process gets SIGINT (Ctrl-C) or SIGTERM
+/// (what systemd, docker and Kubernetes send), after printing [`SHUTDOWN_MESSAGE`] to stderr.
+/// `f` should start the server's graceful shutdown; a second signal ends the process at once
+/// (status 128 + the signal's number).
+///
+/// On platforms other than Unix nothing is installed, and Ctrl-C ends the process at once.
+pub fn on_shutdown_signal(f: impl FnOnce() + Send + 'static) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use signal_hook::consts::{SIGINT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+        let mut f = Some(f);
+        std::thread::Builder::new()
+            .name("shutdown-signal".into())
+            .spawn(move || {
+                for signal in signals.forever() {
+                    match f.take() {
+                        Some(f) => {
+                            eprintln!("{SHUTDOWN_MESSAGE}");
+                            f();
+                        }
+                        None => std::process::exit(128 + signal),
+                    }
+                }
+            })?;
+    }
+    #[cfg(not(unix))]
+    drop(f);
+    Ok(())
+}
+
+/// The whole example server around `serve`: starts tracing ([`init_tracing`](crate::init_tracing)),
+/// parses the process's arguments, builds the [`Setup`] and calls `serve` with it. `serve`
+/// binds the adapter's server, calls [`Setup::print_serving`] and [`on_shutdown_signal`], and
+/// runs the server to its end. Any error is printed as `server: ERROR`, with exit status 1.
+pub fn main(serve: impl FnOnce(Setup) -> Result<(), Error>) -> ExitCode {
+    crate::init_tracing();
+    match Args::parse().and_then(Args::setup).and_then(serve) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Option<Args>, Error> {
+        Args::parse_from(args.iter().copied())
+    }
+
+    #[test]
+    fn defaults() {
+        let s = parse(&[]).unwrap().unwrap().setup().unwrap();
+        assert_eq!(s.listen, [SocketAddr::from(([127, 0, 0, 1], 2121))]);
+        assert_eq!(s.root, std::env::current_dir().unwrap());
+        assert!(s.config.anonymous);
+        assert_eq!(s.config.tls, TlsMode::Disabled);
+        assert!(s.tls.is_none() && s.max_connections.is_none() && !s.implicit_tls);
+        let d = ServerConfig::default();
+        assert_eq!(s.config.data_timeout, d.data_timeout);
+        assert_eq!(s.config.idle_timeout, d.idle_timeout);
+    }
+
+    /// The defaults the help text names are the core's.
+    #[test]
+    fn help_names_the_core_defaults() {
+        let d = ServerConfig::default();
+        let idle = format!("(default {})", d.idle_timeout.as_secs());
+        let data = format!("(default {})", d.data_timeout.as_secs());
+        let ports = format!(
+            "(default {}-{})",
+            d.passive_ports.start(),
+            d.passive_ports.end()
+        );
+        for s in [idle, data, ports] {
+            assert!(HELP.contains(&s), "{s}");
+        }
+        let grace = format!("get {} s", SHUTDOWN_GRACE.as_secs());
+        assert!(SHUTDOWN_MESSAGE.contains(&grace));
+    }
+
+    #[test]
+    fn flags() {
+        let a = parse(&[
+            "--listen",
+            "[::1]:21",
+            "--listen",
+            "127.0.0.1:0",
+            "--user",
+            "a:b:c",
+            "--passive-ports",
+            "5000-5010",
+            "--idle-timeout",
+            "7",
+            "--data-timeout",
+            "9",
+            "--max-connections",
+            "3",
+            "--masquerade",
+            "10.0.0.1",
+            "--read-only",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(a.users, [("a".to_string(), "b:c".to_string())]);
+        let s = a.setup().unwrap();
+        assert_eq!(s.listen.len(), 2);
+        assert!(!s.config.anonymous);
+        assert_eq!(s.config.passive_ports, 5000..=5010);
+        assert_eq!(s.config.idle_timeout, Duration::from_secs(7));
+        assert_eq!(s.config.data_timeout, Duration::from_secs(9));
+        assert_eq!(s.max_connections, Some(3));
+        assert!(matches!(
+            s.config.passive_address,
+            PassiveAddress::MasqueradeExceptLocal(ip) if ip == IpAddr::from([10, 0, 0, 1])
+        ));
+    }
+
+    #[test]
+    fn help_and_errors() {
+        assert!(parse(&["--listen", "x", "--help"]).is_err());
+        assert_eq!(parse(&["-h"]).unwrap(), None);
+        for bad in [
+            &["--user", "nocolon"][..],
+            &["--passive-ports", "9-8"],
+            &["--passive-ports", "0-8"],
+            &["--bogus"],
+            &["--data-timeout", "soon"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        let e = parse(&["--implicit-tls"]).unwrap().unwrap().setup();
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "--implicit-tls/--require-tls need --tls-cert and --tls-key"
+        );
+        let e = parse(&["--tls-cert", "c.pem"]).unwrap().unwrap().setup();
+        assert_eq!(
+            e.unwrap_err().to_string(),
+            "--tls-cert and --tls-key go together"
+        );
+    }
+}
