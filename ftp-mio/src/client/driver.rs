@@ -4,11 +4,11 @@
 //! come in either order, and every wait has a deadline (the session's reply timeout, the
 //! connect timeout, the data idle timeout).
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -52,11 +52,25 @@ pub(crate) enum Io<'a> {
 
 /// Kept by [`ClientConn`] for a data channel; dropping it (the channel closed) stops the
 /// loop's task for that channel.
-pub(crate) struct Task(Rc<Cell<bool>>);
+/// (An atomic flag rather than an `Rc`, so that the client is `Send`; it is never shared
+/// between threads.)
+pub(crate) struct Task(Arc<AtomicBool>);
 
 impl Drop for Task {
     fn drop(&mut self) {
-        self.0.set(false);
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
+/// The loop's side of a [`Task`].
+struct Alive(Arc<AtomicBool>);
+
+impl Alive {
+    fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+    fn set(&self, v: bool) {
+        self.0.store(v, Ordering::Relaxed);
     }
 }
 
@@ -73,7 +87,7 @@ enum Work {
 }
 
 struct DataTask {
-    alive: Rc<Cell<bool>>,
+    alive: Alive,
     work: Work,
 }
 
@@ -341,8 +355,9 @@ impl Inner {
     }
 
     fn add_task(&mut self, id: DataId, work: Work) {
-        let alive = Rc::new(Cell::new(true));
+        let alive = Arc::new(AtomicBool::new(true));
         self.conn.set_task(id, Task(alive.clone()));
+        let alive = Alive(alive);
         match &work {
             Work::Connecting(Some(s), _) => {
                 self.tokens.insert(s.token, id);

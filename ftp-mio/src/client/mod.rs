@@ -62,7 +62,8 @@ use driver::{Inner, Io, Pipe, Setup};
 
 /// A logged-in FTP client whose methods block until their operation completes.
 ///
-/// Operations run one at a time: the methods take `&self`, but the client is not `Sync`, and
+/// Operations run one at a time: the methods take `&self`, but the client is not `Sync` (it
+/// is `Send`: it may move to another thread between calls), and
 /// calling it again from inside a running operation (from the `Write` of
 /// [`retr_to`](Self::retr_to), say) fails with [`Error::Local`].
 ///
@@ -386,6 +387,12 @@ impl Operations for Client {
     fn run<T: Send + 'static>(&self, op: Op<T>) -> impl Future<Output = Result<T, Error>> + Send {
         std::future::ready(self.perform(op))
     }
+}
+
+#[allow(dead_code)]
+fn assert_send() {
+    fn send<T: Send>() {}
+    send::<Client>();
 }
 
 impl Drop for Client {
