@@ -1,6 +1,6 @@
 //! A small command-line FTP client over the mio adapter's blocking client.
 //!
-//! `cargo run -p ftp-mio --example client -- [OPTIONS] COMMAND URL [FILE]`; `--help` lists
+//! `cargo run -p ftp-mio --example mio-client -- [OPTIONS] COMMAND URL [FILE]`; `--help` lists
 //! the commands and options. Exit status 0 on success; otherwise non-zero with a one-line
 //! error naming the server's reply. The command line and the commands are `ftp_cli::client`'s,
 //! shared with the other adapters' examples; this file only plugs in the blocking client

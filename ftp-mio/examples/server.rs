@@ -1,7 +1,7 @@
 //! A ready-to-run FTP server over the mio adapter: one event-loop thread and a small worker
 //! pool, no async runtime.
 //!
-//! `cargo run -p ftp-mio --example server` serves the current directory on 127.0.0.1:2121 to
+//! `cargo run -p ftp-mio --example mio-server` serves the current directory on 127.0.0.1:2121 to
 //! anonymous users (read-only) and to a default user whose credentials are printed at
 //! start-up. `--help` lists the flags. The command line is `ftp_cli::server`'s, shared with
 //! the other adapters' examples; this file only builds and runs the server.

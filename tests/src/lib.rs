@@ -22,6 +22,10 @@ pub mod peers;
 pub enum Adapter {
     /// `ftp-tokio`.
     Tokio,
+    /// `ftp-futures` (smol, or async-std when its feature is on).
+    Futures,
+    /// `ftp-mio`: the single-thread event-loop server, the blocking client.
+    Mio,
 }
 
 thread_local! {
@@ -43,13 +47,15 @@ pub fn with_adapter<R>(adapter: Adapter, f: impl FnOnce() -> R) -> R {
 }
 
 /// Declares each test function once per adapter: `adapter_tests! { fn name() { ... } ... }`
-/// makes `tokio::name` (and one module per other adapter), each running the body with that
+/// makes `tokio::name`, `futures::name` and `mio::name`, each running the body with that
 /// adapter as [`current_adapter`], so every [`TestServer`] the body starts is that adapter's
 /// server. Attributes (`#[ignore]`, doc comments) are kept.
 #[macro_export]
 macro_rules! adapter_tests {
     ($($(#[$meta:meta])* fn $name:ident() $body:block)*) => {
         $crate::adapter_tests!(@module tokio, Tokio, $($(#[$meta])* fn $name() $body)*);
+        $crate::adapter_tests!(@module futures, Futures, $($(#[$meta])* fn $name() $body)*);
+        $crate::adapter_tests!(@module mio, Mio, $($(#[$meta])* fn $name() $body)*);
     };
     (@module $module:ident, $adapter:ident, $($(#[$meta:meta])* fn $name:ident() $body:block)*) => {
         mod $module {
@@ -184,6 +190,8 @@ impl TestServer {
         let p = parts(&opts);
         match opts.adapter {
             Adapter::Tokio => start_tokio(p),
+            Adapter::Futures => start_futures(p),
+            Adapter::Mio => start_mio(p),
         }
     }
 
@@ -257,6 +265,62 @@ fn start_tokio(p: Parts) -> TestServer {
         keep: Some(Box::new(move || {
             runtime.shutdown_timeout(Duration::from_secs(3))
         })),
+    }
+}
+
+fn start_futures(p: Parts) -> TestServer {
+    use ftp_futures::server::Server;
+    let mut server = Server::new(FsStorage::new(p.root.path()).expect("storage"), p.users)
+        .listen(p.listen)
+        .config(p.config)
+        .max_connections_per_ip(p.max_per_ip)
+        .shutdown_timeout(Duration::from_secs(2));
+    if let Some(tls) = p.tls {
+        server = server.tls(tls);
+    }
+    let bound = ftp_futures::block_on(server.bind()).expect("bind");
+    let addr = bound.local_addrs()[0];
+    let shutdown = bound.shutdown_handle();
+    let (tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        ftp_futures::block_on(bound.run()).expect("server run");
+        let _ = tx.send(());
+    });
+    TestServer {
+        addr,
+        root: p.root,
+        adapter: Adapter::Futures,
+        shutdown: Box::new(move || shutdown.shutdown()),
+        done,
+        keep: None,
+    }
+}
+
+fn start_mio(p: Parts) -> TestServer {
+    use ftp_mio::server::Server;
+    let mut server = Server::new(FsStorage::new(p.root.path()).expect("storage"), p.users)
+        .listen(p.listen)
+        .config(p.config)
+        .max_connections_per_ip(p.max_per_ip)
+        .shutdown_timeout(Duration::from_secs(2));
+    if let Some(tls) = p.tls {
+        server = server.tls(tls);
+    }
+    let bound = server.bind().expect("bind");
+    let addr = bound.local_addrs()[0];
+    let shutdown = bound.shutdown_handle();
+    let (tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        bound.run().expect("server run");
+        let _ = tx.send(());
+    });
+    TestServer {
+        addr,
+        root: p.root,
+        adapter: Adapter::Mio,
+        shutdown: Box::new(move || shutdown.shutdown()),
+        done,
+        keep: None,
     }
 }
 

@@ -1,4 +1,4 @@
-//! Each adapter's client against the same adapter's server, in process: the same suite as against the peer
+//! The tokio and futures clients against the same adapter's server, in process: the same suite as against the peer
 //! servers in EPSV, PASV, active PORT (IPv4) and EPRT (IPv6), explicit FTPS with session
 //! reuse required (TLS 1.3 and 1.2) and implicit FTPS; plus abort, a dropped download and
 //! typed errors.
@@ -31,6 +31,22 @@ impl tokio::io::AsyncRead for Failing {
         self.0 -= 1;
         buf.put_slice(&[b'x'; 1000]);
         std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl futures_io::AsyncRead for Failing {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.0 == 0 {
+            return std::task::Poll::Ready(Err(std::io::Error::other("disk on fire")));
+        }
+        self.0 -= 1;
+        let n = buf.len().min(1000);
+        buf[..n].fill(b'x');
+        std::task::Poll::Ready(Ok(n))
     }
 }
 
@@ -221,3 +237,12 @@ macro_rules! ours_tests {
 }
 
 ours_tests!(tokio_client, ftp_tokio, Tokio, tokio::io::AsyncReadExt);
+ours_tests!(
+    futures_client,
+    ftp_futures,
+    Futures,
+    futures_lite::AsyncReadExt
+);
+// The mio client is blocking (no ABOR during a transfer, std::io sources): its own tests
+// (ftp-mio/tests/client_server.rs) cover it against the mio server; the shared suite runs it
+// against the peers (client_peers.rs).

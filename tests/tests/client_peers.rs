@@ -146,3 +146,5 @@ macro_rules! client_peer_tests {
 }
 
 client_peer_tests!(tokio_client);
+client_peer_tests!(futures_client);
+client_peer_tests!(mio_client);

@@ -280,3 +280,125 @@ client_suite!(
     tokio_block_on,
     tokio::io::AsyncReadExt
 );
+client_suite!(
+    futures_client,
+    ftp_futures,
+    ftp_futures::block_on,
+    futures_lite::AsyncReadExt
+);
+client_suite!(
+    mio_client,
+    mio_shim,
+    futures_lite::future::block_on,
+    futures_lite::AsyncReadExt
+);
+
+/// The mio adapter's blocking client behind the async method names the suite calls (each
+/// future is complete when it is returned), so that the same suite runs over it.
+pub mod mio_shim {
+    /// The shim's `client` module, shaped like the async adapters'.
+    pub mod client {
+        use std::future::Future;
+        use std::io::Cursor;
+        use std::net::SocketAddr;
+        use std::pin::Pin;
+        use std::sync::Arc;
+        use std::task::{Context, Poll};
+
+        use ftp_mio::client::Op;
+        pub use ftp_mio::client::{insecure_tls_config, Config, Error, Operations};
+        use ftp_proto::client::LoginInfo;
+
+        /// The blocking client.
+        pub struct Client(ftp_mio::client::Client);
+
+        impl Operations for Client {
+            fn run<T: Send + 'static>(
+                &self,
+                op: Op<T>,
+            ) -> impl Future<Output = Result<T, Error>> + Send {
+                self.0.run(op)
+            }
+        }
+
+        /// A download read whole before it is handed out: the blocking client has no stream.
+        pub struct Downloaded(Cursor<Vec<u8>>);
+
+        impl Downloaded {
+            /// The blocking download succeeded, so there is always an outcome.
+            pub fn outcome(&self) -> Option<()> {
+                Some(())
+            }
+        }
+
+        impl futures_io::AsyncRead for Downloaded {
+            fn poll_read(
+                mut self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+                buf: &mut [u8],
+            ) -> Poll<std::io::Result<usize>> {
+                Poll::Ready(std::io::Read::read(&mut self.0, buf))
+            }
+        }
+
+        impl Client {
+            pub async fn connect(addr: SocketAddr, config: Config) -> Result<Client, Error> {
+                ftp_mio::client::Client::connect(addr, config).map(Client)
+            }
+            pub async fn connect_tls(
+                addr: SocketAddr,
+                config: Config,
+                tls: Arc<rustls::ClientConfig>,
+            ) -> Result<Client, Error> {
+                ftp_mio::client::Client::connect_tls(addr, config, tls).map(Client)
+            }
+            pub async fn connect_implicit_tls(
+                addr: SocketAddr,
+                config: Config,
+                tls: Arc<rustls::ClientConfig>,
+            ) -> Result<Client, Error> {
+                ftp_mio::client::Client::connect_implicit_tls(addr, config, tls).map(Client)
+            }
+            pub fn login_info(&self) -> &LoginInfo {
+                self.0.login_info()
+            }
+            pub async fn retr(&self, path: &str) -> Result<Downloaded, Error> {
+                let mut out = Vec::new();
+                self.0.retr_to(path, &mut out)?;
+                Ok(Downloaded(Cursor::new(out)))
+            }
+            pub async fn retr_to(
+                &self,
+                path: &str,
+                dst: impl std::io::Write,
+            ) -> Result<u64, Error> {
+                self.0.retr_to(path, dst)
+            }
+            pub async fn retr_from_to(
+                &self,
+                path: &str,
+                offset: u64,
+                dst: impl std::io::Write,
+            ) -> Result<u64, Error> {
+                self.0.retr_from_to(path, offset, dst)
+            }
+            pub async fn stor(&self, path: &str, src: impl std::io::Read) -> Result<u64, Error> {
+                self.0.stor(path, src)
+            }
+            pub async fn stor_at(
+                &self,
+                path: &str,
+                offset: u64,
+                src: impl std::io::Read,
+            ) -> Result<u64, Error> {
+                self.0.stor_at(path, offset, src)
+            }
+            pub async fn appe(&self, path: &str, src: impl std::io::Read) -> Result<u64, Error> {
+                self.0.appe(path, src)
+            }
+            pub async fn quit(self) -> Result<(), Error> {
+                self.0.quit()
+            }
+        }
+    }
+}
