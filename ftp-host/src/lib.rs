@@ -14,6 +14,8 @@
 //! - [`tls`]: rustls configurations (ring provider) for the server's control and data
 //!   connections and for clients;
 //! - [`limits`]: connection admission (total and per client address);
+//! - [`setup`]: a server's [`Settings`](setup::Settings), the checks and socket set-up of
+//!   `bind`, and the builder methods every adapter's `Server` has;
 //! - [`net`]: socket set-up with `socket2`: control listeners, passive listeners in a port
 //!   range, active connects bound to the control connection's address;
 //! - [`server::ServerConn`]: the bookkeeping of a server connection's drive loop (requests
@@ -30,9 +32,11 @@ mod error;
 pub mod limits;
 pub mod net;
 pub mod server;
+pub mod setup;
 pub mod storage;
 pub mod tls;
 pub mod transfer;
 
 pub use error::Error;
 pub use ftp_proto;
+pub use rustls;

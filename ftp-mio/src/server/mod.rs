@@ -44,6 +44,7 @@ mod pool;
 mod session;
 
 pub use ftp_host::auth::{Authenticator, Credentials, Grant, UserList};
+pub use ftp_host::setup::Settings;
 pub use ftp_host::storage::{FsStorage, Storage};
 #[cfg(feature = "tls")]
 pub use ftp_host::tls::{
@@ -58,7 +59,8 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use ftp_host::limits::Admission;
-use ftp_proto::server::{ServerConfig, TlsMode};
+#[cfg(not(feature = "tls"))]
+use ftp_proto::server::TlsMode;
 use mio::{Interest, Poll, Token, Waker};
 
 use crate::Error;
@@ -70,23 +72,15 @@ use session::Shared;
 /// connection limits and worker threads. Call [`bind`](Self::bind), then
 /// [`BoundServer::run`].
 pub struct Server<S, A> {
-    listen: Vec<SocketAddr>,
-    config: Arc<ServerConfig>,
-    storage: S,
-    auth: A,
-    #[cfg(feature = "tls")]
-    tls: Option<Arc<rustls::ServerConfig>>,
-    max_connections: usize,
-    max_per_ip: usize,
-    grace: Duration,
+    settings: Settings<S, A>,
     workers: usize,
 }
 
 impl<S, A> std::fmt::Debug for Server<S, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
-            .field("listen", &self.listen)
-            .field("max_connections", &self.max_connections)
+            .field("listen", &self.settings.listen)
+            .field("max_connections", &self.settings.max_connections)
             .field("workers", &self.workers)
             .finish_non_exhaustive()
     }
@@ -94,63 +88,22 @@ impl<S, A> std::fmt::Debug for Server<S, A> {
 
 impl<S: Storage, A: Authenticator> Server<S, A> {
     /// A server over `storage` that checks logins with `auth`, with the core's default policy
-    /// ([`ServerConfig::default`]), no TLS, at most 512 connections and 32 per client
-    /// address, 30 s for transfers to finish at shutdown, and 4 worker threads.
+    /// ([`ServerConfig::default`](ftp_proto::server::ServerConfig)), no TLS, at most 512
+    /// connections and 32 per client address, 30 s for transfers to finish at shutdown, and 4
+    /// worker threads.
     pub fn new(storage: S, auth: A) -> Self {
+        Server::from_settings(Settings::new(storage, auth))
+    }
+
+    /// A server from settings made elsewhere (a command line, a configuration file).
+    pub fn from_settings(settings: Settings<S, A>) -> Self {
         Server {
-            listen: Vec::new(),
-            config: Arc::new(ServerConfig::default()),
-            storage,
-            auth,
-            #[cfg(feature = "tls")]
-            tls: None,
-            max_connections: 512,
-            max_per_ip: 32,
-            grace: Duration::from_secs(30),
+            settings,
             workers: 4,
         }
     }
 
-    /// Adds an address to listen on (IPv4 or IPv6; port 0 picks a free port, see
-    /// [`BoundServer::local_addrs`]). An IPv6 address listens for IPv6 only.
-    pub fn listen(mut self, addr: SocketAddr) -> Self {
-        self.listen.push(addr);
-        self
-    }
-
-    /// Sets the core's policy: passive ports, masquerade address, limits, timeouts, anonymous
-    /// access, TLS mode ([`TlsMode::Implicit`] makes every connection start with TLS).
-    pub fn config(mut self, config: Arc<ServerConfig>) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// Sets the TLS certificate and settings for FTPS (see [`tls_config`]). Needed when the
-    /// config's [`TlsMode`] is not `Disabled`.
-    #[cfg(feature = "tls")]
-    pub fn tls(mut self, tls: Arc<rustls::ServerConfig>) -> Self {
-        self.tls = Some(tls);
-        self
-    }
-
-    /// Most control connections at once; more are answered 421 and closed.
-    pub fn max_connections(mut self, n: usize) -> Self {
-        self.max_connections = n;
-        self
-    }
-
-    /// Most control connections at once from one client address; more get 421.
-    pub fn max_connections_per_ip(mut self, n: usize) -> Self {
-        self.max_per_ip = n;
-        self
-    }
-
-    /// How long [`ShutdownHandle::shutdown`] lets running transfers finish before the
-    /// remaining connections are dropped.
-    pub fn shutdown_timeout(mut self, grace: Duration) -> Self {
-        self.grace = grace;
-        self
-    }
+    ftp_host::server_builder_methods!(settings);
 
     /// Worker threads for logins, storage calls and the file side of transfers (at least 2;
     /// 4 by default). One is kept for logins and storage calls, so `n - 1` transfers move at
@@ -164,52 +117,42 @@ impl<S: Storage, A: Authenticator> Server<S, A> {
     /// config wants TLS and no TLS configuration was set (or the crate was built without its
     /// `tls` feature).
     pub fn bind(self) -> Result<BoundServer<S, A>, Error> {
-        if self.listen.is_empty() {
-            return Err(Error::NoListenAddress);
-        }
-        if self.config.tls != TlsMode::Disabled {
-            #[cfg(not(feature = "tls"))]
+        #[cfg(not(feature = "tls"))]
+        if self.settings.config.tls != TlsMode::Disabled || self.settings.tls.is_some() {
             return Err(Error::Io(std::io::Error::new(
                 std::io::ErrorKind::Unsupported,
                 "the server configuration enables TLS but ftp-mio was built without its `tls` feature",
             )));
-            #[cfg(feature = "tls")]
-            if self.tls.is_none() {
-                return Err(Error::TlsNotConfigured);
-            }
         }
+        let p = self.settings.prepare()?;
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let mut listeners = Vec::new();
-        let mut local_addrs = Vec::new();
-        for (i, addr) in self.listen.iter().enumerate() {
-            let l = ftp_host::net::bind_control(*addr, 1024)?;
-            local_addrs.push(l.local_addr()?);
+        for (i, l) in p.listeners.into_iter().enumerate() {
             let mut l = mio::net::TcpListener::from_std(l);
             poll.registry()
                 .register(&mut l, Token(i + 1), Interest::READABLE)?;
             listeners.push(l);
         }
-        let implicit_tls = self.config.tls == TlsMode::Implicit;
         let shared = Shared {
-            config: self.config,
-            storage: Arc::new(self.storage),
-            auth: Arc::new(self.auth),
+            config: p.config,
+            storage: p.storage,
+            auth: p.auth,
             #[cfg(feature = "tls")]
-            data_tls: self.tls.as_ref().map(data_config),
+            data_tls: p.data_tls,
             #[cfg(feature = "tls")]
-            tls: self.tls,
-            implicit_tls,
+            tls: p.tls,
+            implicit_tls: p.implicit_tls,
         };
         Ok(BoundServer {
             poll,
             waker,
             listeners,
-            local_addrs,
+            local_addrs: p.local_addrs,
             shared,
             stop: Arc::new(AtomicBool::new(false)),
-            admission: Admission::new(self.max_connections, self.max_per_ip),
-            grace: self.grace,
+            admission: p.admission,
+            grace: p.grace,
             workers: self.workers,
         })
     }

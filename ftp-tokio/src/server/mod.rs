@@ -33,6 +33,7 @@ mod conn;
 mod data;
 
 pub use ftp_host::auth::{Authenticator, Credentials, Grant, UserList};
+pub use ftp_host::setup::Settings;
 pub use ftp_host::storage::{FsStorage, Storage};
 pub use ftp_host::tls::{
     data_config, server_config as tls_config, server_config_from_pem as tls_config_from_pem,
@@ -45,7 +46,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ftp_host::limits::Admission;
-use ftp_proto::server::{refusal_reply, ServerConfig, TlsMode};
+use ftp_proto::server::refusal_reply;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -57,112 +58,49 @@ use conn::Shared;
 /// Builds a server: listen addresses, the core's policy, storage, authentication, TLS and
 /// connection limits. Call [`bind`](Self::bind), then [`BoundServer::run`].
 pub struct Server<S, A> {
-    listen: Vec<SocketAddr>,
-    config: Arc<ServerConfig>,
-    storage: S,
-    auth: A,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    max_connections: usize,
-    max_per_ip: usize,
-    grace: Duration,
+    settings: Settings<S, A>,
 }
 
 impl<S: Storage, A: Authenticator> Server<S, A> {
     /// A server over `storage` that checks logins with `auth`, with the core's default policy
-    /// ([`ServerConfig::default`]), no TLS, at most 512 connections and 32 per client
-    /// address, and 30 s for transfers to finish at shutdown.
+    /// ([`ServerConfig::default`](ftp_proto::server::ServerConfig)), no TLS, at most 512
+    /// connections and 32 per client address, and 30 s for transfers to finish at shutdown.
     pub fn new(storage: S, auth: A) -> Self {
-        Server {
-            listen: Vec::new(),
-            config: Arc::new(ServerConfig::default()),
-            storage,
-            auth,
-            tls: None,
-            max_connections: 512,
-            max_per_ip: 32,
-            grace: Duration::from_secs(30),
-        }
+        Server::from_settings(Settings::new(storage, auth))
     }
 
-    /// Adds an address to listen on (IPv4 or IPv6; port 0 picks a free port, see
-    /// [`BoundServer::local_addrs`]). An IPv6 address listens for IPv6 only.
-    pub fn listen(mut self, addr: SocketAddr) -> Self {
-        self.listen.push(addr);
-        self
+    /// A server from settings made elsewhere (a command line, a configuration file).
+    pub fn from_settings(settings: Settings<S, A>) -> Self {
+        Server { settings }
     }
 
-    /// Sets the core's policy: passive ports, masquerade address, limits, timeouts, anonymous
-    /// access, TLS mode ([`TlsMode::Implicit`] makes every connection start with TLS).
-    pub fn config(mut self, config: Arc<ServerConfig>) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// Sets the TLS certificate and settings for FTPS (see [`tls_config`]). Needed when the
-    /// config's [`TlsMode`] is not `Disabled`.
-    pub fn tls(mut self, tls: Arc<rustls::ServerConfig>) -> Self {
-        self.tls = Some(tls);
-        self
-    }
-
-    /// Most control connections at once; more are answered 421 and closed.
-    pub fn max_connections(mut self, n: usize) -> Self {
-        self.max_connections = n;
-        self
-    }
-
-    /// Most control connections at once from one client address; more get 421.
-    pub fn max_connections_per_ip(mut self, n: usize) -> Self {
-        self.max_per_ip = n;
-        self
-    }
-
-    /// How long [`ShutdownHandle::shutdown`] lets running transfers finish before the
-    /// remaining connections are dropped.
-    pub fn shutdown_timeout(mut self, grace: Duration) -> Self {
-        self.grace = grace;
-        self
-    }
+    ftp_host::server_builder_methods!(settings);
 
     /// Binds every listen address. Errs if one cannot be bound, if none was given, or if the
     /// config wants TLS and no TLS configuration was set.
     pub async fn bind(self) -> Result<BoundServer<S, A>, Error> {
-        if self.listen.is_empty() {
-            return Err(Error::NoListenAddress);
-        }
-        if self.config.tls != TlsMode::Disabled && self.tls.is_none() {
-            return Err(Error::TlsNotConfigured);
-        }
-        let mut listeners = Vec::new();
-        for addr in &self.listen {
-            listeners.push(TcpListener::from_std(ftp_host::net::bind_control(
-                *addr, 1024,
-            )?)?);
-        }
-        let local_addrs = listeners
-            .iter()
-            .map(TcpListener::local_addr)
+        let p = self.settings.prepare()?;
+        let listeners = p
+            .listeners
+            .into_iter()
+            .map(TcpListener::from_std)
             .collect::<Result<Vec<_>, _>>()?;
         let (shutdown_tx, _) = watch::channel(false);
-        let implicit_tls = self.config.tls == TlsMode::Implicit;
         let shared = Arc::new(Shared {
-            config: self.config,
-            storage: Arc::new(self.storage),
-            auth: Arc::new(self.auth),
-            data_tls: self
-                .tls
-                .as_ref()
-                .map(|c| tokio_rustls::TlsAcceptor::from(data_config(c))),
-            tls: self.tls.map(tokio_rustls::TlsAcceptor::from),
-            implicit_tls,
+            config: p.config,
+            storage: p.storage,
+            auth: p.auth,
+            data_tls: p.data_tls.map(tokio_rustls::TlsAcceptor::from),
+            tls: p.tls.map(tokio_rustls::TlsAcceptor::from),
+            implicit_tls: p.implicit_tls,
         });
         Ok(BoundServer {
             listeners,
-            local_addrs,
+            local_addrs: p.local_addrs,
             shared,
             shutdown: shutdown_tx,
-            admission: Admission::new(self.max_connections, self.max_per_ip),
-            grace: self.grace,
+            admission: p.admission,
+            grace: p.grace,
         })
     }
 }

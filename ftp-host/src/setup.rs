@@ -1,0 +1,185 @@
+//! What every adapter's server builder holds ([`Settings`]), the checks and socket set-up of
+//! its `bind` ([`Settings::prepare`]), and the builder methods themselves
+//! ([`server_builder_methods!`](crate::server_builder_methods)), written once.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ftp_proto::server::{ServerConfig, TlsMode};
+
+use crate::limits::Admission;
+use crate::Error;
+
+/// A server's settings before it is bound: listen addresses, the core's policy, storage,
+/// authentication, TLS, connection limits and the shutdown grace period.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Settings<S, A> {
+    /// Addresses to listen on.
+    pub listen: Vec<SocketAddr>,
+    /// The core's policy.
+    pub config: Arc<ServerConfig>,
+    /// Where files live.
+    pub storage: S,
+    /// Who may log in.
+    pub auth: A,
+    /// FTPS certificate and settings; needed when `config.tls` is not `Disabled`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Most control connections at once.
+    pub max_connections: usize,
+    /// Most control connections at once from one client address.
+    pub max_per_ip: usize,
+    /// How long a shutdown lets running transfers finish.
+    pub grace: Duration,
+}
+
+/// A server's settings after [`Settings::prepare`]: bound non-blocking listeners, shared
+/// state and the TLS configurations for control and data connections.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Prepared<S, A> {
+    /// The control listeners, bound and non-blocking, in the order given.
+    pub listeners: Vec<TcpListener>,
+    /// Their addresses (with the real port for port 0).
+    pub local_addrs: Vec<SocketAddr>,
+    /// The core's policy.
+    pub config: Arc<ServerConfig>,
+    /// Where files live, shared by every connection.
+    pub storage: Arc<S>,
+    /// Who may log in, shared by every connection.
+    pub auth: Arc<A>,
+    /// TLS for control connections.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// TLS for data connections ([`crate::tls::data_config`] of `tls`).
+    pub data_tls: Option<Arc<rustls::ServerConfig>>,
+    /// Every connection starts with TLS.
+    pub implicit_tls: bool,
+    /// Connection admission.
+    pub admission: Admission,
+    /// The shutdown grace period.
+    pub grace: Duration,
+}
+
+impl<S, A> Settings<S, A> {
+    /// Settings over `storage` and `auth` with the core's default policy, no TLS, at most 512
+    /// connections and 32 per client address, and 30 s for transfers to finish at shutdown.
+    pub fn new(storage: S, auth: A) -> Self {
+        Settings {
+            listen: Vec::new(),
+            config: Arc::new(ServerConfig::default()),
+            storage,
+            auth,
+            tls: None,
+            max_connections: 512,
+            max_per_ip: 32,
+            grace: Duration::from_secs(30),
+        }
+    }
+
+    /// Checks the settings and binds every listen address. Errs if none was given, if the
+    /// config wants TLS and no TLS configuration was set, or if an address cannot be bound.
+    pub fn prepare(self) -> Result<Prepared<S, A>, Error> {
+        if self.listen.is_empty() {
+            return Err(Error::NoListenAddress);
+        }
+        if self.config.tls != TlsMode::Disabled && self.tls.is_none() {
+            return Err(Error::TlsNotConfigured);
+        }
+        let mut listeners = Vec::new();
+        let mut local_addrs = Vec::new();
+        for addr in &self.listen {
+            let l = crate::net::bind_control(*addr, 1024)?;
+            local_addrs.push(l.local_addr()?);
+            listeners.push(l);
+        }
+        Ok(Prepared {
+            listeners,
+            local_addrs,
+            implicit_tls: self.config.tls == TlsMode::Implicit,
+            config: self.config,
+            storage: Arc::new(self.storage),
+            auth: Arc::new(self.auth),
+            data_tls: self.tls.as_ref().map(crate::tls::data_config),
+            tls: self.tls,
+            admission: Admission::new(self.max_connections, self.max_per_ip),
+            grace: self.grace,
+        })
+    }
+}
+
+/// The builder methods of an adapter's `Server`, written once: expands, inside
+/// `impl<S, A> Server<S, A> { ... }`, to `listen`, `config`, `tls`, `max_connections`,
+/// `max_connections_per_ip` and `shutdown_timeout`, each setting the [`Settings`] held in the
+/// named field. The adapter adds `new`, `bind` and anything of its own.
+#[macro_export]
+macro_rules! server_builder_methods {
+    ($settings:ident) => {
+        /// Adds an address to listen on (IPv4 or IPv6; port 0 picks a free port, see
+        /// [`BoundServer::local_addrs`]). An IPv6 address listens for IPv6 only.
+        pub fn listen(mut self, addr: ::std::net::SocketAddr) -> Self {
+            self.$settings.listen.push(addr);
+            self
+        }
+
+        /// Sets the core's policy: passive ports, masquerade address, limits, timeouts,
+        /// anonymous access, TLS mode (`TlsMode::Implicit` makes every connection start with
+        /// TLS).
+        pub fn config(
+            mut self,
+            config: ::std::sync::Arc<$crate::ftp_proto::server::ServerConfig>,
+        ) -> Self {
+            self.$settings.config = config;
+            self
+        }
+
+        /// Sets the TLS certificate and settings for FTPS (see `tls_config`). Needed when the
+        /// config's TLS mode is not `Disabled`.
+        pub fn tls(mut self, tls: ::std::sync::Arc<$crate::rustls::ServerConfig>) -> Self {
+            self.$settings.tls = Some(tls);
+            self
+        }
+
+        /// Most control connections at once; more are answered 421 and closed.
+        pub fn max_connections(mut self, n: usize) -> Self {
+            self.$settings.max_connections = n;
+            self
+        }
+
+        /// Most control connections at once from one client address; more get 421.
+        pub fn max_connections_per_ip(mut self, n: usize) -> Self {
+            self.$settings.max_per_ip = n;
+            self
+        }
+
+        /// How long [`ShutdownHandle::shutdown`] lets running transfers finish before the
+        /// remaining connections are dropped.
+        pub fn shutdown_timeout(mut self, grace: ::std::time::Duration) -> Self {
+            self.$settings.grace = grace;
+            self
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepare_checks_and_binds() {
+        let s = Settings::new((), ());
+        assert!(matches!(s.clone().prepare(), Err(Error::NoListenAddress)));
+        let mut tls = s.clone();
+        tls.listen.push("127.0.0.1:0".parse().unwrap());
+        let mut config = ServerConfig::default();
+        config.tls = TlsMode::Implicit;
+        tls.config = Arc::new(config);
+        assert!(matches!(tls.prepare(), Err(Error::TlsNotConfigured)));
+        let mut ok = s;
+        ok.listen.push("127.0.0.1:0".parse().unwrap());
+        let p = ok.prepare().unwrap();
+        assert_eq!(p.listeners.len(), 1);
+        assert_ne!(p.local_addrs[0].port(), 0);
+        assert!(!p.implicit_tls && p.data_tls.is_none());
+    }
+}
