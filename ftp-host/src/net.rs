@@ -87,13 +87,28 @@ fn in_progress(e: &io::Error) -> bool {
 }
 
 /// Completes a connect begun with [`start_connect`] once the socket is writable: `Ok` when
-/// the connection is up, the connect's error otherwise.
-pub fn finish_connect(stream: &TcpStream) -> io::Result<()> {
-    if let Some(e) = stream.take_error()? {
+/// the connection is up, the connect's error otherwise. Takes any socket (`SockRef::from(&s)`
+/// for a std, tokio, async-io or mio stream).
+pub fn finish_connect(socket: socket2::SockRef<'_>) -> io::Result<()> {
+    match connect_state(socket)? {
+        true => Ok(()),
+        // Writable but not connected: the connect failed without an error to report.
+        false => Err(io::ErrorKind::NotConnected.into()),
+    }
+}
+
+/// Where a connect begun with [`start_connect`] stands, for a poller that may ask before the
+/// socket is writable: `Ok(true)` when connected, `Ok(false)` while still in progress, the
+/// connect's error when it failed.
+pub fn connect_state(socket: socket2::SockRef<'_>) -> io::Result<bool> {
+    if let Some(e) = socket.take_error()? {
         return Err(e);
     }
-    // A writable socket that is not connected has failed; peer_addr tells which.
-    stream.peer_addr().map(|_| ())
+    match socket.peer_addr() {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]
@@ -124,10 +139,10 @@ mod tests {
         let (_, peer) = l.accept().unwrap();
         assert_eq!(peer.ip(), local);
         s.set_nonblocking(false).unwrap();
-        finish_connect(&s).unwrap();
+        finish_connect(socket2::SockRef::from(&s)).unwrap();
         drop(l);
         let refused = start_connect(None, addr).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(50));
-        assert!(finish_connect(&refused).is_err());
+        assert!(finish_connect(socket2::SockRef::from(&refused)).is_err());
     }
 }

@@ -83,6 +83,28 @@ pub enum TransferOutcome {
     Failed(TransferError),
 }
 
+impl NetEnd {
+    /// Whether the file side may be finished: the stream ended, with or without
+    /// close_notify (the core judges the latter). A lost connection never finishes a file.
+    pub fn is_clean(self) -> bool {
+        self != NetEnd::Lost
+    }
+}
+
+/// The verdict on a download from how its file side (reading) and its network side (sending,
+/// `Ok` with the bytes sent) ended. A file-side failure wins: the client must not take a
+/// short file for a whole one, whatever the network did.
+pub fn download_outcome(
+    file: Result<(), TransferError>,
+    net: Result<u64, TransferError>,
+) -> TransferOutcome {
+    match (file, net) {
+        (Err(e), _) if e != TransferError::ConnectionLost => TransferOutcome::Failed(e),
+        (_, Err(e)) | (Err(e), _) => TransferOutcome::Failed(e),
+        (Ok(()), Ok(n)) => TransferOutcome::Done(n),
+    }
+}
+
 /// The verdict on an upload from how its network side ended, how its file side ended and the
 /// bytes received. A file-side failure wins (the data is not stored, whatever the network
 /// did); then a broken connection; then a TLS stream without close_notify.
@@ -167,6 +189,14 @@ pub struct Downloader<R> {
     pub(crate) ascii: bool,
 }
 
+impl<R> Downloader<R> {
+    /// The open file and whether TYPE A conversion applies ([`Recode::download`]), for a host
+    /// that runs the file side a chunk at a time instead of [`run`](Self::run).
+    pub fn into_parts(self) -> (R, bool) {
+        (self.reader, self.ascii)
+    }
+}
+
 impl<R: Read> Downloader<R> {
     /// Reads the file to its end in chunks of [`TRANSFER_CHUNK`], converted for TYPE A, and
     /// hands each to `send`; stops early when `send` returns `false` (the network side is
@@ -213,6 +243,14 @@ pub struct Uploader<S: Storage> {
 }
 
 impl<S: Storage> Uploader<S> {
+    /// The storage, the open file and whether TYPE A conversion applies ([`Recode::upload`]),
+    /// for a host that runs the file side a chunk at a time instead of [`run`](Self::run).
+    /// Call [`Storage::finish_write`] only after the network side ended cleanly
+    /// ([`NetEnd::is_clean`]); drop the writer otherwise.
+    pub fn into_parts(self) -> (Arc<S>, S::Writer, bool) {
+        (self.storage, self.writer, self.ascii)
+    }
+
     /// Writes every chunk `recv` yields (converted for TYPE A) until it yields
     /// [`Chunk::End`], then completes the upload with [`Storage::finish_write`]. When `recv`
     /// yields `None` first (the network side was aborted or failed), or anything fails, the
@@ -264,6 +302,30 @@ impl<S: Storage> std::fmt::Debug for FileSide<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn download_verdicts() {
+        use TransferOutcome::*;
+        assert_eq!(download_outcome(Ok(()), Ok(7)), Done(7));
+        // A file that failed to read is a failed transfer, even if the network side ended.
+        assert_eq!(
+            download_outcome(Err(TransferError::Local), Ok(7)),
+            Failed(TransferError::Local)
+        );
+        assert_eq!(
+            download_outcome(
+                Err(TransferError::ConnectionLost),
+                Err(TransferError::ConnectionLost)
+            ),
+            Failed(TransferError::ConnectionLost)
+        );
+        assert_eq!(
+            download_outcome(Ok(()), Err(TransferError::ConnectionLost)),
+            Failed(TransferError::ConnectionLost)
+        );
+        assert!(NetEnd::Eof.is_clean() && NetEnd::TlsEofWithoutCloseNotify.is_clean());
+        assert!(!NetEnd::Lost.is_clean());
+    }
 
     #[test]
     fn upload_verdicts() {

@@ -53,11 +53,10 @@ use std::time::Instant;
 
 use async_channel::Sender;
 use bytes::Bytes;
-use ftp_host::client::ops::{outcome, stored_unique, transferred};
+use ftp_host::client::ops::{self, stored_unique, transferred};
 use ftp_host::client::{ClientConn, Start};
 use ftp_proto::client::{ClientSession, ClientTls, LoginInfo, Outcome};
 use futures_io::{AsyncRead, AsyncWrite};
-use rustls::pki_types::ServerName;
 use tracing::Instrument;
 
 use crate::rt;
@@ -80,15 +79,11 @@ impl Client {
     /// Connects to `addr` and logs in as `config` says (plain FTP, explicit or implicit FTPS
     /// by `config.session.tls`). Returns once logged in.
     pub async fn connect(addr: SocketAddr, config: Config) -> Result<Client, Error> {
+        config.check()?;
         let mode = config.session.tls;
-        if mode != ClientTls::Disabled && config.tls.is_none() {
-            return Err(Error::TlsNotConfigured);
-        }
         let tls = tls::Tls {
+            name: config.server_name_for(addr),
             config: config.tls,
-            name: config
-                .server_name
-                .unwrap_or_else(|| ServerName::IpAddress(addr.ip().into())),
         };
         let limit = config.connect_timeout;
         let tcp = timeout(limit, Tcp::connect(addr))
@@ -133,25 +128,19 @@ impl Client {
     /// `Opportunistic`).
     pub async fn connect_tls(
         addr: SocketAddr,
-        mut config: Config,
+        config: Config,
         tls: Arc<rustls::ClientConfig>,
     ) -> Result<Client, Error> {
-        if config.session.tls != ClientTls::Opportunistic {
-            config.session.tls = ClientTls::Required;
-        }
-        config.tls = Some(tls);
-        Client::connect(addr, config).await
+        Client::connect(addr, config.explicit_tls(tls)).await
     }
 
     /// Connects with implicit FTPS: TLS from the first byte (usually port 990).
     pub async fn connect_implicit_tls(
         addr: SocketAddr,
-        mut config: Config,
+        config: Config,
         tls: Arc<rustls::ClientConfig>,
     ) -> Result<Client, Error> {
-        config.session.tls = ClientTls::Implicit;
-        config.tls = Some(tls);
-        Client::connect(addr, config).await
+        Client::connect(addr, config.implicit_tls(tls)).await
     }
 
     /// What the login learned: the greeting, the features, whether TLS protects the control
@@ -186,7 +175,7 @@ impl Client {
     ) -> Result<RetrStream, Error> {
         let p = bytes(path);
         let (tx, rx) = async_channel::bounded(PIPE_CHUNKS);
-        let start: Start = Box::new(move |s, now| s.retr(now, p, offset));
+        let start: Start = ops::retr(p, offset);
         let done = self.start(start, Some(Pipe::Download(tx))).await?;
         Ok(RetrStream::new(rx, done))
     }
@@ -229,7 +218,7 @@ impl Client {
         src: R,
     ) -> Result<u64, Error> {
         let p = bytes(path);
-        let start: Start = Box::new(move |s, now| s.stor(now, p, offset));
+        let start: Start = ops::stor(p, offset);
         transferred(self.upload(start, src).await?)
     }
 
@@ -240,13 +229,13 @@ impl Client {
         src: R,
     ) -> Result<u64, Error> {
         let p = bytes(path);
-        let start: Start = Box::new(move |s, now| s.appe(now, p));
+        let start: Start = ops::appe(p);
         transferred(self.upload(start, src).await?)
     }
 
     /// STOU: stores `src` under a name the server chooses; returns the name when given.
     pub async fn stou<R: AsyncRead + Unpin>(&self, src: R) -> Result<Option<Bytes>, Error> {
-        let start: Start = Box::new(|s, now| s.stou(now));
+        let start: Start = ops::stou();
         stored_unique(self.upload(start, src).await?)
     }
 
@@ -258,9 +247,7 @@ impl Client {
 
     /// QUIT, after every operation queued before it; the connection then closes.
     pub async fn quit(self) -> Result<(), Error> {
-        self.run(Op::new(|s, now| s.quit(now), outcome))
-            .await
-            .map(|_| ())
+        self.run(ops::quit()).await.map(|_| ())
     }
 }
 

@@ -11,7 +11,8 @@ use bytes::Bytes;
 use ftp_host::server::Report;
 use ftp_host::storage::Storage;
 use ftp_host::transfer::{
-    upload_outcome, Chunk, FileSide, NetEnd, Progress, TransferOutcome, TRANSFER_CHUNK,
+    download_outcome, upload_outcome, Chunk, FileSide, NetEnd, Progress, TransferOutcome,
+    TRANSFER_CHUNK,
 };
 use ftp_proto::server::{DataId, TransferError};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -28,7 +29,7 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 pub(crate) async fn connect(local: IpAddr, addr: SocketAddr) -> io::Result<Tcp> {
     let tcp = Tcp::new(ftp_host::net::start_connect(Some(local), addr)?)?;
     tcp.writable().await?;
-    ftp_host::net::finish_connect(tcp.get_ref())?;
+    ftp_host::net::finish_connect(socket2::SockRef::from(tcp.get_ref()))?;
     Ok(tcp)
 }
 
@@ -69,15 +70,13 @@ pub(crate) async fn transfer<S: Storage>(
             let (tx, rx) = async_channel::bounded(1);
             let _ = tx.try_send(bytes);
             drop(tx);
-            send(&mut stream, rx, &progress).await
+            download_outcome(Ok(()), send(&mut stream, rx, &progress).await)
         }
         FileSide::Download(d) => {
             let (tx, rx) = async_channel::bounded(CHUNKS_IN_FLIGHT);
             let file = blocking::unblock(move || d.run(|b| tx.send_blocking(b).is_ok()));
             let net = send(&mut stream, rx, &progress).await;
-            // A file that failed to read wins, and is not closed like a complete one (no
-            // close_notify): the connection is dropped.
-            file.await.and(net)
+            download_outcome(file.await, net)
         }
         FileSide::Upload(u) => {
             let (tx, rx) = async_channel::bounded(CHUNKS_IN_FLIGHT);
@@ -86,10 +85,12 @@ pub(crate) async fn transfer<S: Storage>(
             return upload_outcome(net, file.await, bytes);
         }
     };
+    // Only a whole file is closed like one (close_notify under TLS); otherwise the connection
+    // is dropped.
     match sent {
-        Ok(n) if stream.close().await.is_ok() => TransferOutcome::Done(n),
-        Ok(_) => TransferOutcome::Failed(TransferError::ConnectionLost),
-        Err(e) => TransferOutcome::Failed(e),
+        TransferOutcome::Done(n) if stream.close().await.is_ok() => TransferOutcome::Done(n),
+        TransferOutcome::Done(_) => TransferOutcome::Failed(TransferError::ConnectionLost),
+        other => other,
     }
 }
 
@@ -130,7 +131,7 @@ async fn receive(mut stream: Stream, tx: Sender<Chunk>, progress: &Progress) -> 
             break NetEnd::Eof;
         }
     };
-    if end != NetEnd::Lost {
+    if end.is_clean() {
         let _ = tx.send(Chunk::End).await;
     }
     drop(tx);

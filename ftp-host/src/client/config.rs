@@ -4,7 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use ftp_proto::client::ClientConfig;
+use std::net::SocketAddr;
+
+use ftp_proto::client::{ClientConfig, ClientTls};
+
+use super::Error;
 use rustls::pki_types::ServerName;
 
 /// How to connect: the core's [`ClientConfig`] (credentials, TLS policy, passive or active,
@@ -50,5 +54,39 @@ impl Config {
             connect_timeout: Duration::from_secs(30),
             data_idle_timeout: Duration::from_secs(60),
         }
+    }
+
+    /// Explicit FTPS with `tls`: AUTH TLS before the login, data connections protected (PROT
+    /// P), all required (`Required`, unless the session already says `Opportunistic`).
+    pub fn explicit_tls(mut self, tls: Arc<rustls::ClientConfig>) -> Config {
+        if self.session.tls != ClientTls::Opportunistic {
+            self.session.tls = ClientTls::Required;
+        }
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Implicit FTPS with `tls`: TLS from the first byte (usually port 990).
+    pub fn implicit_tls(mut self, tls: Arc<rustls::ClientConfig>) -> Config {
+        self.session.tls = ClientTls::Implicit;
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Errs with [`Error::TlsNotConfigured`] when the session asks for TLS and no rustls
+    /// configuration is set.
+    pub fn check(&self) -> Result<(), Error> {
+        if self.session.tls != ClientTls::Disabled && self.tls.is_none() {
+            return Err(Error::TlsNotConfigured);
+        }
+        Ok(())
+    }
+
+    /// The name to check the certificate of the server at `addr` against: the configured one,
+    /// or the address itself.
+    pub fn server_name_for(&self, addr: SocketAddr) -> ServerName<'static> {
+        self.server_name
+            .clone()
+            .unwrap_or_else(|| ServerName::IpAddress(addr.ip().into()))
     }
 }

@@ -441,6 +441,13 @@ impl<P, D, St, T> ClientConn<P, D, St, T> {
     /// The session is over: every operation still waiting, and a login still waiting, learn
     /// why. Drain [`poll_action`](Self::poll_action) afterwards.
     pub fn finish(&mut self) {
+        // Outputs the session still holds (the completion of QUIT, say) come first: an
+        // operation that did complete must not be failed below.
+        while let Some(out) = self.session.poll_output() {
+            if let Some(a) = self.output(out) {
+                self.actions.push_back(a);
+            }
+        }
         self.channels.clear();
         let error = self.session.error().cloned();
         for (_, p) in self.pending.drain() {

@@ -80,6 +80,34 @@ pub fn stored_unique(o: Outcome) -> Result<Option<Bytes>, Error> {
     }
 }
 
+/// RETR from `offset` (REST first when it is not 0): the start of a download.
+pub fn retr(path: impl AsRef<[u8]>, offset: u64) -> Start {
+    let p = bytes(path);
+    Box::new(move |s, now| s.retr(now, p, offset))
+}
+
+/// STOR with REST `offset` (none when 0): the start of an upload.
+pub fn stor(path: impl AsRef<[u8]>, offset: u64) -> Start {
+    let p = bytes(path);
+    Box::new(move |s, now| s.stor(now, p, offset))
+}
+
+/// APPE: the start of an append.
+pub fn appe(path: impl AsRef<[u8]>) -> Start {
+    let p = bytes(path);
+    Box::new(move |s, now| s.appe(now, p))
+}
+
+/// STOU: the start of an upload under a name the server chooses.
+pub fn stou() -> Start {
+    Box::new(|s, now| s.stou(now))
+}
+
+/// QUIT, after every operation queued before it.
+pub fn quit() -> Op<()> {
+    Op::new(|s, now| s.quit(now), |_| Ok(()))
+}
+
 impl Op<Reply> {
     fn done(
         start: impl FnOnce(&mut ClientSession, Instant) -> Result<OpId, ClientError> + Send + 'static,

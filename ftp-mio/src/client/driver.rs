@@ -4,6 +4,7 @@
 //! come in either order, and every wait has a deadline (the session's reply timeout, the
 //! connect timeout, the data idle timeout).
 
+use ftp_host::net::connect_state;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -672,7 +673,7 @@ impl Inner {
                     if !s.sock.writable {
                         continue;
                     }
-                    match connect_state(&s.sock.tcp) {
+                    match connect_state(socket2::SockRef::from(&s.sock.tcp)) {
                         Ok(true) => {
                             if let Some(s) = slot.take() {
                                 reports.push(ClientReport::Connected(id, Ok(s)));
@@ -732,19 +733,6 @@ impl Inner {
             self.conn.report(now, r);
         }
         moved
-    }
-}
-
-/// Whether a non-blocking connect finished: `Ok(true)` when connected, `Ok(false)` while in
-/// progress, the connect's error otherwise (as `ftp_host::net::finish_connect`).
-fn connect_state(tcp: &TcpStream) -> io::Result<bool> {
-    if let Some(e) = tcp.take_error()? {
-        return Err(e);
-    }
-    match tcp.peer_addr() {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
-        Err(e) => Err(e),
     }
 }
 

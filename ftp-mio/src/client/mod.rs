@@ -48,7 +48,7 @@ use std::task::{Context, Poll as TaskPoll, Waker};
 use std::time::Instant;
 
 use bytes::Bytes;
-use ftp_host::client::ops::{outcome, stored_unique, transferred};
+use ftp_host::client::ops::{self, stored_unique, transferred};
 use ftp_host::client::{ClientConn, Start};
 use ftp_proto::client::{ClientSession, ClientTls, LoginInfo, Outcome};
 use ftp_proto::command::Command;
@@ -96,14 +96,11 @@ impl Client {
     /// by `config.session.tls`). Returns once logged in.
     pub fn connect(addr: SocketAddr, config: Config) -> Result<Client, Error> {
         let tls_mode = config.session.tls;
+        #[cfg(not(feature = "tls"))]
         if tls_mode != ClientTls::Disabled {
-            #[cfg(not(feature = "tls"))]
             return Err(no_tls());
-            #[cfg(feature = "tls")]
-            if config.tls.is_none() {
-                return Err(Error::TlsNotConfigured);
-            }
         }
+        config.check()?;
         let tcp = std::net::TcpStream::connect_timeout(&addr, config.connect_timeout).map_err(
             |e| match e.kind() {
                 io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Error::ConnectTimeout,
@@ -125,10 +122,7 @@ impl Client {
         #[allow(unused_mut)]
         let mut control = Sock::new(tcp);
         #[cfg(feature = "tls")]
-        let name = config
-            .server_name
-            .clone()
-            .unwrap_or_else(|| rustls::pki_types::ServerName::IpAddress(addr.ip().into()));
+        let name = config.server_name_for(addr);
         #[cfg(feature = "tls")]
         if let (Some(tls), ClientTls::Implicit) = (&config.tls, tls_mode) {
             let conn = rustls::ClientConnection::new(tls.clone(), name.clone())
@@ -164,26 +158,20 @@ impl Client {
     #[cfg(feature = "tls")]
     pub fn connect_tls(
         addr: SocketAddr,
-        mut config: Config,
+        config: Config,
         tls: std::sync::Arc<rustls::ClientConfig>,
     ) -> Result<Client, Error> {
-        if config.session.tls != ClientTls::Opportunistic {
-            config.session.tls = ClientTls::Required;
-        }
-        config.tls = Some(tls);
-        Client::connect(addr, config)
+        Client::connect(addr, config.explicit_tls(tls))
     }
 
     /// Connects with implicit FTPS: TLS from the first byte (usually port 990).
     #[cfg(feature = "tls")]
     pub fn connect_implicit_tls(
         addr: SocketAddr,
-        mut config: Config,
+        config: Config,
         tls: std::sync::Arc<rustls::ClientConfig>,
     ) -> Result<Client, Error> {
-        config.session.tls = ClientTls::Implicit;
-        config.tls = Some(tls);
-        Client::connect(addr, config)
+        Client::connect(addr, config.implicit_tls(tls))
     }
 
     /// What the login learned: the greeting, the features, whether TLS protects the control
@@ -325,7 +313,7 @@ impl Client {
     ) -> Result<u64, Error> {
         let p = bytes(path);
         let o = self.execute(
-            Box::new(move |s, now| s.retr(now, p, offset)),
+            ops::retr(p, offset),
             Some(Pipe::Download),
             Io::Download(&mut dst),
         )?;
@@ -350,7 +338,7 @@ impl Client {
     ) -> Result<u64, Error> {
         let p = bytes(path);
         transferred(self.execute(
-            Box::new(move |s, now| s.stor(now, p, offset)),
+            ops::stor(p, offset),
             Some(Pipe::Upload),
             Io::Upload(&mut src),
         )?)
@@ -359,26 +347,17 @@ impl Client {
     /// APPE: appends all of `src` to `path`; returns the bytes sent.
     pub fn appe(&self, path: impl AsRef<[u8]>, mut src: impl Read) -> Result<u64, Error> {
         let p = bytes(path);
-        transferred(self.execute(
-            Box::new(move |s, now| s.appe(now, p)),
-            Some(Pipe::Upload),
-            Io::Upload(&mut src),
-        )?)
+        transferred(self.execute(ops::appe(p), Some(Pipe::Upload), Io::Upload(&mut src))?)
     }
 
     /// STOU: stores `src` under a name the server chooses; returns the name when given.
     pub fn stou(&self, mut src: impl Read) -> Result<Option<Bytes>, Error> {
-        stored_unique(self.execute(
-            Box::new(|s, now| s.stou(now)),
-            Some(Pipe::Upload),
-            Io::Upload(&mut src),
-        )?)
+        stored_unique(self.execute(ops::stou(), Some(Pipe::Upload), Io::Upload(&mut src))?)
     }
 
     /// QUIT; returns once the server has answered and the connection is closed.
     pub fn quit(self) -> Result<(), Error> {
-        self.perform(Op::new(|s, now| s.quit(now), outcome))
-            .map(|_| ())
+        self.perform(ops::quit()).map(|_| ())
     }
 }
 

@@ -3,7 +3,6 @@
 //! handshakes and the byte loops of transfers.
 
 use std::cell::Cell;
-use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -285,7 +284,7 @@ impl Receiving {
             }
             if let Some(end) = self.net {
                 if !self.closed_pipe {
-                    if end != NetEnd::Lost && self.pending.is_none() {
+                    if end.is_clean() && self.pending.is_none() {
                         // The last data chunk went out; now the end marker.
                         self.pending = Some(Chunk::End);
                         self.closed_pipe = true;
@@ -327,7 +326,7 @@ impl Receiving {
                 Err(e) => {
                     let end = NetEnd::from_read_error(&e, tls);
                     self.net = Some(end);
-                    if end != NetEnd::Lost {
+                    if end.is_clean() {
                         self.pending = self.take_buffer();
                     } else {
                         self.fill = 0;
@@ -347,18 +346,5 @@ impl Receiving {
             (None, Some(Err(e))) => (true, Some(TransferOutcome::Failed(e))),
             _ => (moved, None),
         }
-    }
-}
-
-/// Whether a non-blocking connect finished: `Ok(true)` when connected, `Ok(false)` while in
-/// progress, the connect's error otherwise (as `ftp_host::net::finish_connect`).
-pub(crate) fn connect_state(tcp: &mio::net::TcpStream) -> io::Result<bool> {
-    if let Some(e) = tcp.take_error()? {
-        return Err(e);
-    }
-    match tcp.peer_addr() {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
-        Err(e) => Err(e),
     }
 }

@@ -17,9 +17,10 @@ use ftp_proto::server::{DataId, ServerConfig, ServerSession};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 
-use super::data::{connect_state, DataSock, DataTask, Receiving, Sending, Task, Work};
+use super::data::{DataSock, DataTask, Receiving, Sending, Task, Work};
 use super::pool::{Pipe, Pool, Work as PoolWork};
 use crate::sock::{ReadResult, Sock};
+use ftp_host::net::connect_state;
 
 /// Control output kept before reads stop (the client is not reading its replies).
 const OUT_LIMIT: usize = 64 * 1024;
@@ -514,7 +515,7 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
                     if !s.sock.writable {
                         continue;
                     }
-                    match connect_state(&s.sock.tcp) {
+                    match connect_state(socket2::SockRef::from(&s.sock.tcp)) {
                         Ok(true) => {
                             moved = true;
                             task.alive.set(false);

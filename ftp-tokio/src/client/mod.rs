@@ -46,10 +46,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use ftp_host::client::ops::{outcome, stored_unique, transferred};
+use ftp_host::client::ops::{self, stored_unique, transferred};
 use ftp_host::client::Start;
 use ftp_proto::client::{ClientSession, ClientTls, LoginInfo, Outcome};
-use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
@@ -73,15 +72,9 @@ impl Client {
     /// Connects to `addr` and logs in as `config` says (plain FTP, explicit or implicit FTPS
     /// by `config.session.tls`). Returns once logged in.
     pub async fn connect(addr: SocketAddr, config: Config) -> Result<Client, Error> {
+        config.check()?;
         let tls_mode = config.session.tls;
-        let wants_tls = tls_mode != ClientTls::Disabled;
-        if wants_tls && config.tls.is_none() {
-            return Err(Error::TlsNotConfigured);
-        }
-        let name = config
-            .server_name
-            .clone()
-            .unwrap_or_else(|| ServerName::IpAddress(addr.ip().into()));
+        let name = config.server_name_for(addr);
         let tcp = match tokio::time::timeout(config.connect_timeout, TcpStream::connect(addr)).await
         {
             Err(_) => return Err(Error::ConnectTimeout),
@@ -129,25 +122,19 @@ impl Client {
     /// `Opportunistic`).
     pub async fn connect_tls(
         addr: SocketAddr,
-        mut config: Config,
+        config: Config,
         tls: Arc<rustls::ClientConfig>,
     ) -> Result<Client, Error> {
-        if config.session.tls != ClientTls::Opportunistic {
-            config.session.tls = ClientTls::Required;
-        }
-        config.tls = Some(tls);
-        Client::connect(addr, config).await
+        Client::connect(addr, config.explicit_tls(tls)).await
     }
 
     /// Connects with implicit FTPS: TLS from the first byte (usually port 990).
     pub async fn connect_implicit_tls(
         addr: SocketAddr,
-        mut config: Config,
+        config: Config,
         tls: Arc<rustls::ClientConfig>,
     ) -> Result<Client, Error> {
-        config.session.tls = ClientTls::Implicit;
-        config.tls = Some(tls);
-        Client::connect(addr, config).await
+        Client::connect(addr, config.implicit_tls(tls)).await
     }
 
     /// What the login learned: the greeting, the features, whether TLS protects the control
@@ -187,10 +174,7 @@ impl Client {
         let p = bytes(path);
         let (ours, theirs) = tokio::io::duplex(TRANSFER_BUFFER);
         let rx = self
-            .start(
-                Box::new(move |s, now| s.retr(now, p, offset)),
-                Some(Pipe::Download(theirs)),
-            )
+            .start(ops::retr(p, offset), Some(Pipe::Download(theirs)))
             .await?;
         Ok(RetrStream::new(ours, rx))
     }
@@ -238,10 +222,7 @@ impl Client {
         src: R,
     ) -> Result<u64, Error> {
         let p = bytes(path);
-        transferred(
-            self.upload(Box::new(move |s, now| s.stor(now, p, offset)), src)
-                .await?,
-        )
+        transferred(self.upload(ops::stor(p, offset), src).await?)
     }
 
     /// APPE: appends all of `src` to `path`.
@@ -251,15 +232,12 @@ impl Client {
         src: R,
     ) -> Result<u64, Error> {
         let p = bytes(path);
-        transferred(
-            self.upload(Box::new(move |s, now| s.appe(now, p)), src)
-                .await?,
-        )
+        transferred(self.upload(ops::appe(p), src).await?)
     }
 
     /// STOU: stores `src` under a name the server chooses; returns the name when given.
     pub async fn stou<R: AsyncRead + Unpin>(&self, src: R) -> Result<Option<Bytes>, Error> {
-        stored_unique(self.upload(Box::new(|s, now| s.stou(now)), src).await?)
+        stored_unique(self.upload(ops::stou(), src).await?)
     }
 
     async fn upload<R: AsyncRead + Unpin>(&self, start: Start, src: R) -> Result<Outcome, Error> {
@@ -275,9 +253,7 @@ impl Client {
 
     /// QUIT, after every operation queued before it; the connection then closes.
     pub async fn quit(self) -> Result<(), Error> {
-        self.run(Op::new(|s, now| s.quit(now), outcome))
-            .await
-            .map(|_| ())
+        self.run(ops::quit()).await.map(|_| ())
     }
 }
 

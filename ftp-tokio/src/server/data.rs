@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use ftp_host::storage::Storage;
-use ftp_host::transfer::{upload_outcome, Chunk, FileSide, NetEnd, Progress, TransferOutcome};
+use ftp_host::transfer::{
+    download_outcome, upload_outcome, Chunk, FileSide, NetEnd, Progress, TransferOutcome,
+};
 use ftp_proto::server::TransferError;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -23,10 +25,7 @@ const CHUNKS_IN_FLIGHT: usize = 4;
 pub(crate) async fn connect(local: IpAddr, addr: SocketAddr) -> io::Result<TcpStream> {
     let tcp = TcpStream::from_std(ftp_host::net::start_connect(Some(local), addr)?)?;
     tcp.writable().await?;
-    if let Some(e) = tcp.take_error()? {
-        return Err(e);
-    }
-    tcp.peer_addr()?;
+    ftp_host::net::finish_connect(socket2::SockRef::from(&tcp))?;
     Ok(tcp)
 }
 
@@ -74,15 +73,14 @@ pub(crate) async fn transfer<S: Storage>(
             let mut stream = stream;
             let net = send(&mut stream, rx, &progress).await;
             let file = file.await.unwrap_or(Err(TransferError::Local));
-            match (file, net) {
-                (Ok(()), Ok(n)) => match stream.shutdown().await {
+            match download_outcome(file, net) {
+                // Only a whole file is closed like one (close_notify under TLS); otherwise
+                // the connection is dropped.
+                TransferOutcome::Done(n) => match stream.shutdown().await {
                     Ok(()) => TransferOutcome::Done(n),
                     Err(_) => TransferOutcome::Failed(TransferError::ConnectionLost),
                 },
-                // A file that failed to read is not closed like a complete one (no
-                // close_notify): the connection is dropped.
-                (Err(e), _) if e != TransferError::ConnectionLost => TransferOutcome::Failed(e),
-                (_, Err(e)) | (Err(e), _) => TransferOutcome::Failed(e),
+                failed => failed,
             }
         }
         FileSide::Upload(u) => {
@@ -134,7 +132,7 @@ async fn receive(
             break NetEnd::Eof;
         }
     };
-    if end != NetEnd::Lost {
+    if end.is_clean() {
         let _ = tx.send(Chunk::End).await;
     }
     drop(tx);
