@@ -18,10 +18,9 @@
 //!
 //! **Server** (`examples/server.rs`): `fn main() -> ExitCode { ftp_cli::server::main(|s| ...) }`
 //! where the closure, given the [`server::Setup`] `s`, starts the runtime and
-//! 1. builds the server: `Server::new(FsStorage::new(&s.root)?, s.users)`, `.config(s.config)`,
-//!    `.shutdown_timeout(s.shutdown_grace)`, `.listen(addr)` for each of `s.listen`,
-//!    `.tls(tls)` when `s.tls` is `Some`, `.max_connections(n)` when `s.max_connections` is
-//!    `Some`;
+//! 1. builds the server from the adapter-neutral settings:
+//!    `Server::from_settings(s.settings(FsStorage::new(&s.root)?))`
+//!    ([`server::Setup::settings`]);
 //! 2. binds it, then calls `s.print_serving(bound_addresses)` ([`server::Setup::print_serving`]);
 //! 3. calls [`server::on_shutdown_signal`]`(move || shutdown_handle.shutdown())?` (the closure
 //!    runs on a plain thread, so the handle must work from outside the runtime);

@@ -234,6 +234,22 @@ pub struct Setup {
 }
 
 impl Setup {
+    /// The adapter-neutral server settings for `storage` (usually `FsStorage` over
+    /// [`root`](Self::root)): listen addresses, users, session and TLS configuration, the
+    /// connection limit and the grace period. Give them to the adapter's
+    /// `Server::from_settings`.
+    pub fn settings<S>(&self, storage: S) -> ftp_host::setup::Settings<S, UserList> {
+        let mut settings = ftp_host::setup::Settings::new(storage, self.users.clone());
+        settings.listen = self.listen.clone();
+        settings.config = self.config.clone();
+        settings.tls = self.tls.clone();
+        settings.grace = self.shutdown_grace;
+        if let Some(n) = self.max_connections {
+            settings.max_connections = n;
+        }
+        settings
+    }
+
     /// Prints one `serving ROOT on ftp://ADDR/` line (`ftps://` for implicit TLS) for each
     /// address the server is bound to.
     pub fn print_serving(&self, bound: &[SocketAddr]) {

@@ -16,19 +16,7 @@ fn main() -> ExitCode {
 }
 
 fn serve(s: Setup) -> Result<(), ftp_cli::Error> {
-    let mut server = Server::new(FsStorage::new(&s.root)?, s.users.clone())
-        .config(s.config.clone())
-        .shutdown_timeout(s.shutdown_grace);
-    for addr in &s.listen {
-        server = server.listen(*addr);
-    }
-    if let Some(tls) = s.tls.clone() {
-        server = server.tls(tls);
-    }
-    if let Some(n) = s.max_connections {
-        server = server.max_connections(n);
-    }
-    let server = server.bind()?;
+    let server = Server::from_settings(s.settings(FsStorage::new(&s.root)?)).bind()?;
     s.print_serving(server.local_addrs());
     let shutdown = server.shutdown_handle();
     on_shutdown_signal(move || shutdown.shutdown())?;
