@@ -171,9 +171,21 @@ mod tests {
             l.login(&Credentials::new("anonymous", "")),
             Err(Failure::LoginRefused)
         );
+        assert!(l.allows_anonymous());
+        assert!(!UserList::new().allows_anonymous());
+        assert_eq!(
+            UserList::new().anonymous_read_write().login(&anon),
+            Ok(Grant::READ_WRITE)
+        );
         assert_eq!(
             l.all_read_only().login(&Credentials::new("alice", "pw")),
             Ok(Grant::READ_ONLY)
+        );
+        // Two wrong bytes whose differences would cancel out under XOR are still wrong.
+        let l = UserList::new().user("carol", "ab");
+        assert_eq!(
+            l.login(&Credentials::new("carol", "ba")),
+            Err(Failure::LoginRefused)
         );
     }
 }

@@ -97,6 +97,13 @@ mod tests {
         assert_eq!(a.active(), 3);
         drop(s1);
         assert_eq!(a.active(), 2);
-        assert!(a.admit(x).is_ok());
+        let _s4 = a.admit(x).unwrap();
+        // Releasing one of two places from an address leaves the other counted.
+        let b = Admission::new(10, 2);
+        let p1 = b.admit(x).unwrap();
+        let _p2 = b.admit(x).unwrap();
+        drop(p1);
+        let _p3 = b.admit(x).unwrap();
+        assert_eq!(b.admit(x).unwrap_err(), Refusal::TooManyFromAddress);
     }
 }

@@ -131,6 +131,37 @@ mod tests {
     }
 
     #[test]
+    fn passive_ports_fill_the_range_from_a_random_start() {
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        // A range of free ports: find 4 consecutive ones by probing.
+        let base = (20000..60000)
+            .step_by(97)
+            .find(|b| (*b..*b + 4).all(|p| TcpListener::bind(("127.0.0.1", p)).is_ok()))
+            .expect("4 free consecutive ports");
+        let range = base..=base + 3;
+        let held: Vec<_> = (0..4).map(|_| bind_passive(ip, &range).unwrap()).collect();
+        let mut ports: Vec<u16> = held
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        ports.sort_unstable();
+        assert_eq!(ports, (base..=base + 3).collect::<Vec<_>>());
+        assert!(bind_passive(ip, &range).is_none());
+        drop(held);
+        // The first port tried is not always the same one (port stealing gets harder).
+        let firsts: std::collections::HashSet<u16> = (0..12)
+            .map(|_| {
+                bind_passive(ip, &range)
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port()
+            })
+            .collect();
+        assert!(firsts.len() > 1, "always {firsts:?}");
+    }
+
+    #[test]
     fn connect_binds_the_local_address_and_reports_refusal() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();

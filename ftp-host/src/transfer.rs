@@ -302,6 +302,10 @@ impl<S: Storage> std::fmt::Debug for FileSide<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ftp_proto::listing::Entry;
+    use ftp_proto::path::VirtualPath;
+    use ftp_proto::server::{Failure, WriteMode};
+    use ftp_proto::time::Timestamp;
 
     #[test]
     fn download_verdicts() {
@@ -322,6 +326,17 @@ mod tests {
         assert_eq!(
             download_outcome(Ok(()), Err(TransferError::ConnectionLost)),
             Failed(TransferError::ConnectionLost)
+        );
+        assert_eq!(
+            download_outcome(Err(TransferError::ConnectionLost), Ok(7)),
+            Failed(TransferError::ConnectionLost)
+        );
+        assert_eq!(
+            download_outcome(
+                Err(TransferError::Local),
+                Err(TransferError::ConnectionLost)
+            ),
+            Failed(TransferError::Local)
         );
         assert!(NetEnd::Eof.is_clean() && NetEnd::TlsEofWithoutCloseNotify.is_clean());
         assert!(!NetEnd::Lost.is_clean());
@@ -362,6 +377,101 @@ mod tests {
         assert_eq!(got, b"a\nb\nc\r");
         let mut none = Recode::download(false);
         assert_eq!(none.apply(b"a\nb"), b"a\nb");
+    }
+
+    #[test]
+    fn progress_counts() {
+        let p = Progress::new();
+        let q = p.clone();
+        q.add(5);
+        q.add(7);
+        assert_eq!(p.get(), 12);
+    }
+
+    #[test]
+    fn ascii_download_is_converted_to_the_end() {
+        let mut got = Vec::new();
+        let d = Downloader {
+            reader: &b"a\nb"[..],
+            ascii: true,
+        };
+        d.run(|b| {
+            got.extend_from_slice(&b);
+            true
+        })
+        .unwrap();
+        assert_eq!(got, b"a\r\nb");
+    }
+
+    /// A storage that only records finished uploads.
+    #[derive(Default)]
+    struct Finished(std::sync::Mutex<Vec<Vec<u8>>>);
+
+    impl Storage for Finished {
+        type Reader = std::io::Empty;
+        type Writer = Vec<u8>;
+        fn stat(&self, _: &VirtualPath) -> Result<Entry, Failure> {
+            Err(Failure::Unsupported)
+        }
+        fn list(&self, _: &VirtualPath) -> Result<Vec<Entry>, Failure> {
+            Err(Failure::Unsupported)
+        }
+        fn open_read(
+            &self,
+            _: &VirtualPath,
+            _: u64,
+        ) -> Result<(Self::Reader, Option<u64>), Failure> {
+            Err(Failure::Unsupported)
+        }
+        fn open_write(
+            &self,
+            _: &VirtualPath,
+            _: WriteMode,
+        ) -> Result<(Self::Writer, Option<VirtualPath>), Failure> {
+            Ok((Vec::new(), None))
+        }
+        fn finish_write(&self, writer: Vec<u8>) -> io::Result<()> {
+            self.0.lock().unwrap().push(writer);
+            Ok(())
+        }
+        fn make_dir(&self, _: &VirtualPath) -> Result<(), Failure> {
+            Err(Failure::Unsupported)
+        }
+        fn remove_dir(&self, _: &VirtualPath) -> Result<(), Failure> {
+            Err(Failure::Unsupported)
+        }
+        fn delete(&self, _: &VirtualPath) -> Result<(), Failure> {
+            Err(Failure::Unsupported)
+        }
+        fn rename(&self, _: &VirtualPath, _: &VirtualPath) -> Result<(), Failure> {
+            Err(Failure::Unsupported)
+        }
+        fn set_modified(&self, _: &VirtualPath, _: Timestamp) -> Result<(), Failure> {
+            Err(Failure::Unsupported)
+        }
+        fn chmod(&self, _: &VirtualPath, _: u32) -> Result<(), Failure> {
+            Err(Failure::Unsupported)
+        }
+    }
+
+    #[test]
+    fn an_upload_is_finished_only_after_its_clean_end() {
+        let storage = Arc::new(Finished::default());
+        let up = |ascii| Uploader {
+            storage: storage.clone(),
+            writer: Vec::new(),
+            ascii,
+        };
+        let mut chunks = vec![Chunk::Data(Bytes::from_static(b"a\r\nb")), Chunk::End].into_iter();
+        up(true).run(|| chunks.next()).unwrap();
+        assert_eq!(storage.0.lock().unwrap().as_slice(), [b"a\nb".to_vec()]);
+        // The network side went away without an end: the storage never hears of the file.
+        let mut cut = vec![Chunk::Data(Bytes::from_static(b"partial"))].into_iter();
+        assert_eq!(
+            up(false).run(|| cut.next()),
+            Err(TransferError::ConnectionLost)
+        );
+        assert_eq!(storage.0.lock().unwrap().len(), 1);
     }
 
     #[test]

@@ -345,4 +345,78 @@ ftp_tests::adapter_tests! {
         assert_eq!(sha256_file(&srv.path("whole.bin")), sha256(&body));
         assert!(t.cmd("NOOP").starts_with("200"));
     }
+
+    fn a_transfer_that_cannot_start_releases_its_file() {
+        let srv = TestServer::with(Options {
+            anonymous: false,
+            ..Options::default()
+        });
+        srv.put_file("held.bin", &content(10_000, 4));
+        let target = std::fs::canonicalize(srv.path("held.bin")).unwrap();
+        let mut c = Ctl::connect(srv.addr);
+        c.login();
+        // Active mode to a port nobody listens on: the file is opened, then the data
+        // connection fails (425), and the open file must be let go at once.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let r = c.cmd(&format!("PORT 127,0,0,1,{},{}", port >> 8, port & 0xff));
+        assert!(r.starts_with("200"), "{r}");
+        let mut r = c.cmd("RETR held.bin");
+        while r.starts_with('1') {
+            r = c.reply();
+        }
+        assert!(r.starts_with("425"), "{r}");
+        let open = || {
+            std::fs::read_dir("/proc/self/fd")
+                .unwrap()
+                .flatten()
+                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l == target))
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        while open() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!open(), "the server still holds held.bin open after 425");
+        assert!(c.cmd("NOOP").starts_with("200"));
+    }
+
+    fn abor_stops_the_data_connection() {
+        let srv = TestServer::with(Options {
+            anonymous: false,
+            ..Options::default()
+        });
+        let size = 64 << 20;
+        srv.put_file("big.bin", &content(size, 5));
+        let mut c = Ctl::connect(srv.addr);
+        c.login();
+        assert!(c.cmd("TYPE I").starts_with("200"));
+        let mut data = c.data(srv.addr);
+        let r = c.cmd("RETR big.bin");
+        assert!(r.starts_with("150") || r.starts_with("125"), "{r}");
+        let mut buf = vec![0u8; 1 << 20];
+        let mut got = 0;
+        while got < (1 << 20) {
+            got += std::io::Read::read(&mut data, &mut buf).unwrap();
+        }
+        c.w.write_all(b"ABOR\r\n").unwrap();
+        let mut r = c.reply();
+        while !r.starts_with("226") && !r.starts_with("225") {
+            assert!(r.starts_with("426") || r.starts_with('1'), "{r}");
+            r = c.reply();
+        }
+        // What the kernel had buffered still arrives, then the connection ends: never the
+        // rest of the file.
+        data.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        loop {
+            match std::io::Read::read(&mut data, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+        assert!(got < size, "the whole file arrived after ABOR");
+        assert!(c.cmd("NOOP").starts_with("200"));
+    }
 }

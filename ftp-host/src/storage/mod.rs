@@ -123,6 +123,11 @@ mod tests {
         assert_eq!(f(io::ErrorKind::StorageFull), Failure::NoSpace);
         assert_eq!(f(io::ErrorKind::DirectoryNotEmpty), Failure::NotEmpty);
         assert_eq!(f(io::ErrorKind::Unsupported), Failure::Unsupported);
+        assert_eq!(f(io::ErrorKind::AlreadyExists), Failure::AlreadyExists);
+        assert_eq!(f(io::ErrorKind::NotADirectory), Failure::NotADirectory);
+        assert_eq!(f(io::ErrorKind::IsADirectory), Failure::IsADirectory);
+        assert_eq!(f(io::ErrorKind::InvalidInput), Failure::InvalidName);
+        assert_eq!(f(io::ErrorKind::TimedOut), Failure::Transient);
         assert!(matches!(f(io::ErrorKind::BrokenPipe), Failure::Other(_)));
         let t = |k| io_transfer_error(&io::Error::from(k));
         assert_eq!(t(io::ErrorKind::StorageFull), TransferError::NoSpace);
