@@ -203,7 +203,9 @@ async fn upload(mut dst: Stream, mut src: UploadSource, idle: Duration) -> Resul
     if written.is_err() {
         // Never let the server take a failed upload for the whole file: reset the
         // connection instead of closing it cleanly.
-        let _ = socket2::SockRef::from(dst.tcp()).set_linger(Some(Duration::ZERO));
+        if let Some(tcp) = dst.tcp() {
+            let _ = socket2::SockRef::from(tcp).set_linger(Some(Duration::ZERO));
+        }
     }
     written.map(|()| total)
 }

@@ -72,7 +72,11 @@ impl Driver {
         requests: mpsc::Receiver<Request>,
         login: oneshot::Sender<Result<LoginInfo, Error>>,
     ) -> std::io::Result<Driver> {
-        let local_ip = control.tcp().local_addr()?.ip();
+        let local_ip = control
+            .tcp()
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))?
+            .local_addr()?
+            .ip();
         let (reports_tx, reports_rx) = mpsc::channel(64);
         Ok(Driver {
             conn: ClientConn::new(session, local_ip),

@@ -18,11 +18,12 @@ pub use ftp_host::tls::{
 pub(crate) type Stream = MaybeTls<tokio_rustls::client::TlsStream<TcpStream>>;
 
 impl Stream {
-    pub(crate) fn tcp(&self) -> &TcpStream {
+    /// The TCP connection under the stream; `None` once it is closed.
+    pub(crate) fn tcp(&self) -> Option<&TcpStream> {
         match self {
-            Stream::Plain(s) => s,
-            Stream::Tls(s) => s.get_ref().0,
-            Stream::Closed => unreachable!("client streams are never left closed"),
+            Stream::Plain(s) => Some(s),
+            Stream::Tls(s) => Some(s.get_ref().0),
+            Stream::Closed => None,
         }
     }
 }
