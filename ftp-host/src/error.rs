@@ -10,12 +10,14 @@ pub enum Error {
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
     /// rustls refused the certificate or key.
+    #[cfg(feature = "tls")]
     #[error("TLS configuration: {0}")]
     Tls(#[from] rustls::Error),
     /// A PEM file holds no usable certificate or key.
     #[error("PEM: {0}")]
     Pem(String),
-    /// The configuration asks for TLS but no TLS configuration was given.
+    /// The configuration asks for TLS but no TLS configuration was given (or the crate was
+    /// built without its `tls` feature).
     #[error("the server configuration enables TLS but no certificate was given")]
     TlsNotConfigured,
     /// No listen address was given.

@@ -34,9 +34,11 @@ pub mod net;
 pub mod server;
 pub mod setup;
 pub mod storage;
+#[cfg(feature = "tls")]
 pub mod tls;
 pub mod transfer;
 
 pub use error::Error;
 pub use ftp_proto;
+#[cfg(feature = "tls")]
 pub use rustls;

@@ -25,6 +25,7 @@ pub struct Settings<S, A> {
     /// Who may log in.
     pub auth: A,
     /// FTPS certificate and settings; needed when `config.tls` is not `Disabled`.
+    #[cfg(feature = "tls")]
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Most control connections at once.
     pub max_connections: usize,
@@ -50,8 +51,10 @@ pub struct Prepared<S, A> {
     /// Who may log in, shared by every connection.
     pub auth: Arc<A>,
     /// TLS for control connections.
+    #[cfg(feature = "tls")]
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// TLS for data connections ([`crate::tls::data_config`] of `tls`).
+    #[cfg(feature = "tls")]
     pub data_tls: Option<Arc<rustls::ServerConfig>>,
     /// Every connection starts with TLS.
     pub implicit_tls: bool,
@@ -70,6 +73,7 @@ impl<S, A> Settings<S, A> {
             config: Arc::new(ServerConfig::default()),
             storage,
             auth,
+            #[cfg(feature = "tls")]
             tls: None,
             max_connections: 512,
             max_per_ip: 32,
@@ -83,7 +87,11 @@ impl<S, A> Settings<S, A> {
         if self.listen.is_empty() {
             return Err(Error::NoListenAddress);
         }
-        if self.config.tls != TlsMode::Disabled && self.tls.is_none() {
+        #[cfg(feature = "tls")]
+        let configured = self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        let configured = false;
+        if self.config.tls != TlsMode::Disabled && !configured {
             return Err(Error::TlsNotConfigured);
         }
         let mut listeners = Vec::new();
@@ -100,7 +108,9 @@ impl<S, A> Settings<S, A> {
             config: self.config,
             storage: Arc::new(self.storage),
             auth: Arc::new(self.auth),
+            #[cfg(feature = "tls")]
             data_tls: self.tls.as_ref().map(crate::tls::data_config),
+            #[cfg(feature = "tls")]
             tls: self.tls,
             admission: Admission::new(self.max_connections, self.max_per_ip),
             grace: self.grace,
@@ -109,9 +119,11 @@ impl<S, A> Settings<S, A> {
 }
 
 /// The builder methods of an adapter's `Server`, written once: expands, inside
-/// `impl<S, A> Server<S, A> { ... }`, to `listen`, `config`, `tls`, `max_connections`,
+/// `impl<S, A> Server<S, A> { ... }`, to `listen`, `config`, `max_connections`,
 /// `max_connections_per_ip` and `shutdown_timeout`, each setting the [`Settings`] held in the
-/// named field. The adapter adds `new`, `bind` and anything of its own.
+/// named field; add `tls` with
+/// [`server_builder_tls_method!`](crate::server_builder_tls_method). The adapter adds `new`,
+/// `bind` and anything of its own.
 #[macro_export]
 macro_rules! server_builder_methods {
     ($settings:ident) => {
@@ -130,13 +142,6 @@ macro_rules! server_builder_methods {
             config: ::std::sync::Arc<$crate::ftp_proto::server::ServerConfig>,
         ) -> Self {
             self.$settings.config = config;
-            self
-        }
-
-        /// Sets the TLS certificate and settings for FTPS (see `tls_config`). Needed when the
-        /// config's TLS mode is not `Disabled`.
-        pub fn tls(mut self, tls: ::std::sync::Arc<$crate::rustls::ServerConfig>) -> Self {
-            self.$settings.tls = Some(tls);
             self
         }
 
@@ -161,6 +166,21 @@ macro_rules! server_builder_methods {
     };
 }
 
+/// The `tls` builder method of an adapter's `Server` (needs ftp-host's `tls` feature); see
+/// [`server_builder_methods!`](crate::server_builder_methods).
+#[cfg(feature = "tls")]
+#[macro_export]
+macro_rules! server_builder_tls_method {
+    ($settings:ident) => {
+        /// Sets the TLS certificate and settings for FTPS (see `tls_config`). Needed when the
+        /// config's TLS mode is not `Disabled`.
+        pub fn tls(mut self, tls: ::std::sync::Arc<$crate::rustls::ServerConfig>) -> Self {
+            self.$settings.tls = Some(tls);
+            self
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +200,8 @@ mod tests {
         let p = ok.prepare().unwrap();
         assert_eq!(p.listeners.len(), 1);
         assert_ne!(p.local_addrs[0].port(), 0);
-        assert!(!p.implicit_tls && p.data_tls.is_none());
+        assert!(!p.implicit_tls);
+        #[cfg(feature = "tls")]
+        assert!(p.data_tls.is_none());
     }
 }

@@ -1,15 +1,15 @@
 //! The client's connection settings, shared by every adapter.
 
+use std::net::SocketAddr;
+#[cfg(feature = "tls")]
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use std::net::SocketAddr;
-
 use ftp_proto::client::{ClientConfig, ClientTls};
+use rustls_pki_types::ServerName;
 
 use super::Error;
-use rustls::pki_types::ServerName;
 
 /// How to connect: the core's [`ClientConfig`] (credentials, TLS policy, passive or active,
 /// reply timeout...) plus what the adapter needs.
@@ -22,6 +22,7 @@ pub struct Config {
     /// The rustls configuration for FTPS; required when `session.tls` asks for TLS. One
     /// configuration (with its session store) serves the control and data connections, which
     /// is how data connections resume the control connection's TLS session.
+    #[cfg(feature = "tls")]
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// The name the server's certificate is checked against (and TLS sessions are stored
     /// under); by default the server's IP address.
@@ -49,6 +50,7 @@ impl Config {
     pub fn from_session(session: ClientConfig) -> Config {
         Config {
             session,
+            #[cfg(feature = "tls")]
             tls: None,
             server_name: None,
             connect_timeout: Duration::from_secs(30),
@@ -58,6 +60,7 @@ impl Config {
 
     /// Explicit FTPS with `tls`: AUTH TLS before the login, data connections protected (PROT
     /// P), all required (`Required`, unless the session already says `Opportunistic`).
+    #[cfg(feature = "tls")]
     pub fn explicit_tls(mut self, tls: Arc<rustls::ClientConfig>) -> Config {
         if self.session.tls != ClientTls::Opportunistic {
             self.session.tls = ClientTls::Required;
@@ -67,6 +70,7 @@ impl Config {
     }
 
     /// Implicit FTPS with `tls`: TLS from the first byte (usually port 990).
+    #[cfg(feature = "tls")]
     pub fn implicit_tls(mut self, tls: Arc<rustls::ClientConfig>) -> Config {
         self.session.tls = ClientTls::Implicit;
         self.tls = Some(tls);
@@ -76,7 +80,11 @@ impl Config {
     /// Errs with [`Error::TlsNotConfigured`] when the session asks for TLS and no rustls
     /// configuration is set.
     pub fn check(&self) -> Result<(), Error> {
-        if self.session.tls != ClientTls::Disabled && self.tls.is_none() {
+        #[cfg(feature = "tls")]
+        let configured = self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        let configured = false;
+        if self.session.tls != ClientTls::Disabled && !configured {
             return Err(Error::TlsNotConfigured);
         }
         Ok(())

@@ -104,6 +104,8 @@ impl<S: Storage, A: Authenticator> Server<S, A> {
     }
 
     ftp_host::server_builder_methods!(settings);
+    #[cfg(feature = "tls")]
+    ftp_host::server_builder_tls_method!(settings);
 
     /// Worker threads for logins, storage calls and the file side of transfers (at least 2;
     /// 4 by default). One is kept for logins and storage calls, so `n - 1` transfers move at
@@ -118,7 +120,7 @@ impl<S: Storage, A: Authenticator> Server<S, A> {
     /// `tls` feature).
     pub fn bind(self) -> Result<BoundServer<S, A>, Error> {
         #[cfg(not(feature = "tls"))]
-        if self.settings.config.tls != TlsMode::Disabled || self.settings.tls.is_some() {
+        if self.settings.config.tls != TlsMode::Disabled {
             return Err(Error::Io(std::io::Error::new(
                 std::io::ErrorKind::Unsupported,
                 "the server configuration enables TLS but ftp-mio was built without its `tls` feature",

@@ -75,6 +75,7 @@ impl<S: Storage, A: Authenticator> Server<S, A> {
     }
 
     ftp_host::server_builder_methods!(settings);
+    ftp_host::server_builder_tls_method!(settings);
 
     /// Binds every listen address. Errs if one cannot be bound, if none was given, or if the
     /// config wants TLS and no TLS configuration was set.
