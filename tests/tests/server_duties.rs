@@ -419,4 +419,37 @@ ftp_tests::adapter_tests! {
         assert!(got < size, "the whole file arrived after ABOR");
         assert!(c.cmd("NOOP").starts_with("200"));
     }
+
+    fn a_stor_that_cannot_start_leaves_the_existing_file_intact() {
+        let srv = TestServer::with(Options {
+            anonymous: false,
+            ..Options::default()
+        });
+        let before = content(50_000, 6);
+        srv.put_file("keep.bin", &before);
+        let mut c = Ctl::connect(srv.addr);
+        c.login();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        for (rest, cmd) in [(None, "STOR keep.bin"), (Some("REST 10"), "STOR keep.bin")] {
+            let r = c.cmd(&format!("PORT 127,0,0,1,{},{}", port >> 8, port & 0xff));
+            assert!(r.starts_with("200"), "{r}");
+            if let Some(rest) = rest {
+                assert!(c.cmd(rest).starts_with("350"));
+            }
+            let mut r = c.cmd(cmd);
+            while r.starts_with('1') {
+                r = c.reply();
+            }
+            assert!(r.starts_with("425"), "{r}");
+            assert_eq!(
+                sha256_file(&srv.path("keep.bin")),
+                sha256(&before),
+                "{rest:?} {cmd}: the file changed although no data came"
+            );
+        }
+    }
 }

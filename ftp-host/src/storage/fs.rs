@@ -1,7 +1,7 @@
 //! [`FsStorage`]: a [`Storage`] over a directory of the local file system.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Seek};
+use std::io::{self, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -148,6 +148,43 @@ fn entry_from_metadata(name: &[u8], meta: &fs::Metadata) -> Entry {
     e
 }
 
+/// A file of [`FsStorage`] open for an upload.
+///
+/// An upload that replaces a file (STOR) or resumes one at an offset (REST + STOR) cuts the
+/// file only when its first byte is written, or when it finishes with no byte at all: an upload
+/// that never starts (its data connection failed, 425; ABOR before any data) leaves an
+/// existing file as it was.
+#[derive(Debug)]
+pub struct FsWriter {
+    file: File,
+    /// The length to cut the file to before the first write.
+    cut_at: Option<u64>,
+}
+
+impl FsWriter {
+    fn cut(&mut self) -> io::Result<()> {
+        if let Some(len) = self.cut_at.take() {
+            self.file.set_len(len)?;
+            self.file.seek(io::SeekFrom::Start(len))?;
+        }
+        Ok(())
+    }
+}
+
+impl Write for FsWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.cut()?;
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
 /// A name for STOU that is hard to guess (so clients cannot race each other for it).
 fn unique_name(attempt: u32) -> String {
     use std::hash::{BuildHasher, Hasher};
@@ -161,7 +198,7 @@ fn unique_name(attempt: u32) -> String {
 
 impl Storage for FsStorage {
     type Reader = File;
-    type Writer = File;
+    type Writer = FsWriter;
 
     fn stat(&self, path: &VirtualPath) -> Result<Entry, Failure> {
         let native = self.resolve(path, true)?;
@@ -212,7 +249,7 @@ impl Storage for FsStorage {
         &self,
         path: &VirtualPath,
         mode: WriteMode,
-    ) -> Result<(File, Option<VirtualPath>), Failure> {
+    ) -> Result<(FsWriter, Option<VirtualPath>), Failure> {
         if let WriteMode::CreateUnique = mode {
             let dir = self.resolve(path, true)?;
             for attempt in 0..UNIQUE_ATTEMPTS {
@@ -226,7 +263,11 @@ impl Storage for FsStorage {
                         let vpath = path
                             .join(name.as_bytes())
                             .map_err(|_| Failure::InvalidName)?;
-                        return Ok((f, Some(vpath)));
+                        let w = FsWriter {
+                            file: f,
+                            cut_at: None,
+                        };
+                        return Ok((w, Some(vpath)));
                     }
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                     Err(e) => return Err(failure(e)),
@@ -247,23 +288,26 @@ impl Storage for FsStorage {
             }
         }
         let mut opts = OpenOptions::new();
+        // Never truncate here: the cut waits for the first byte (see FsWriter).
         opts.write(true).create(true);
-        match mode {
-            WriteMode::Truncate => {
-                opts.truncate(true);
-            }
+        let cut_at = match mode {
+            WriteMode::Truncate => Some(0),
+            // Keep the first `offset` bytes, drop the rest, write from there.
+            WriteMode::AtOffset(offset) => Some(offset),
             WriteMode::Append => {
                 opts.append(true);
+                None
             }
-            _ => {}
-        }
-        let mut file = opts.open(&native).map_err(failure)?;
-        if let WriteMode::AtOffset(offset) = mode {
-            // Keep the first `offset` bytes, drop the rest, write from there.
-            file.set_len(offset).map_err(failure)?;
-            file.seek(io::SeekFrom::Start(offset)).map_err(failure)?;
-        }
-        Ok((file, None))
+            _ => None,
+        };
+        let file = opts.open(&native).map_err(failure)?;
+        Ok((FsWriter { file, cut_at }, None))
+    }
+
+    fn finish_write(&self, mut writer: FsWriter) -> io::Result<()> {
+        // An upload of zero bytes still replaces the file.
+        writer.cut()?;
+        writer.file.flush()
     }
 
     fn make_dir(&self, path: &VirtualPath) -> Result<(), Failure> {
@@ -386,6 +430,28 @@ mod tests {
                 .unwrap_err(),
             Failure::IsADirectory
         );
+    }
+
+    #[test]
+    fn an_upload_that_never_starts_leaves_the_file_alone() {
+        let root = tempfile::tempdir().unwrap();
+        let s = FsStorage::new(root.path()).unwrap();
+        std::fs::write(root.path().join("keep"), b"precious").unwrap();
+        for mode in [WriteMode::Truncate, WriteMode::AtOffset(3)] {
+            let (w, _) = s.open_write(&vp("keep"), mode).unwrap();
+            drop(w);
+            assert_eq!(
+                std::fs::read(root.path().join("keep")).unwrap(),
+                b"precious"
+            );
+        }
+        // An empty upload that completes does replace it; one at an offset cuts it there.
+        let (w, _) = s.open_write(&vp("keep"), WriteMode::AtOffset(3)).unwrap();
+        s.finish_write(w).unwrap();
+        assert_eq!(std::fs::read(root.path().join("keep")).unwrap(), b"pre");
+        let (w, _) = s.open_write(&vp("keep"), WriteMode::Truncate).unwrap();
+        s.finish_write(w).unwrap();
+        assert_eq!(std::fs::read(root.path().join("keep")).unwrap(), b"");
     }
 
     #[cfg(unix)]

@@ -8,7 +8,7 @@
 
 mod fs;
 
-pub use fs::FsStorage;
+pub use fs::{FsStorage, FsWriter};
 
 use std::io::{self, Read, Write};
 
