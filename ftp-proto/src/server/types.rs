@@ -230,7 +230,7 @@ pub enum Failure {
     InvalidName,
     /// Out of space (452) or over quota (552).
     NoSpace,
-    /// A temporary failure: try again (450; 451 during a transfer).
+    /// A temporary failure: try again (450).
     Transient,
     /// The login was refused (530).
     LoginRefused,
