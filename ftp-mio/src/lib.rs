@@ -21,3 +21,11 @@ mod sock;
 pub use ftp_host;
 pub use ftp_host::Error;
 pub use ftp_proto;
+
+/// `now + d`, or a century from now when `d` is too large to add (the configurations say a
+/// duration too large for the clock means no limit): never a panic.
+pub(crate) fn later(now: std::time::Instant, d: std::time::Duration) -> std::time::Instant {
+    now.checked_add(d)
+        .or_else(|| now.checked_add(std::time::Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now)
+}

@@ -452,4 +452,45 @@ ftp_tests::adapter_tests! {
             );
         }
     }
+
+    fn many_slow_downloads_at_once_all_complete() {
+        // Six transfers that each take longer than the data timeout (far more data than the
+        // socket buffers hold, read slowly), at the same time: none may wait, moving nothing,
+        // for a server thread and be taken for stalled.
+        use sha2::{Digest, Sha256};
+        let srv = quick_data_timeout();
+        let body = content(48 << 20, 7);
+        srv.put_file("shared.bin", &body);
+        let addr = srv.addr;
+        let expect = Sha256::digest(&body);
+        drop(body);
+        let clients: Vec<_> = (0..6)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    let mut c = Ctl::connect(addr);
+                    c.login();
+                    assert!(c.cmd("TYPE I").starts_with("200"));
+                    let mut data = c.data(addr);
+                    let r = c.cmd("RETR shared.bin");
+                    assert!(r.starts_with("150") || r.starts_with("125"), "{r}");
+                    let mut hash = Sha256::new();
+                    let mut buf = vec![0u8; 512 << 10];
+                    loop {
+                        let n = std::io::Read::read(&mut data, &mut buf).unwrap();
+                        if n == 0 {
+                            break;
+                        }
+                        hash.update(&buf[..n]);
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    let r = c.reply();
+                    assert!(r.starts_with("226"), "{r}");
+                    hash.finalize()
+                })
+            })
+            .collect();
+        for c in clients {
+            assert_eq!(c.join().expect("client thread"), expect);
+        }
+    }
 }

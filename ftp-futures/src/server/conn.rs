@@ -85,7 +85,8 @@ pub(crate) async fn serve<S: Storage, A: Authenticator>(
                 Action::Send(bytes) => timeout(idle, control.write_all(&bytes)).await??,
                 Action::Flush => timeout(idle, control.flush()).await??,
                 Action::Close => {
-                    let _ = control.close().await;
+                    // Bounded: a client that stops reading must not hold the connection.
+                    let _ = timeout(idle, control.close()).await;
                     return Ok(());
                 }
                 Action::StartTls => {
@@ -99,7 +100,7 @@ pub(crate) async fn serve<S: Storage, A: Authenticator>(
                 Action::StopTls => {
                     if let Stream::Tls(tls) = &mut control {
                         tls.get_mut().1.send_close_notify();
-                        control.flush().await?;
+                        timeout(idle, control.flush()).await??;
                         control = std::mem::replace(&mut control, Stream::Closed).into_plain();
                     }
                 }

@@ -101,10 +101,8 @@ struct Channel<St, T> {
     protection: Option<DataProtection>,
     /// The transfer the session asked for before the connection was up.
     waiting: Option<(OpId, Direction, bool)>,
-    /// The connect, accept or transfer task.
+    /// The connect, accept (active mode: the listener) or transfer task.
     task: Option<T>,
-    /// The active-mode listener's task, kept until the connection is accepted.
-    listener: Option<T>,
 }
 
 impl<St, T> Default for Channel<St, T> {
@@ -114,7 +112,6 @@ impl<St, T> Default for Channel<St, T> {
             protection: None,
             waiting: None,
             task: None,
-            listener: None,
         }
     }
 }
@@ -252,7 +249,9 @@ impl<P, D, St, T> ClientConn<P, D, St, T> {
                 match self.session.handle_data_accept(now, id, peer) {
                     Ok(Accept::Use { protection }) => {
                         if let Some(ch) = self.channels.get_mut(&id) {
-                            ch.listener = None;
+                            // The connection is here: the listener's task ends (dropping it
+                            // closes the listener), so nobody else can connect.
+                            ch.task = None;
                             ch.stream = Some(stream);
                             ch.protection = Some(protection);
                         }
@@ -444,8 +443,11 @@ impl<P, D, St, T> ClientConn<P, D, St, T> {
         // Outputs the session still holds (the completion of QUIT, say) come first: an
         // operation that did complete must not be failed below.
         while let Some(out) = self.session.poll_output() {
+            // `output` may queue a follow-up (the Flush after a Send): the action it returns
+            // goes before it.
+            let at = self.actions.len();
             if let Some(a) = self.output(out) {
-                self.actions.push_back(a);
+                self.actions.insert(at, a);
             }
         }
         self.channels.clear();

@@ -454,7 +454,7 @@ impl Inner {
                     sock: Sock::new(tcp),
                     token,
                 };
-                let deadline = now + self.connect_timeout;
+                let deadline = crate::later(now, self.connect_timeout);
                 self.add_task(id, Work::Connecting(Some(sock), deadline));
             }
             Err(e) => self.conn.report(now, ClientReport::Connected(id, Err(e))),
@@ -511,7 +511,7 @@ impl Inner {
             job,
             phase,
             total: 0,
-            deadline: now + self.idle,
+            deadline: crate::later(now, self.idle),
             buf: vec![0u8; size],
             pos: 0,
             len: 0,
@@ -579,7 +579,7 @@ impl Inner {
                 self.conn.tls_result(now, false);
                 return true;
             }
-            self.tls_deadline = Some(now + self.connect_timeout);
+            self.tls_deadline = Some(crate::later(now, self.connect_timeout));
         }
         if self.tls_deadline.is_none() {
             return false;
@@ -778,7 +778,7 @@ impl Transfer {
         };
         moved |= m;
         if moved {
-            self.deadline = Instant::now() + idle;
+            self.deadline = crate::later(Instant::now(), idle);
         }
         (moved, end)
     }

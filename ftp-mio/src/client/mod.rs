@@ -131,7 +131,7 @@ impl Client {
             driver::handshake_blocking(
                 &mut poll,
                 &mut control,
-                Instant::now() + config.connect_timeout,
+                crate::later(Instant::now(), config.connect_timeout),
             )?;
         }
         let session = ClientSession::new(config.session, addr, Instant::now())?;

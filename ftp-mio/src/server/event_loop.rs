@@ -86,7 +86,7 @@ impl<S: Storage, A: Authenticator> EventLoop<S, A> {
         loop {
             let now = Instant::now();
             if grace.is_none() && self.stop.load(Ordering::Acquire) {
-                grace = Some(now + self.grace);
+                grace = Some(crate::later(now, self.grace));
                 self.begin_shutdown(now);
                 self.drive_dirty();
             }

@@ -10,11 +10,10 @@
 //! runs TLS (rustls driven by hand, for the control connection, explicit or implicit, and for
 //! data connections) and keeps every session's next deadline in one ordered set.
 //!
-//! What may block runs on a small fixed pool of worker threads ([`Server::workers`]): logins,
-//! storage calls and the file side of transfers, with at most four chunks in flight between
-//! a transfer's file side and its socket. Jobs go first and transfers may use all workers
-//! but one, so a login never waits behind long transfers; with `n` workers, `n - 1`
-//! transfers move at once and more wait for a worker.
+//! What may block runs off the loop: logins and storage calls on a small fixed pool of worker
+//! threads ([`Server::workers`]), and the file side of each running transfer on a thread of
+//! its own, with at most four chunks in flight between it and its socket (a transfer never
+//! waits for a free thread, which the core's data-idle deadline would take for a stall).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -107,11 +106,10 @@ impl<S: Storage, A: Authenticator> Server<S, A> {
     #[cfg(feature = "tls")]
     ftp_host::server_builder_tls_method!(settings);
 
-    /// Worker threads for logins, storage calls and the file side of transfers (at least 2;
-    /// 4 by default). One is kept for logins and storage calls, so `n - 1` transfers move at
-    /// once.
+    /// Worker threads for logins and storage calls (at least 1; 4 by default). The file side
+    /// of each running transfer has a thread of its own.
     pub fn workers(mut self, n: usize) -> Self {
-        self.workers = n.max(2);
+        self.workers = n.max(1);
         self
     }
 

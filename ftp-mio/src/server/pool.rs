@@ -3,12 +3,14 @@
 //!
 //! - A [`Job`] (a login or a storage call) runs to its end and its [`Done`] goes back to the
 //!   loop as a [`Notice`].
-//! - The file side of a transfer ([`Downloader::run`] or [`Uploader::run`]) holds its worker
-//!   for the whole transfer, exchanging chunks with the loop through a [`Pipe`] of at most
-//!   [`CHUNKS_IN_FLIGHT`] chunks.
+//! - The file side of a transfer ([`Downloader::run`] or [`Uploader::run`]) runs on a thread
+//!   of its own for the whole transfer, exchanging chunks with the loop through a [`Pipe`] of
+//!   at most [`CHUNKS_IN_FLIGHT`] chunks. A fixed number of transfer threads would make the
+//!   next transfer wait for a free one, moving nothing, and the core would take it for stalled
+//!   (426); the number of transfers is bounded by the connection limit instead.
 //!
-//! Jobs go first, and transfers may take all workers but one, so a login or a `CWD` never
-//! waits behind long transfers. Every notice wakes the loop through its `mio::Waker`.
+//! A login or a `CWD` never waits behind long transfers. Every notice wakes the loop through
+//! its `mio::Waker`.
 
 use std::collections::VecDeque;
 use std::sync::mpsc;
@@ -200,36 +202,31 @@ pub(crate) enum Work<S: Storage, A> {
 
 struct Queues<S: Storage, A> {
     jobs: VecDeque<Work<S, A>>,
-    transfers: VecDeque<Work<S, A>>,
-    running_transfers: usize,
     stop: bool,
 }
 
 struct PoolShared<S: Storage, A> {
     queues: Mutex<Queues<S, A>>,
     cond: Condvar,
-    max_transfers: usize,
 }
 
-/// A fixed set of worker threads.
+/// A fixed set of worker threads for jobs, and a thread per running transfer.
 pub(crate) struct Pool<S: Storage, A> {
     shared: Arc<PoolShared<S, A>>,
     threads: Vec<JoinHandle<()>>,
+    notifier: Notifier<S>,
 }
 
 impl<S: Storage, A: Authenticator> Pool<S, A> {
-    /// Starts `workers` threads (at least 2: one is always left for jobs).
+    /// Starts `workers` threads for jobs (at least 1).
     pub(crate) fn new(workers: usize, notifier: Notifier<S>) -> std::io::Result<Pool<S, A>> {
-        let workers = workers.max(2);
+        let workers = workers.max(1);
         let shared = Arc::new(PoolShared {
             queues: Mutex::new(Queues {
                 jobs: VecDeque::new(),
-                transfers: VecDeque::new(),
-                running_transfers: 0,
                 stop: false,
             }),
             cond: Condvar::new(),
-            max_transfers: workers - 1,
         });
         let mut threads = Vec::with_capacity(workers);
         for i in 0..workers {
@@ -240,18 +237,32 @@ impl<S: Storage, A: Authenticator> Pool<S, A> {
                 .spawn(move || worker(&shared, &notifier))?;
             threads.push(t);
         }
-        Ok(Pool { shared, threads })
+        Ok(Pool {
+            shared,
+            threads,
+            notifier,
+        })
     }
 
-    /// Queues work.
+    /// Queues a job, or starts the file side of a transfer on a thread of its own (it ends
+    /// when its pipe is closed by either side).
     pub(crate) fn submit(&self, work: Work<S, A>) {
-        let mut q = self.shared.queues.lock().unwrap_or_else(|e| e.into_inner());
-        match work {
-            Work::Job(..) => q.jobs.push_back(work),
-            _ => q.transfers.push_back(work),
+        if let Work::Job(..) = work {
+            let mut q = self.shared.queues.lock().unwrap_or_else(|e| e.into_inner());
+            q.jobs.push_back(work);
+            drop(q);
+            self.shared.cond.notify_one();
+            return;
         }
-        drop(q);
-        self.shared.cond.notify_one();
+        let notifier = self.notifier.clone();
+        let spawned = std::thread::Builder::new()
+            .name("ftp-mio-transfer".into())
+            .spawn(move || run(work, &notifier));
+        if let Err(e) = spawned {
+            // The work (and its pipe) was dropped with the closure: the loop sees the pipe
+            // closed and the transfer fails.
+            tracing::warn!("cannot start a transfer thread: {e}");
+        }
     }
 
     /// Lets the workers finish what is queued and running, then joins them.
@@ -287,27 +298,13 @@ fn worker<S: Storage, A: Authenticator>(shared: &PoolShared<S, A>, notifier: &No
                 if let Some(w) = q.jobs.pop_front() {
                     break w;
                 }
-                if q.running_transfers < shared.max_transfers {
-                    if let Some(w) = q.transfers.pop_front() {
-                        q.running_transfers += 1;
-                        break w;
-                    }
-                }
-                if q.stop && q.jobs.is_empty() && q.transfers.is_empty() {
+                if q.stop {
                     return;
                 }
                 q = shared.cond.wait(q).unwrap_or_else(|e| e.into_inner());
             }
         };
-        let transfer = !matches!(work, Work::Job(..));
         run(work, notifier);
-        if transfer {
-            let mut q = shared.queues.lock().unwrap_or_else(|e| e.into_inner());
-            q.running_transfers -= 1;
-            drop(q);
-            // A transfer may wait for this slot.
-            shared.cond.notify_all();
-        }
     }
 }
 

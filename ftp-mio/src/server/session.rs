@@ -130,7 +130,7 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
             if let Some(tls) = shared.tls.clone() {
                 let c = rustls::ServerConnection::new(tls).map_err(std::io::Error::other)?;
                 control.start_tls(rustls::Connection::Server(c));
-                s.implicit = Some(now + shared.config.data_timeout);
+                s.implicit = Some(crate::later(now, shared.config.data_timeout));
             }
         } else {
             s.start_session(shared, now);
@@ -204,7 +204,7 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
             }
         };
         add(self.implicit);
-        add(self.write_stalled.map(|t| t + idle));
+        add(self.write_stalled.map(|t| crate::later(t, idle)));
         if let Some(Blocker::Handshake(t)) = self.blocker {
             add(Some(t));
         }
@@ -221,7 +221,10 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
             self.closed = true;
             return;
         }
-        if self.write_stalled.is_some_and(|t| t + idle <= now) {
+        if self
+            .write_stalled
+            .is_some_and(|t| crate::later(t, idle) <= now)
+        {
             tracing::debug!(peer = %self.peer, "control write timed out");
             self.closed = true;
             return;
@@ -351,7 +354,10 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
     fn drain_actions(&mut self, ctx: &mut Ctx<'_, S, A>) -> bool {
         let mut moved = false;
         let now = Instant::now();
-        while self.blocker.is_none() && !self.closed {
+        // Replies wait in the session while the client does not read them: no more than the
+        // core's output limit is taken from it (each drain can serve many pipelined commands).
+        let limit = ctx.shared.config.max_queued_output;
+        while self.blocker.is_none() && !self.closed && self.out.len() < limit {
             let Some(conn) = self.conn.as_mut() else {
                 break;
             };
@@ -391,7 +397,7 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
                                     sock: Sock::new(tcp),
                                     token,
                                 }),
-                                deadline: now + ctx.shared.config.data_timeout,
+                                deadline: crate::later(now, ctx.shared.config.data_timeout),
                                 tls,
                             };
                             self.add_task(id, work);
@@ -471,7 +477,7 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
                     stream.sock.start_tls(rustls::Connection::Server(c));
                     let work = Work::Securing {
                         sock: Some(stream),
-                        deadline: now + ctx.shared.config.data_timeout,
+                        deadline: crate::later(now, ctx.shared.config.data_timeout),
                     };
                     self.add_task(id, work);
                     return;
@@ -675,7 +681,10 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
             Some(Blocker::StartTls) if flushed => {
                 moved = true;
                 if self.start_control_tls(ctx) {
-                    self.blocker = Some(Blocker::Handshake(now + ctx.shared.config.data_timeout));
+                    self.blocker = Some(Blocker::Handshake(crate::later(
+                        now,
+                        ctx.shared.config.data_timeout,
+                    )));
                 } else {
                     self.tls_done(now, false);
                 }

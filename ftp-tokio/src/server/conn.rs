@@ -106,7 +106,9 @@ async fn serve_inner<S: Storage, A: Authenticator>(
                 Action::Send(bytes) => write(&shared, &mut control, &bytes).await?,
                 Action::Flush => flush(&shared, &mut control).await?,
                 Action::Close => {
-                    let _ = control.shutdown().await;
+                    // Bounded: a client that stops reading must not hold the connection.
+                    let limit = shared.config.idle_timeout;
+                    let _ = tokio::time::timeout(limit, control.shutdown()).await;
                     return Ok(());
                 }
                 Action::StartTls => {
@@ -116,7 +118,7 @@ async fn serve_inner<S: Storage, A: Authenticator>(
                 Action::StopTls => {
                     if let Stream::Tls(mut tls) = control {
                         tls.get_mut().1.send_close_notify();
-                        tls.flush().await?;
+                        flush(&shared, &mut tls).await?;
                         control = Stream::Plain(tls.into_inner().0);
                     }
                 }
@@ -265,7 +267,7 @@ async fn write<S, A>(shared: &Shared<S, A>, c: &mut Stream, bytes: &[u8]) -> io:
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "control write timed out"))?
 }
 
-async fn flush<S, A>(shared: &Shared<S, A>, c: &mut Stream) -> io::Result<()> {
+async fn flush<S, A, T: AsyncWriteExt + Unpin>(shared: &Shared<S, A>, c: &mut T) -> io::Result<()> {
     tokio::time::timeout(shared.config.idle_timeout, c.flush())
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "control write timed out"))?
