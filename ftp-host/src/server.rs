@@ -154,10 +154,16 @@ impl<S: Storage, A: Authenticator> Job<S, A> {
     }
 
     /// Runs the request against the authenticator or the storage. Blocking.
+    ///
+    /// A storage or authenticator that panics gets the request a failure answer (a refused
+    /// login, or "Requested action not taken") instead of no answer at all, which would
+    /// leave the session waiting for ever; the worker thread that ran it survives.
     pub fn run(self) -> Done<S> {
         let id = self.id;
-        let (answer, handle) = match self.work {
-            Work::Login(creds) => match self.auth.login(&creds) {
+        let login = matches!(self.work, Work::Login(_));
+        let (storage, auth, work) = (self.storage, self.auth, self.work);
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || match work {
+            Work::Login(creds) => match auth.login(&creds) {
                 Ok(grant) => (
                     Answer::LoggedIn {
                         read_only: grant.read_only,
@@ -166,8 +172,17 @@ impl<S: Storage, A: Authenticator> Job<S, A> {
                 ),
                 Err(f) => (Answer::Failed(f), None),
             },
-            Work::Storage(req) => storage_request(&*self.storage, req),
-        };
+            Work::Storage(req) => storage_request(&*storage, req),
+        }));
+        let (answer, handle) = ran.unwrap_or_else(|_| {
+            tracing::error!(%id, "the storage or authenticator panicked");
+            let failure = if login {
+                Failure::LoginRefused
+            } else {
+                Failure::Other("Requested action not taken.".into())
+            };
+            (Answer::Failed(failure), None)
+        });
         Done { id, answer, handle }
     }
 }
@@ -627,5 +642,44 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{Credentials, Grant};
+
+    /// Panics on every call.
+    struct Broken;
+
+    impl Authenticator for Broken {
+        fn login(&self, _: &Credentials) -> Result<Grant, Failure> {
+            panic!("authenticator bug");
+        }
+    }
+
+    #[test]
+    fn a_panicking_authenticator_still_answers() {
+        let addr: SocketAddr = "127.0.0.1:2121".parse().unwrap();
+        let session = ServerSession::new(
+            Arc::new(ftp_proto::server::ServerConfig::default()),
+            "127.0.0.1:40000".parse().unwrap(),
+            addr,
+            Instant::now(),
+        );
+        let storage = Arc::new(crate::storage::FsStorage::new(std::env::temp_dir()).unwrap());
+        let mut conn: ServerConn<_, _, (), ()> =
+            ServerConn::new(session, storage, Arc::new(Broken), addr);
+        conn.handle_input(Instant::now(), b"USER a\r\nPASS b\r\n")
+            .unwrap();
+        let job = std::iter::from_fn(|| conn.poll_action())
+            .find_map(|a| match a {
+                Action::Run(job) => Some(job),
+                _ => None,
+            })
+            .expect("a login job");
+        let done = job.run();
+        assert_eq!(done.answer, Answer::Failed(Failure::LoginRefused));
     }
 }
