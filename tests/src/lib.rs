@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ftp_host::auth::UserList;
+use ftp_host::setup::Settings;
 use ftp_host::storage::FsStorage;
 use ftp_host::tls::server_config_from_pem;
 use ftp_proto::server::{ServerConfig, TlsMode};
@@ -130,13 +131,12 @@ pub struct TestServer {
 }
 
 /// What every adapter's server is built from.
+/// The adapter-neutral server settings every adapter's `Server::from_settings` takes.
+type ServerSettings = Settings<FsStorage, UserList>;
+
 struct Parts {
     root: tempfile::TempDir,
-    listen: SocketAddr,
-    config: Arc<ServerConfig>,
-    users: UserList,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    max_per_ip: usize,
+    settings: ServerSettings,
 }
 
 fn parts(opts: &Options) -> Parts {
@@ -155,7 +155,12 @@ fn parts(opts: &Options) -> Parts {
         users = users.anonymous();
     }
     let ip = if opts.ipv6 { "[::1]:0" } else { "127.0.0.1:0" };
-    let tls = (opts.tls != TlsMode::Disabled).then(|| {
+    let mut settings = Settings::new(FsStorage::new(root.path()).expect("storage"), users);
+    settings.listen.push(ip.parse().expect("addr"));
+    settings.config = Arc::new(config);
+    settings.max_per_ip = opts.max_per_ip;
+    settings.grace = Duration::from_secs(2);
+    settings.tls = (opts.tls != TlsMode::Disabled).then(|| {
         let cert = rcgen::generate_simple_self_signed(vec![
             "localhost".to_string(),
             "127.0.0.1".to_string(),
@@ -168,14 +173,7 @@ fn parts(opts: &Options) -> Parts {
         )
         .expect("tls config")
     });
-    Parts {
-        root,
-        listen: ip.parse().expect("addr"),
-        config: Arc::new(config),
-        users,
-        tls,
-        max_per_ip: opts.max_per_ip,
-    }
+    Parts { root, settings }
 }
 
 impl TestServer {
@@ -189,9 +187,9 @@ impl TestServer {
     pub fn with(opts: Options) -> TestServer {
         let p = parts(&opts);
         match opts.adapter {
-            Adapter::Tokio => start_tokio(p),
-            Adapter::Futures => start_futures(p),
-            Adapter::Mio => start_mio(p),
+            Adapter::Tokio => start_tokio(p.root, p.settings),
+            Adapter::Futures => start_futures(p.root, p.settings),
+            Adapter::Mio => start_mio(p.root, p.settings),
         }
     }
 
@@ -233,95 +231,72 @@ impl Drop for TestServer {
     }
 }
 
-fn start_tokio(p: Parts) -> TestServer {
-    use ftp_tokio::server::Server;
+/// A bound server's handle: its address, how to shut it down, and `done`, told when its
+/// `run` has returned.
+fn serving(
+    root: tempfile::TempDir,
+    adapter: Adapter,
+    addr: SocketAddr,
+    shutdown: Box<dyn Fn() + Send>,
+    done: std::sync::mpsc::Receiver<()>,
+    keep: Option<Box<dyn FnOnce() + Send>>,
+) -> TestServer {
+    TestServer {
+        addr,
+        root,
+        adapter,
+        shutdown,
+        done,
+        keep,
+    }
+}
+
+/// Runs `run` on a thread of its own; the receiver hears when it has returned.
+fn on_thread(run: impl FnOnce() + Send + 'static) -> std::sync::mpsc::Receiver<()> {
+    let (tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        run();
+        let _ = tx.send(());
+    });
+    done
+}
+
+fn start_tokio(root: tempfile::TempDir, settings: ServerSettings) -> TestServer {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let mut server = Server::new(FsStorage::new(p.root.path()).expect("storage"), p.users)
-        .listen(p.listen)
-        .config(p.config)
-        .max_connections_per_ip(p.max_per_ip)
-        .shutdown_timeout(Duration::from_secs(2));
-    if let Some(tls) = p.tls {
-        server = server.tls(tls);
-    }
+    let server = ftp_tokio::server::Server::from_settings(settings);
     let bound = runtime.block_on(server.bind()).expect("bind");
-    let addr = bound.local_addrs()[0];
-    let shutdown = bound.shutdown_handle();
+    let (addr, shutdown) = (bound.local_addrs()[0], bound.shutdown_handle());
     let (tx, done) = std::sync::mpsc::channel();
     runtime.spawn(async move {
         bound.run().await.expect("server run");
         let _ = tx.send(());
     });
-    TestServer {
-        addr,
-        root: p.root,
-        adapter: Adapter::Tokio,
-        shutdown: Box::new(move || shutdown.shutdown()),
-        done,
-        keep: Some(Box::new(move || {
-            runtime.shutdown_timeout(Duration::from_secs(3))
-        })),
-    }
+    let keep = Box::new(move || runtime.shutdown_timeout(Duration::from_secs(3)));
+    let shutdown = Box::new(move || shutdown.shutdown());
+    serving(root, Adapter::Tokio, addr, shutdown, done, Some(keep))
 }
 
-fn start_futures(p: Parts) -> TestServer {
-    use ftp_futures::server::Server;
-    let mut server = Server::new(FsStorage::new(p.root.path()).expect("storage"), p.users)
-        .listen(p.listen)
-        .config(p.config)
-        .max_connections_per_ip(p.max_per_ip)
-        .shutdown_timeout(Duration::from_secs(2));
-    if let Some(tls) = p.tls {
-        server = server.tls(tls);
-    }
+fn start_futures(root: tempfile::TempDir, settings: ServerSettings) -> TestServer {
+    let server = ftp_futures::server::Server::from_settings(settings);
     let bound = ftp_futures::block_on(server.bind()).expect("bind");
-    let addr = bound.local_addrs()[0];
-    let shutdown = bound.shutdown_handle();
-    let (tx, done) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        ftp_futures::block_on(bound.run()).expect("server run");
-        let _ = tx.send(());
-    });
-    TestServer {
-        addr,
-        root: p.root,
-        adapter: Adapter::Futures,
-        shutdown: Box::new(move || shutdown.shutdown()),
-        done,
-        keep: None,
-    }
+    let (addr, shutdown) = (bound.local_addrs()[0], bound.shutdown_handle());
+    let done = on_thread(move || ftp_futures::block_on(bound.run()).expect("server run"));
+    let shutdown = Box::new(move || shutdown.shutdown());
+    serving(root, Adapter::Futures, addr, shutdown, done, None)
 }
 
-fn start_mio(p: Parts) -> TestServer {
-    use ftp_mio::server::Server;
-    let mut server = Server::new(FsStorage::new(p.root.path()).expect("storage"), p.users)
-        .listen(p.listen)
-        .config(p.config)
-        .max_connections_per_ip(p.max_per_ip)
-        .shutdown_timeout(Duration::from_secs(2));
-    if let Some(tls) = p.tls {
-        server = server.tls(tls);
-    }
-    let bound = server.bind().expect("bind");
-    let addr = bound.local_addrs()[0];
-    let shutdown = bound.shutdown_handle();
-    let (tx, done) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        bound.run().expect("server run");
-        let _ = tx.send(());
-    });
-    TestServer {
-        addr,
-        root: p.root,
-        adapter: Adapter::Mio,
-        shutdown: Box::new(move || shutdown.shutdown()),
-        done,
-        keep: None,
-    }
+fn start_mio(root: tempfile::TempDir, settings: ServerSettings) -> TestServer {
+    let bound = ftp_mio::server::Server::from_settings(settings)
+        .bind()
+        .expect("bind");
+    let (addr, shutdown) = (bound.local_addrs()[0], bound.shutdown_handle());
+    let done = on_thread(move || bound.run().expect("server run"));
+    let shutdown = Box::new(move || shutdown.shutdown());
+    serving(root, Adapter::Mio, addr, shutdown, done, None)
 }
 
 /// Pseudo-random test content of `len` bytes (with CR and LF in it, so a TYPE A mix-up

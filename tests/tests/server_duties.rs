@@ -75,6 +75,23 @@ impl Ctl {
     }
 }
 
+/// A loopback port nobody listens on (bound, then released), for data connections that fail.
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Ctl {
+    /// Active mode to `port` on 127.0.0.1 (PORT, expecting 200).
+    fn port_to(&mut self, port: u16) {
+        let r = self.cmd(&format!("PORT 127,0,0,1,{},{}", port >> 8, port & 0xff));
+        assert!(r.starts_with("200"), "{r}");
+    }
+}
+
 /// A server whose data timeout (connect and idle) is one second.
 fn quick_data_timeout() -> TestServer {
     TestServer::with(Options {
@@ -357,13 +374,8 @@ ftp_tests::adapter_tests! {
         c.login();
         // Active mode to a port nobody listens on: the file is opened, then the data
         // connection fails (425), and the open file must be let go at once.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let r = c.cmd(&format!("PORT 127,0,0,1,{},{}", port >> 8, port & 0xff));
-        assert!(r.starts_with("200"), "{r}");
+        let port = closed_port();
+        c.port_to(port);
         let mut r = c.cmd("RETR held.bin");
         while r.starts_with('1') {
             r = c.reply();
@@ -429,14 +441,9 @@ ftp_tests::adapter_tests! {
         srv.put_file("keep.bin", &before);
         let mut c = Ctl::connect(srv.addr);
         c.login();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = closed_port();
         for (rest, cmd) in [(None, "STOR keep.bin"), (Some("REST 10"), "STOR keep.bin")] {
-            let r = c.cmd(&format!("PORT 127,0,0,1,{},{}", port >> 8, port & 0xff));
-            assert!(r.starts_with("200"), "{r}");
+            c.port_to(port);
             if let Some(rest) = rest {
                 assert!(c.cmd(rest).starts_with("350"));
             }
