@@ -24,6 +24,32 @@ pub fn bind_control(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
     Ok(socket.into())
 }
 
+/// Sets up an accepted control connection (any socket: `SockRef::from(&s)` for a std, tokio,
+/// async-io or mio stream): urgent data inline, and no Nagle delay for replies.
+///
+/// Clients send ABOR, or Telnet IP and Synch before it, as TCP urgent data (Python's
+/// `ftplib.FTP.abort` sends the whole `ABOR\r\n` with `MSG_OOB`). Without `SO_OOBINLINE`
+/// the kernel takes the urgent byte out of the stream, so the line loses its `\n`, ABOR is
+/// never seen and the session stays out of step with the client. Inline, the byte is an
+/// ordinary one and the core's line decoder handles it (IP and DM are stripped there).
+pub fn setup_control(socket: socket2::SockRef<'_>) -> io::Result<()> {
+    socket.set_out_of_band_inline(true)?;
+    socket.set_tcp_nodelay(true)
+}
+
+/// Reads what `socket` holds now, without waiting: 0 when nothing is there (or on end of
+/// stream or an error, which the next ordinary read reports). For a runtime that takes a
+/// short read for a drained socket, to call after each control read.
+///
+/// With urgent data inline, Linux ends a read at the urgent mark: `ABOR\r` arrives, and the
+/// `\n` after the mark waits for the next read. A runtime with edge-triggered readiness that
+/// clears readiness on a short read (tokio does) would not read again until the client sends
+/// more, which it will not before the ABOR is answered.
+pub fn read_waiting(socket: socket2::SockRef<'_>, buf: &mut [u8]) -> usize {
+    use std::io::Read;
+    (&*socket).read(buf).unwrap_or(0)
+}
+
 /// Binds a passive data listener on `ip` at a port of `ports`, starting at a random port and
 /// skipping ports in use (a random start makes the next port hard to guess, against port
 /// stealing). `None` when every port is taken. The listener has a backlog of one: the session
@@ -159,6 +185,30 @@ mod tests {
             })
             .collect();
         assert!(firsts.len() > 1, "always {firsts:?}");
+    }
+
+    #[test]
+    fn control_sockets_take_urgent_data_inline() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        setup_control(socket2::SockRef::from(&s)).unwrap();
+        let r = socket2::SockRef::from(&s);
+        assert!(r.out_of_band_inline().unwrap());
+        assert!(r.tcp_nodelay().unwrap());
+        s.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(read_waiting(r, &mut buf), 0);
+        // The urgent byte stays in the stream, after the ones before it.
+        let c2 = socket2::SockRef::from(&c);
+        c2.send_out_of_band(b"AB").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            let n = read_waiting(socket2::SockRef::from(&s), &mut buf);
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, b"AB");
     }
 
     #[test]

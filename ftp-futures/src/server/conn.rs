@@ -59,7 +59,9 @@ pub(crate) async fn serve<S: Storage, A: Authenticator>(
     peer: SocketAddr,
     shutdown: Receiver<()>,
 ) -> io::Result<()> {
-    let _ = tcp.get_ref().set_nodelay(true);
+    if let Err(e) = ftp_host::net::setup_control(socket2::SockRef::from(tcp.get_ref())) {
+        debug!("control socket options: {e}");
+    }
     let local = tcp.get_ref().local_addr()?;
     let (idle, limit) = (shared.config.idle_timeout, shared.config.data_timeout);
     let mut control = match (&shared.tls, shared.implicit_tls) {

@@ -269,6 +269,9 @@ impl<S: Storage, A: Authenticator> EventLoop<S, A> {
                     continue;
                 }
             };
+            if let Err(e) = ftp_host::net::setup_control(socket2::SockRef::from(&tcp)) {
+                tracing::debug!(%peer, "control socket options: {e}");
+            }
             let key = self.next_key;
             self.next_key += 1;
             let token = Token(self.next_token);

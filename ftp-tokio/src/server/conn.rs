@@ -79,7 +79,9 @@ async fn serve_inner<S: Storage, A: Authenticator>(
     peer: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) -> io::Result<()> {
-    let _ = tcp.set_nodelay(true);
+    if let Err(e) = ftp_host::net::setup_control(socket2::SockRef::from(&tcp)) {
+        debug!("control socket options: {e}");
+    }
     let local = tcp.local_addr()?;
     let mut control = match (&shared.tls, shared.implicit_tls) {
         (Some(acceptor), true) => {
@@ -128,7 +130,12 @@ async fn serve_inner<S: Storage, A: Authenticator>(
         let deadline = conn.poll_timeout();
         tokio::select! {
             r = control.read(&mut buf), if conn.wants_read() => {
-                let n = r.unwrap_or(0);
+                let mut n = r.unwrap_or(0);
+                if let (MaybeTls::Plain(tcp), Some(rest)) = (&control, buf.get_mut(n..)) {
+                    if n > 0 {
+                        n += ftp_host::net::read_waiting(socket2::SockRef::from(tcp), rest);
+                    }
+                }
                 if n == 0 {
                     // The client went away: the session aborts what runs on the data side.
                     conn.handle_control_closed(Instant::now());
