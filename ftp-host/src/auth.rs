@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 use ftp_proto::server::Failure;
+use sha2::{Digest as _, Sha256};
 
 /// What a client presented to log in.
 #[derive(Debug, Clone)]
@@ -64,9 +65,14 @@ pub trait Authenticator: Send + Sync + 'static {
 ///
 /// Anonymous users are read-only unless [`anonymous_read_write`](Self::anonymous_read_write)
 /// says otherwise.
+///
+/// Names and passwords are kept as SHA-256 digests only, and a login compares the digests of
+/// what the client sent with every entry's, without an early exit: the time a login takes
+/// depends on the number of users and on the lengths the client sent, not on the length of
+/// any password, on how much of it was right, or on whether the user exists.
 #[derive(Debug, Clone, Default)]
 pub struct UserList {
-    users: Vec<(Bytes, Bytes, Grant)>,
+    users: Vec<(Digest, Digest, Grant)>,
     anonymous: Option<Grant>,
 }
 
@@ -78,15 +84,18 @@ impl UserList {
 
     /// Adds a user with full access.
     pub fn user(mut self, name: impl Into<Bytes>, pass: impl Into<Bytes>) -> Self {
-        self.users
-            .push((name.into(), pass.into(), Grant::READ_WRITE));
+        self.users.push((
+            digest(&name.into()),
+            digest(&pass.into()),
+            Grant::READ_WRITE,
+        ));
         self
     }
 
     /// Adds a user with read access only.
     pub fn read_only_user(mut self, name: impl Into<Bytes>, pass: impl Into<Bytes>) -> Self {
         self.users
-            .push((name.into(), pass.into(), Grant::READ_ONLY));
+            .push((digest(&name.into()), digest(&pass.into()), Grant::READ_ONLY));
         self
     }
 
@@ -119,11 +128,17 @@ impl UserList {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+type Digest = [u8; 32];
+
+fn digest(bytes: &[u8]) -> Digest {
+    Sha256::digest(bytes).into()
+}
+
+/// Whether two digests are equal, in a time that does not depend on where they differ.
+/// Comparing fixed-size digests rather than the secrets keeps their lengths out of it too.
+fn constant_time_eq(a: &Digest, b: &Digest) -> bool {
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
 }
 
 impl Authenticator for UserList {
@@ -131,11 +146,12 @@ impl Authenticator for UserList {
         if c.anonymous {
             return self.anonymous.ok_or(Failure::LoginRefused);
         }
+        let (user, pass) = (digest(&c.user), digest(&c.pass));
         let mut granted = None;
-        // Compare against every entry, without an early exit on the password, so the time
-        // taken says little about which part was wrong.
-        for (name, pass, grant) in &self.users {
-            if name == &c.user && constant_time_eq(pass, &c.pass) {
+        // Every entry, both digests, combined with a non-short-circuiting `&`: no early exit
+        // says whether the name or the password was wrong.
+        for (n, p, grant) in &self.users {
+            if constant_time_eq(n, &user) & constant_time_eq(p, &pass) {
                 granted = Some(*grant);
             }
         }
@@ -187,5 +203,46 @@ mod tests {
             l.login(&Credentials::new("carol", "ba")),
             Err(Failure::LoginRefused)
         );
+    }
+
+    #[test]
+    fn passwords_match_only_exactly() {
+        let l = UserList::new().user("dave", "secret").user("", "");
+        let login = |u: &str, p: &str| l.login(&Credentials::new(u.to_string(), p.to_string()));
+        assert_eq!(login("dave", "secret"), Ok(Grant::READ_WRITE));
+        for wrong in ["", "s", "secre", "secret\0", "secrets", "Secret", "tercse"] {
+            assert_eq!(
+                login("dave", wrong),
+                Err(Failure::LoginRefused),
+                "{wrong:?}"
+            );
+        }
+        // A name is matched exactly too: no prefix, no longer name, no other user's password.
+        for name in ["dav", "davey", "Dave", ""] {
+            assert_eq!(
+                login(name, "secret"),
+                Err(Failure::LoginRefused),
+                "{name:?}"
+            );
+        }
+        // An empty name and password are a user like any other.
+        assert_eq!(login("", ""), Ok(Grant::READ_WRITE));
+        assert_eq!(login("dave", ""), Err(Failure::LoginRefused));
+        // Only digests are kept: the passwords are not in memory to be compared byte by
+        // byte (or printed).
+        assert!(!format!("{l:?}").contains("secret"));
+    }
+
+    #[test]
+    fn digest_compare() {
+        let (a, b) = (digest(b"abc"), digest(b"abd"));
+        assert!(constant_time_eq(&a, &a));
+        assert!(!constant_time_eq(&a, &b));
+        let mut last = a;
+        last[31] ^= 1;
+        assert!(!constant_time_eq(&a, &last));
+        // Prefixes and extensions of a secret have unrelated digests of the same size.
+        assert!(!constant_time_eq(&digest(b"ab"), &digest(b"abc")));
+        assert!(!constant_time_eq(&digest(b""), &digest(b"\0")));
     }
 }
