@@ -36,7 +36,9 @@ Options:
   --idle-timeout SECS      close idle sessions after SECS seconds (default 300)
   --data-timeout SECS      wait SECS seconds for a data connection, and abort a transfer that
                            moves no byte for SECS seconds (default 30)
-  --max-connections N      most simultaneous sessions (default 512)
+  --max-connections N      most simultaneous sessions (default 4096)
+  --max-per-ip N           most simultaneous sessions from one client address (default 1024:
+                           many users can share an address behind a NAT)
   -h, --help               this text
 
 Log level: RUST_LOG (default info), e.g. RUST_LOG=ftp_tokio=debug.
@@ -81,6 +83,8 @@ pub struct Args {
     pub data_timeout: Option<u64>,
     /// `--max-connections N`.
     pub max_connections: Option<usize>,
+    /// `--max-per-ip N`.
+    pub max_per_ip: Option<usize>,
 }
 
 impl Args {
@@ -133,6 +137,7 @@ impl Args {
                 Long("idle-timeout") => a.idle = Some(p.value()?.parse()?),
                 Long("data-timeout") => a.data_timeout = Some(p.value()?.parse()?),
                 Long("max-connections") => a.max_connections = Some(p.value()?.parse()?),
+                Long("max-per-ip") => a.max_per_ip = Some(p.value()?.parse()?),
                 Short('h') | Long("help") => return Ok(None),
                 _ => return Err(arg.unexpected().into()),
             }
@@ -203,6 +208,7 @@ impl Args {
             config: Arc::new(config),
             tls,
             max_connections: a.max_connections,
+            max_per_ip: a.max_per_ip,
             shutdown_grace: SHUTDOWN_GRACE,
             implicit_tls: a.implicit_tls,
         })
@@ -224,8 +230,12 @@ pub struct Setup {
     pub config: Arc<ServerConfig>,
     /// The rustls configuration, when a certificate was given.
     pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// `--max-connections`, when given (otherwise the adapter's default).
+    /// `--max-connections`, when given (otherwise
+    /// [`DEFAULT_MAX_CONNECTIONS`](ftp_host::setup::DEFAULT_MAX_CONNECTIONS)).
     pub max_connections: Option<usize>,
+    /// `--max-per-ip`, when given (otherwise
+    /// [`DEFAULT_MAX_PER_IP`](ftp_host::setup::DEFAULT_MAX_PER_IP)).
+    pub max_per_ip: Option<usize>,
     /// How long a shutdown lets running transfers finish: [`SHUTDOWN_GRACE`], which
     /// [`SHUTDOWN_MESSAGE`] names.
     pub shutdown_grace: Duration,
@@ -246,6 +256,9 @@ impl Setup {
         settings.grace = self.shutdown_grace;
         if let Some(n) = self.max_connections {
             settings.max_connections = n;
+        }
+        if let Some(n) = self.max_per_ip {
+            settings.max_per_ip = n;
         }
         settings
     }
@@ -322,6 +335,12 @@ mod tests {
         assert!(s.config.anonymous);
         assert_eq!(s.config.tls, TlsMode::Disabled);
         assert!(s.tls.is_none() && s.max_connections.is_none() && !s.implicit_tls);
+        let settings = s.settings(());
+        assert_eq!(settings.max_per_ip, ftp_host::setup::DEFAULT_MAX_PER_IP);
+        assert_eq!(
+            settings.max_connections,
+            ftp_host::setup::DEFAULT_MAX_CONNECTIONS
+        );
         let d = ServerConfig::default();
         assert_eq!(s.config.data_timeout, d.data_timeout);
         assert_eq!(s.config.idle_timeout, d.idle_timeout);
@@ -340,6 +359,16 @@ mod tests {
         );
         for s in [idle, data, ports] {
             assert!(HELP.contains(&s), "{s}");
+        }
+        let limits = ftp_host::setup::Settings::new((), ());
+        assert!(limits.max_per_ip >= 1000, "users behind one NAT");
+        for (flag, n) in [
+            ("--max-connections", limits.max_connections),
+            ("--max-per-ip", limits.max_per_ip),
+        ] {
+            let line = HELP.lines().position(|l| l.contains(flag)).unwrap();
+            let text = HELP.lines().skip(line).take(2).collect::<String>();
+            assert!(text.contains(&format!("(default {n}")), "{flag}: {text}");
         }
         let grace = format!("get {} s", SHUTDOWN_GRACE.as_secs());
         assert!(SHUTDOWN_MESSAGE.contains(&grace));
@@ -362,6 +391,8 @@ mod tests {
             "9",
             "--max-connections",
             "3",
+            "--max-per-ip",
+            "2",
             "--masquerade",
             "10.0.0.1",
             "--read-only",
@@ -376,6 +407,8 @@ mod tests {
         assert_eq!(s.config.idle_timeout, Duration::from_secs(7));
         assert_eq!(s.config.data_timeout, Duration::from_secs(9));
         assert_eq!(s.max_connections, Some(3));
+        let settings = s.settings(());
+        assert_eq!((settings.max_connections, settings.max_per_ip), (3, 2));
         assert!(matches!(
             s.config.passive_address,
             PassiveAddress::MasqueradeExceptLocal(ip) if ip == IpAddr::from([10, 0, 0, 1])

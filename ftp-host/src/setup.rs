@@ -11,6 +11,13 @@ use ftp_proto::server::{ServerConfig, TlsMode};
 use crate::limits::Admission;
 use crate::Error;
 
+/// The default of [`Settings::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+
+/// The default of [`Settings::max_per_ip`]: high, because many users can share one address
+/// (behind a NAT or a proxy); the total limit still bounds the server.
+pub const DEFAULT_MAX_PER_IP: usize = 1024;
+
 /// A server's settings before it is bound: listen addresses, the core's policy, storage,
 /// authentication, TLS, connection limits and the shutdown grace period.
 #[derive(Debug, Clone)]
@@ -65,8 +72,12 @@ pub struct Prepared<S, A> {
 }
 
 impl<S, A> Settings<S, A> {
-    /// Settings over `storage` and `auth` with the core's default policy, no TLS, at most 512
-    /// connections and 32 per client address, and 30 s for transfers to finish at shutdown.
+    /// Settings over `storage` and `auth` with the core's default policy, no TLS, at most
+    /// [`DEFAULT_MAX_CONNECTIONS`] connections and [`DEFAULT_MAX_PER_IP`] per client address,
+    /// and 30 s for transfers to finish at shutdown.
+    ///
+    /// Each connection holds a file descriptor or more: a server that is to reach these
+    /// limits needs an open-file limit (`ulimit -n`) above them.
     pub fn new(storage: S, auth: A) -> Self {
         Settings {
             listen: Vec::new(),
@@ -75,8 +86,8 @@ impl<S, A> Settings<S, A> {
             auth,
             #[cfg(feature = "tls")]
             tls: None,
-            max_connections: 512,
-            max_per_ip: 32,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_per_ip: DEFAULT_MAX_PER_IP,
             grace: Duration::from_secs(30),
         }
     }

@@ -1,7 +1,59 @@
 //! Reliability duties of every adapter's server: ABOR sent as TCP urgent data, many sessions
 //! from one address (users behind one NAT), and the log lines an operator needs.
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use ftp_host::setup::DEFAULT_MAX_PER_IP;
 use ftp_tests::{run_ok, Options, TestServer, PASS, USER};
+
+/// A raw control connection.
+struct Ctl {
+    read: BufReader<TcpStream>,
+    write: TcpStream,
+}
+
+impl Ctl {
+    fn connect(addr: SocketAddr) -> Ctl {
+        let s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Ctl {
+            read: BufReader::new(s.try_clone().unwrap()),
+            write: s,
+        }
+    }
+
+    /// One whole reply (the last line of a multi-line one), or "" at end of stream.
+    fn reply(&mut self) -> String {
+        loop {
+            let mut line = String::new();
+            if self.read.read_line(&mut line).expect("reply") == 0 {
+                return line;
+            }
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return line;
+            }
+        }
+    }
+
+    fn cmd(&mut self, c: &str) -> String {
+        self.write.write_all(format!("{c}\r\n").as_bytes()).unwrap();
+        self.reply()
+    }
+
+    fn login(&mut self) {
+        assert!(self.cmd(&format!("USER {USER}")).starts_with("331"));
+        assert!(self.cmd(&format!("PASS {PASS}")).starts_with("230"));
+    }
+}
+
+/// Opens `n` sessions from 127.0.0.1 at once and returns each greeting.
+fn greetings(srv: &TestServer, n: usize) -> (Vec<Ctl>, Vec<String>) {
+    let mut ctls: Vec<Ctl> = (0..n).map(|_| Ctl::connect(srv.addr)).collect();
+    let replies = ctls.iter_mut().map(Ctl::reply).collect();
+    (ctls, replies)
+}
 
 /// Starts a download it does not read, aborts it the way ftplib does (the whole `ABOR\r\n`
 /// sent with `MSG_OOB`), and checks that the session stays in step: the 426/226 pair, then
@@ -44,5 +96,38 @@ ftp_tests::adapter_tests! {
             dir.path(),
         );
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+    }
+
+    /// Users behind one NAT share an address: with the default limits, 40 of them are served
+    /// at once (the former per-address default of 32 refused the 33rd).
+    fn many_sessions_from_one_address_are_served_by_default() {
+        let srv = TestServer::with(Options {
+            max_per_ip: DEFAULT_MAX_PER_IP,
+            ..Options::default()
+        });
+        let (mut ctls, replies) = greetings(&srv, 40);
+        for (i, r) in replies.iter().enumerate() {
+            assert!(r.starts_with("220"), "session {i}: {r}");
+        }
+        for c in &mut ctls {
+            c.login();
+        }
+        for (i, c) in ctls.iter_mut().enumerate() {
+            let r = c.cmd("NOOP");
+            assert!(r.starts_with("200"), "session {i}: {r}");
+        }
+    }
+
+    /// A cap set by the operator (`--max-per-ip 2`) still refuses the next session with 421.
+    fn a_per_address_cap_refuses_the_next_session_with_421() {
+        let srv = TestServer::with(Options {
+            max_per_ip: 2,
+            ..Options::default()
+        });
+        let (mut ctls, replies) = greetings(&srv, 3);
+        assert!(replies[0].starts_with("220") && replies[1].starts_with("220"));
+        assert!(replies[2].starts_with("421"), "{}", replies[2]);
+        ctls[1].login();
+        assert!(ctls[1].cmd("NOOP").starts_with("200"));
     }
 }

@@ -70,8 +70,8 @@ pub struct Server<S, A> {
 
 impl<S: Storage, A: Authenticator> Server<S, A> {
     /// A server over `storage` that checks logins with `auth`, with the core's default policy
-    /// ([`ServerConfig::default`](ftp_proto::server::ServerConfig)), no TLS, at most 512
-    /// connections and 32 per client address, and 30 s for transfers to finish at shutdown.
+    /// ([`ServerConfig::default`](ftp_proto::server::ServerConfig)), no TLS, the
+    /// connection limits of [`Settings::new`](ftp_host::setup::Settings::new), and 30 s for transfers to finish at shutdown.
     pub fn new(storage: S, auth: A) -> Self {
         Server::from_settings(Settings::new(storage, auth))
     }

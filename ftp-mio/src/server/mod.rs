@@ -87,8 +87,8 @@ impl<S, A> std::fmt::Debug for Server<S, A> {
 
 impl<S: Storage, A: Authenticator> Server<S, A> {
     /// A server over `storage` that checks logins with `auth`, with the core's default policy
-    /// ([`ServerConfig::default`](ftp_proto::server::ServerConfig)), no TLS, at most 512
-    /// connections and 32 per client address, 30 s for transfers to finish at shutdown, and 4
+    /// ([`ServerConfig::default`](ftp_proto::server::ServerConfig)), no TLS, the connection
+    /// limits of [`Settings::new`](ftp_host::setup::Settings::new), 30 s for transfers to finish at shutdown, and 4
     /// worker threads.
     pub fn new(storage: S, auth: A) -> Self {
         Server::from_settings(Settings::new(storage, auth))
