@@ -35,7 +35,7 @@ Options:
   --implicit-tls           TLS from the first byte (implicit FTPS; needs a certificate)
   --idle-timeout SECS      close idle sessions after SECS seconds (default 300)
   --data-timeout SECS      wait SECS seconds for a data connection, and abort a transfer that
-                           moves no byte for SECS seconds (default 30)
+                           moves no byte for SECS seconds (default 300)
   --max-connections N      most simultaneous sessions (default 4096)
   --max-per-ip N           most simultaneous sessions from one client address (default 1024:
                            many users can share an address behind a NAT)
@@ -43,6 +43,11 @@ Options:
 
 Log level: RUST_LOG (default info), e.g. RUST_LOG=ftp_tokio=debug.
 ";
+
+/// The example servers' data timeout when `--data-timeout` is not given: longer than the
+/// core's default, so a client on a slow or congested link, or one that pauses between
+/// reads, is not cut off in the middle of a large transfer.
+pub const DEFAULT_DATA_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How long a shutdown lets running transfers finish ([`Setup::shutdown_grace`]).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -184,9 +189,9 @@ impl Args {
         if let Some(s) = a.idle {
             config.idle_timeout = Duration::from_secs(s);
         }
-        if let Some(s) = a.data_timeout {
-            config.data_timeout = Duration::from_secs(s);
-        }
+        config.data_timeout = a
+            .data_timeout
+            .map_or(DEFAULT_DATA_TIMEOUT, Duration::from_secs);
         let tls = match (&a.cert, &a.key) {
             (Some(c), Some(k)) => Some(ftp_host::tls::server_config_from_pem_files(c, k)?),
             (None, None) => None,
@@ -342,16 +347,17 @@ mod tests {
             ftp_host::setup::DEFAULT_MAX_CONNECTIONS
         );
         let d = ServerConfig::default();
-        assert_eq!(s.config.data_timeout, d.data_timeout);
+        assert_eq!(s.config.data_timeout, Duration::from_secs(300));
         assert_eq!(s.config.idle_timeout, d.idle_timeout);
     }
 
-    /// The defaults the help text names are the core's.
+    /// The defaults the help text names are the ones in force: the core's, the host's and the
+    /// CLI's own.
     #[test]
     fn help_names_the_core_defaults() {
         let d = ServerConfig::default();
         let idle = format!("(default {})", d.idle_timeout.as_secs());
-        let data = format!("(default {})", d.data_timeout.as_secs());
+        let data = format!("(default {})", DEFAULT_DATA_TIMEOUT.as_secs());
         let ports = format!(
             "(default {}-{})",
             d.passive_ports.start(),
