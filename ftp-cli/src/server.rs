@@ -21,10 +21,15 @@ Serves a directory over FTP (and FTPS with a certificate). With no options: the 
 directory on 127.0.0.1:2121, anonymous read-only access, and a default user 'user' with
 password 'password' (printed at start-up) who may write.
 
+The default user exists only when every --listen address is a loopback one: to listen on an
+address others can reach (0.0.0.0:2121, a LAN address), give --user NAME:PASS, or --anonymous
+alone for anonymous read-only access; without either the server refuses to start.
+
 Options:
   --listen ADDR            address to listen on, e.g. 127.0.0.1:2121 or [::1]:2121 (repeatable)
   --root DIR               directory to serve (default: the current directory)
-  --user NAME:PASS         a user with write access (repeatable; replaces the default user)
+  --user NAME:PASS         a user with write access (repeatable; replaces the default user,
+                           needed on non-loopback addresses)
   --anonymous              allow anonymous login (read-only; on by default when no --user is given)
   --read-only              every user is read-only
   --passive-ports LOW-HIGH passive data ports (default 49152-65534)
@@ -64,7 +69,7 @@ pub struct Args {
     pub listen: Vec<SocketAddr>,
     /// `--root` (none: the current directory).
     pub root: Option<PathBuf>,
-    /// `--user NAME:PASS`, in order (none: the default user and anonymous access).
+    /// `--user NAME:PASS`, in order (none: see [`default_access`]).
     pub users: Vec<(String, String)>,
     /// `--anonymous`.
     pub anonymous: bool,
@@ -151,8 +156,9 @@ impl Args {
     }
 
     /// Everything a server builder takes: the defaults filled in (127.0.0.1:2121, the current
-    /// directory, the default user), the certificate read, the TLS flags checked. Prints the
-    /// default user's credentials when no `--user` was given.
+    /// directory, the default user on loopback addresses), the certificate read, the TLS flags
+    /// checked. Prints the default user's credentials when it is created; errs with
+    /// [`NO_USER_MESSAGE`] when [`default_access`] refuses.
     pub fn setup(self) -> Result<Setup, Error> {
         let mut a = self;
         if a.listen.is_empty() {
@@ -164,9 +170,15 @@ impl Args {
         };
         let mut users = UserList::new();
         if a.users.is_empty() {
-            users = users.user("user", "password");
-            a.anonymous = true;
-            println!("default user: user / password (write access); anonymous: read-only");
+            match default_access(&a.listen, a.anonymous) {
+                DefaultAccess::UserAndAnonymous => {
+                    users = users.user("user", "password");
+                    a.anonymous = true;
+                    println!("default user: user / password (write access); anonymous: read-only");
+                }
+                DefaultAccess::AnonymousOnly => println!("anonymous: read-only; no other user"),
+                DefaultAccess::Refuse => return Err(NO_USER_MESSAGE.into()),
+            }
         }
         for (n, p) in a.users {
             users = users.user(n, p);
@@ -217,6 +229,39 @@ impl Args {
             shutdown_grace: SHUTDOWN_GRACE,
             implicit_tls: a.implicit_tls,
         })
+    }
+}
+
+/// Why the server refuses to start on a non-loopback address with neither `--user` nor
+/// `--anonymous`.
+pub const NO_USER_MESSAGE: &str = "the default user (user / password, with write access) \
+    is only created on loopback addresses: give --user NAME:PASS (or --anonymous alone for \
+    anonymous read-only access) to listen on an address others can reach";
+
+/// Who may log in when no `--user` is given, from [`default_access`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultAccess {
+    /// Every address is loopback: the default user (whose password is in `--help`) and
+    /// anonymous read-only access.
+    UserAndAnonymous,
+    /// Others can reach the server and `--anonymous` was given: anonymous read-only access,
+    /// no default user.
+    AnonymousOnly,
+    /// Others can reach the server and nobody was named: refuse to start rather than publish
+    /// a user with a known password and write access.
+    Refuse,
+}
+
+/// Who may log in without `--user`, listening on `listen` (an IPv4-mapped IPv6 address counts
+/// as its IPv4 one), with `--anonymous` or not.
+pub fn default_access(listen: &[SocketAddr], anonymous: bool) -> DefaultAccess {
+    let loopback = listen
+        .iter()
+        .all(|a| ftp_proto::server::canonical_ip(a.ip()).is_loopback());
+    match (loopback, anonymous) {
+        (true, _) => DefaultAccess::UserAndAnonymous,
+        (false, true) => DefaultAccess::AnonymousOnly,
+        (false, false) => DefaultAccess::Refuse,
     }
 }
 
@@ -419,6 +464,61 @@ mod tests {
             s.config.passive_address,
             PassiveAddress::MasqueradeExceptLocal(ip) if ip == IpAddr::from([10, 0, 0, 1])
         ));
+    }
+
+    #[test]
+    fn default_user_only_on_loopback() {
+        let addrs = |list: &[&str]| -> Vec<SocketAddr> {
+            list.iter().map(|a| a.parse().unwrap()).collect()
+        };
+        for local in [
+            &["127.0.0.1:2121"][..],
+            &["[::1]:21", "127.0.0.2:0"],
+            &["[::ffff:127.0.0.1]:21"],
+        ] {
+            assert_eq!(
+                default_access(&addrs(local), false),
+                DefaultAccess::UserAndAnonymous,
+                "{local:?}"
+            );
+        }
+        for open in [
+            &["0.0.0.0:2121"][..],
+            &["[::]:2121"],
+            &["192.168.1.5:21"],
+            &["127.0.0.1:2121", "10.0.0.1:2121"],
+        ] {
+            assert_eq!(default_access(&addrs(open), false), DefaultAccess::Refuse);
+            assert_eq!(
+                default_access(&addrs(open), true),
+                DefaultAccess::AnonymousOnly
+            );
+        }
+        // Through setup: a refusal that says what to do, anonymous only, or named users.
+        let e = parse(&["--listen", "0.0.0.0:2121"])
+            .unwrap()
+            .unwrap()
+            .setup();
+        assert_eq!(e.unwrap_err().to_string(), NO_USER_MESSAGE);
+        assert!(NO_USER_MESSAGE.contains("--user NAME:PASS"));
+        let anon = parse(&["--listen", "0.0.0.0:0", "--anonymous"])
+            .unwrap()
+            .unwrap()
+            .setup()
+            .unwrap();
+        assert!(anon.config.anonymous);
+        let user = ftp_host::auth::Credentials::new("user", "password");
+        use ftp_host::auth::Authenticator as _;
+        assert!(anon.users.login(&user).is_err());
+        let named = parse(&["--listen", "0.0.0.0:0", "--user", "a:b"])
+            .unwrap()
+            .unwrap()
+            .setup()
+            .unwrap();
+        assert!(!named.config.anonymous && named.users.login(&user).is_err());
+        // The loopback default stays.
+        let local = parse(&[]).unwrap().unwrap().setup().unwrap();
+        assert!(local.users.login(&user).is_ok());
     }
 
     #[test]
