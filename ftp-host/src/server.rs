@@ -293,6 +293,10 @@ pub struct ServerConn<S: Storage, A, St, T> {
     storage: Arc<S>,
     auth: Arc<A>,
     local: SocketAddr,
+    /// The client's address, for the log lines an operator acts on.
+    peer: SocketAddr,
+    /// The login request out, and the user name it is for.
+    login: Option<(RequestId, Bytes)>,
     handles: HashMap<RequestId, Handle<S>>,
     channels: HashMap<DataId, Channel<St, T>>,
     running: HashMap<DataId, Progress>,
@@ -304,13 +308,26 @@ pub struct ServerConn<S: Storage, A, St, T> {
 }
 
 impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
-    /// Wraps a new session for the control connection whose local address is `local`.
-    pub fn new(session: ServerSession, storage: Arc<S>, auth: Arc<A>, local: SocketAddr) -> Self {
+    /// Wraps a new session for the control connection from `peer` whose local address is
+    /// `local`.
+    ///
+    /// Logged at INFO and WARN with `peer`, for every adapter: refused logins (the user name,
+    /// never the password), refused passive data connections, and transfers that were aborted
+    /// or failed.
+    pub fn new(
+        session: ServerSession,
+        storage: Arc<S>,
+        auth: Arc<A>,
+        local: SocketAddr,
+        peer: SocketAddr,
+    ) -> Self {
         ServerConn {
             session,
             storage,
             auth,
             local,
+            peer,
+            login: None,
             handles: HashMap::new(),
             channels: HashMap::new(),
             running: HashMap::new(),
@@ -387,6 +404,17 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
     pub fn report(&mut self, now: Instant, report: Report<S, St>) {
         match report {
             Report::Done(Done { id, answer, handle }) => {
+                if let Some((_, user)) = self.login.take_if(|(login, _)| *login == id) {
+                    if let Answer::Failed(f) = &answer {
+                        // Escaped: the name is the client's bytes, and must not forge lines.
+                        let user = String::from_utf8_lossy(&user);
+                        tracing::warn!(
+                            peer = %self.peer,
+                            user = %user.escape_debug(),
+                            "login refused: {f:?}"
+                        );
+                    }
+                }
                 if let Some(h) = handle {
                     self.handles.insert(id, h);
                 }
@@ -412,7 +440,13 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                         }
                         self.actions.push_back(Action::Secure { id, stream, tls });
                     }
-                    Ok(Accept::Reject) => tracing::debug!(%peer, "data connection rejected"),
+                    // Another host on the passive port (port stealing, RFC 2577), or a second
+                    // connection after the client's.
+                    Ok(Accept::Reject) => tracing::warn!(
+                        peer = %self.peer,
+                        from = %peer,
+                        "passive data connection refused"
+                    ),
                     Err(e) => tracing::debug!("accept refused: {e}"),
                 }
             }
@@ -430,6 +464,7 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
             }
             Report::Failed { id } => {
                 if self.channels.remove(&id).is_some() {
+                    tracing::info!(peer = %self.peer, %id, "data connection failed");
                     self.event(now, ServerEvent::DataFailed { id });
                 }
             }
@@ -441,9 +476,19 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                 let event = match outcome {
                     TransferOutcome::Done(bytes) => ServerEvent::TransferDone { id, bytes },
                     TransferOutcome::Truncated(bytes) => {
+                        // The core decides 451 or 226 (`accept_truncated_tls_uploads`).
+                        tracing::warn!(
+                            peer = %self.peer,
+                            %id,
+                            bytes,
+                            "TLS upload ended without close_notify"
+                        );
                         ServerEvent::TransferTruncated { id, bytes }
                     }
-                    TransferOutcome::Failed(error) => ServerEvent::TransferFailed { id, error },
+                    TransferOutcome::Failed(error) => {
+                        tracing::warn!(peer = %self.peer, %id, "transfer failed: {error:?}");
+                        ServerEvent::TransferFailed { id, error }
+                    }
                 };
                 self.event(now, event);
             }
@@ -523,13 +568,16 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                 account,
                 host,
                 anonymous,
-            } => Work::Login(Credentials {
-                user,
-                pass,
-                account,
-                host,
-                anonymous,
-            }),
+            } => {
+                self.login = Some((id, user.clone()));
+                Work::Login(Credentials {
+                    user,
+                    pass,
+                    account,
+                    host,
+                    anonymous,
+                })
+            }
             Request::Storage(req) => Work::Storage(req),
             other => {
                 tracing::warn!("request not known to this host: {other:?}");
@@ -632,7 +680,21 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                     }
                 }
             }
-            DataIntent::Abort { id } | DataIntent::Close { id } => {
+            DataIntent::Abort { id } => {
+                self.channels.remove(&id);
+                if let Some(progress) = self.running.remove(&id) {
+                    // ABOR, the data-idle timeout or the session's end: the core does not
+                    // say which.
+                    tracing::info!(
+                        peer = %self.peer,
+                        %id,
+                        bytes = progress.get(),
+                        "transfer aborted"
+                    );
+                }
+                None
+            }
+            DataIntent::Close { id } => {
                 self.channels.remove(&id);
                 self.running.remove(&id);
                 None
@@ -670,7 +732,7 @@ mod tests {
         );
         let storage = Arc::new(crate::storage::FsStorage::new(std::env::temp_dir()).unwrap());
         let mut conn: ServerConn<_, _, (), ()> =
-            ServerConn::new(session, storage, Arc::new(Broken), addr);
+            ServerConn::new(session, storage, Arc::new(Broken), addr, addr);
         conn.handle_input(Instant::now(), b"USER a\r\nPASS b\r\n")
             .unwrap();
         let job = std::iter::from_fn(|| conn.poll_action())

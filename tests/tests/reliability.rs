@@ -1,9 +1,11 @@
 //! Reliability duties of every adapter's server: ABOR sent as TCP urgent data, many sessions
-//! from one address (users behind one NAT), and the log lines an operator needs.
+//! from one address (users behind one NAT), and the log lines an operator needs at the
+//! default level (INFO), with the client's address.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use ftp_host::setup::DEFAULT_MAX_PER_IP;
 use ftp_tests::{run_ok, Options, TestServer, PASS, USER};
@@ -46,6 +48,59 @@ impl Ctl {
         assert!(self.cmd(&format!("USER {USER}")).starts_with("331"));
         assert!(self.cmd(&format!("PASS {PASS}")).starts_with("230"));
     }
+}
+
+/// Everything logged at INFO and above by every server of this test binary, as the example
+/// servers print it (without colours).
+fn log() -> &'static Mutex<Vec<u8>> {
+    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOG.get_or_init(|| {
+        struct Sink(Arc<Mutex<Vec<u8>>>);
+        impl Write for Sink {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()))
+            .init();
+        buf
+    })
+}
+
+/// The first log line that has every one of `needles`, waiting up to 5 s for it.
+fn log_line(needles: &[&str]) -> String {
+    let end = Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = String::from_utf8_lossy(&log().lock().unwrap()).into_owned();
+        if let Some(l) = text.lines().find(|l| needles.iter().all(|n| l.contains(n))) {
+            return l.to_string();
+        }
+        assert!(
+            Instant::now() < end,
+            "no log line with {needles:?} in:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The port of a 227 reply.
+fn pasv_port(reply: &str) -> u16 {
+    let nums: Vec<u16> = reply
+        .rsplit_once('(')
+        .and_then(|(_, r)| r.split_once(')'))
+        .map(|(n, _)| n.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_default();
+    assert_eq!(nums.len(), 6, "{reply}");
+    nums[4] * 256 + nums[5]
 }
 
 /// Opens `n` sessions from 127.0.0.1 at once and returns each greeting.
@@ -129,5 +184,73 @@ ftp_tests::adapter_tests! {
         assert!(replies[2].starts_with("421"), "{}", replies[2]);
         ctls[1].login();
         assert!(ctls[1].cmd("NOOP").starts_with("200"));
+    }
+
+    /// A refused login is logged with the client's address and user name, never the password.
+    fn a_refused_login_is_logged_with_the_peer_address() {
+        log();
+        let srv = TestServer::start();
+        let mut c = Ctl::connect(srv.addr);
+        let me = c.write.local_addr().unwrap().to_string();
+        assert!(c.reply().starts_with("220"));
+        let user = format!("mallory-{}", srv.addr.port());
+        assert!(c.cmd(&format!("USER {user}")).starts_with("331"));
+        assert!(c.cmd("PASS hunter2-guess").starts_with("530"));
+        let line = log_line(&[&format!("peer={me}"), &format!("user={user}")]);
+        assert!(line.contains("WARN") && line.contains("login refused"), "{line}");
+        let text = String::from_utf8_lossy(&log().lock().unwrap()).into_owned();
+        assert!(!text.contains("hunter2-guess"));
+    }
+
+    /// A connection to the passive port from another host (port stealing) is refused and
+    /// logged with both addresses; the client's own connection still works.
+    fn a_foreign_passive_connection_is_logged() {
+        log();
+        let srv = TestServer::start();
+        srv.put_file("f.txt", b"hello");
+        let mut c = Ctl::connect(srv.addr);
+        let me = c.write.local_addr().unwrap().to_string();
+        assert!(c.reply().starts_with("220"));
+        c.login();
+        let port = pasv_port(&c.cmd("PASV"));
+        // Another host, as far as the server can tell.
+        let _thief = ftp_host::net::start_connect(
+            Some([127, 0, 0, 2].into()),
+            SocketAddr::from(([127, 0, 0, 1], port)),
+        )
+        .unwrap();
+        let peer = format!("peer={me}");
+        let line = log_line(&[&peer, "from=127.0.0.2:", "passive data connection refused"]);
+        assert!(line.contains("WARN"), "{line}");
+        let mut data = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let r = c.cmd("RETR f.txt");
+        assert!(r.starts_with("150") || r.starts_with("125"), "{r}");
+        let mut got = Vec::new();
+        data.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"hello");
+        assert!(c.reply().starts_with("226"));
+    }
+
+    /// An aborted download is logged with the client's address.
+    fn an_aborted_transfer_is_logged() {
+        log();
+        let srv = TestServer::start();
+        let big = std::fs::File::create(srv.path("big.bin")).unwrap();
+        big.set_len(256 << 20).unwrap();
+        let mut c = Ctl::connect(srv.addr);
+        let me = c.write.local_addr().unwrap().to_string();
+        assert!(c.reply().starts_with("220"));
+        c.login();
+        assert!(c.cmd("TYPE I").starts_with("200"));
+        let port = pasv_port(&c.cmd("PASV"));
+        let mut data = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let r = c.cmd("RETR big.bin");
+        assert!(r.starts_with("150") || r.starts_with("125"), "{r}");
+        let mut buf = [0u8; 65536];
+        assert!(data.read(&mut buf).unwrap() > 0);
+        assert!(c.cmd("ABOR").starts_with("426"));
+        assert!(c.reply().starts_with("226"));
+        let line = log_line(&[&format!("peer={me}"), "transfer aborted"]);
+        assert!(line.contains("INFO"), "{line}");
     }
 }

@@ -70,8 +70,13 @@ pub(crate) async fn serve<S: Storage, A: Authenticator>(
     };
     debug!(%local, "connected");
     let session = ServerSession::new(shared.config.clone(), peer, local, Instant::now());
-    let mut conn: Conn<S, A> =
-        ServerConn::new(session, shared.storage.clone(), shared.auth.clone(), local);
+    let mut conn: Conn<S, A> = ServerConn::new(
+        session,
+        shared.storage.clone(),
+        shared.auth.clone(),
+        local,
+        peer,
+    );
     let (tx, rx) = async_channel::unbounded();
     // Pinned to be polled as streams.
     let (mut rx, mut shutdown) = (Box::pin(rx), Box::pin(shutdown));

@@ -146,6 +146,7 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
             shared.storage.clone(),
             shared.auth.clone(),
             self.local,
+            self.peer,
         );
         self.conn = Some(conn);
     }

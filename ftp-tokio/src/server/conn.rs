@@ -94,8 +94,13 @@ async fn serve_inner<S: Storage, A: Authenticator>(
     };
     debug!(%local, "connected");
     let session = ServerSession::new(shared.config.clone(), peer, local, Instant::now());
-    let mut conn: Conn<S, A> =
-        ServerConn::new(session, shared.storage.clone(), shared.auth.clone(), local);
+    let mut conn: Conn<S, A> = ServerConn::new(
+        session,
+        shared.storage.clone(),
+        shared.auth.clone(),
+        local,
+        peer,
+    );
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut buf = vec![0u8; 8192];
     let mut shutting_down = *shutdown.borrow();
