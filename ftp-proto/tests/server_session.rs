@@ -2058,3 +2058,29 @@ fn handle_calls_between_polls_queue_their_outputs_after_the_unpolled_ones() {
     );
     assert_eq!(s.poll_output(), None);
 }
+
+#[test]
+fn unknown_extended_network_protocol_is_522_listing_the_supported_ones() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    for cmd in [
+        &b"EPRT |3|1.2.3.4|5282|\r\n"[..],
+        b"EPSV 3\r\n",
+        b"EPRT |9|x|1|\r\n",
+    ] {
+        h.input(cmd);
+        let lines = h.replies();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with("522 ") && lines[0].ends_with(" (1,2)"),
+            "RFC 2428 §2: {lines:?}"
+        );
+        assert!(h.take_outs().is_empty(), "no data channel for {cmd:?}");
+    }
+    // The family the client is not on names only the one this connection can use.
+    h.input(b"EPRT |2|::1|5282|\r\n");
+    assert_eq!(h.replies(), ["522 Network protocol not supported, use (1)"]);
+    // LPRT's unknown family is 521 with RFC 1639 §4's list.
+    h.input(b"LPRT 5,4,127,0,0,1,2,200,1\r\n");
+    assert_eq!(h.replies(), ["521 Supported address families are (4, 6)"]);
+}

@@ -826,6 +826,20 @@ impl ServerSession {
     }
 
     fn reply_command_error(&mut self, e: &CommandError) {
+        // An unknown network family must be answered with the families the server does
+        // support, in the form each RFC fixes (RFC 2428 §2 for EPRT/EPSV, a MUST; RFC 1639 §4
+        // for LPRT), so the client can retry with one of them.
+        if let CommandError::Address {
+            source: addr::AddrError::UnsupportedFamily(grammar),
+            ..
+        } = e
+        {
+            let text: &[u8] = match grammar {
+                addr::Grammar::Long => b"Supported address families are (4, 6)",
+                _ => b"Network protocol not supported, use (1,2)",
+            };
+            return self.reply(e.reply_code(), text);
+        }
         let text = e.to_string();
         self.reply(e.reply_code(), text.as_bytes());
     }
