@@ -2084,3 +2084,84 @@ fn unknown_extended_network_protocol_is_522_listing_the_supported_ones() {
     h.input(b"LPRT 5,4,127,0,0,1,2,200,1\r\n");
     assert_eq!(h.replies(), ["521 Supported address families are (4, 6)"]);
 }
+
+#[test]
+fn a_session_that_never_logs_in_is_closed_at_the_login_timeout() {
+    let mut h = H::new(ServerConfig::default());
+    let start = h.now;
+    assert_eq!(h.s.poll_timeout(), Some(start + Duration::from_secs(60)));
+    // A NOOP every 5 s keeps the idle timer fresh but not the login deadline.
+    for _ in 0..11 {
+        h.advance(Duration::from_secs(5));
+        h.input(b"NOOP\r\n");
+        assert_eq!(h.codes(), [200]);
+        assert_eq!(h.s.poll_timeout(), Some(start + Duration::from_secs(60)));
+    }
+    h.advance(Duration::from_secs(4));
+    assert!(h.replies().is_empty());
+    h.advance(Duration::from_secs(1));
+    assert_eq!(
+        h.replies(),
+        ["421 Login timeout; closing control connection."]
+    );
+    assert_eq!(h.take_outs(), [ServerOutput::Close]);
+    assert!(h.s.is_closed());
+}
+
+#[test]
+fn input_after_the_login_deadline_is_not_served() {
+    let mut h = H::new(ServerConfig::default());
+    // The adapter's timer has not fired yet, but the login arrives too late.
+    h.now += Duration::from_secs(60);
+    h.input(b"USER alice\r\nPASS secret\r\n");
+    assert_eq!(h.codes(), [421]);
+    assert_eq!(h.take_outs(), [ServerOutput::Close]);
+}
+
+#[test]
+fn a_login_clears_the_login_timeout_and_a_logout_restarts_it() {
+    let mut h = H::new(ServerConfig::default());
+    h.now += Duration::from_secs(50);
+    h.login();
+    assert_eq!(h.s.poll_timeout(), Some(h.now + Duration::from_secs(300)));
+    h.advance(Duration::from_secs(30));
+    assert!(h.replies().is_empty(), "logged in past the first minute");
+    h.input(b"REIN\r\n");
+    assert_eq!(h.codes(), [220]);
+    let rein = h.now;
+    assert_eq!(h.s.poll_timeout(), Some(rein + Duration::from_secs(60)));
+    // REIN again while logged out does not push the deadline back.
+    h.advance(Duration::from_secs(30));
+    h.input(b"REIN\r\n");
+    assert_eq!(h.codes(), [220]);
+    assert_eq!(h.s.poll_timeout(), Some(rein + Duration::from_secs(60)));
+    h.advance(Duration::from_secs(30));
+    assert_eq!(h.codes(), [421]);
+}
+
+#[test]
+fn a_login_timeout_too_large_for_the_clock_means_no_limit() {
+    let mut config = ServerConfig::default();
+    config.login_timeout = Duration::MAX;
+    let mut h = H::new(config);
+    assert_eq!(h.s.poll_timeout(), Some(h.now + Duration::from_secs(300)));
+    h.advance(Duration::from_secs(299));
+    assert!(h.replies().is_empty());
+}
+
+#[test]
+fn the_login_timeout_fires_while_the_authenticator_is_asked() {
+    let mut h = H::new(ServerConfig::default());
+    h.input(b"USER alice\r\nPASS secret\r\n");
+    let (id, _) = h.request();
+    h.advance(Duration::from_secs(60));
+    assert_eq!(h.codes(), [331, 421]);
+    assert_eq!(h.take_outs(), [ServerOutput::Close]);
+    assert!(h
+        .s
+        .handle_event(
+            h.now,
+            ServerEvent::Answer(id, Answer::LoggedIn { read_only: false })
+        )
+        .is_err());
+}

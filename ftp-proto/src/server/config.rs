@@ -116,6 +116,12 @@ pub struct ServerConfig {
     /// Time without a command (and without a transfer) before 421 and close (RFC 1123: at least
     /// 5 minutes by default).
     pub idle_timeout: Duration,
+    /// Time from the connection's start within which the client must log in; past it the
+    /// session replies 421 and closes, however busy the client keeps it (commands do not
+    /// extend it, unlike the idle timeout). A successful login clears it, and logging out
+    /// (REIN, or USER after a login) starts it again. A duration too large to add to the clock
+    /// means no limit.
+    pub login_timeout: Duration,
     /// Time to wait for a data connection (passive accept or active connect) before 425, and
     /// the longest a running transfer may go without moving a byte (as reported with
     /// [`handle_data_progress`](crate::server::ServerSession::handle_data_progress)) before it
@@ -171,6 +177,7 @@ impl Default for ServerConfig {
             max_pending_commands: 32,
             max_queued_output: 64 * 1024,
             idle_timeout: Duration::from_secs(300),
+            login_timeout: Duration::from_secs(60),
             data_timeout: Duration::from_secs(30),
             max_login_failures: 3,
             failed_login_delay: Duration::from_secs(1),

@@ -352,6 +352,11 @@ impl ServerSession {
     }
 
     pub(super) fn reset_login(&mut self) {
+        if self.logged_in {
+            // Logged out: the next login gets a full login timeout, counted from now. A session
+            // that was not logged in keeps its deadline, so REIN or AUTH cannot extend it.
+            self.login_deadline = self.now.checked_add(self.config.login_timeout);
+        }
         self.logged_in = false;
         self.read_only = false;
         self.user = None;

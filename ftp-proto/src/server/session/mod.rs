@@ -170,6 +170,9 @@ pub struct ServerSession {
     /// The server is shutting down: 421 and close once the running transfer ends.
     shutdown_after_transfer: bool,
     idle_deadline: Option<Instant>,
+    /// When a session that has not logged in is closed; `None` once logged in, or when the
+    /// login timeout is too large for the clock.
+    login_deadline: Option<Instant>,
     /// The latest time any `handle_*` call passed in, for work resumed from `poll_output`.
     now: Instant,
 }
@@ -220,6 +223,7 @@ impl ServerSession {
             quit_after_transfer: false,
             shutdown_after_transfer: false,
             idle_deadline: None,
+            login_deadline: now.checked_add(config.login_timeout),
             now,
             peer,
             local,
@@ -426,7 +430,7 @@ impl ServerSession {
 
     /// Fires the timers whose deadline is at or before `now`. Harmless when none is due.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.closed {
+        if self.closed || self.login_expired(now) {
             return;
         }
         if let Some((_, Pending::LoginDelay { until, close })) = &self.pending {
@@ -547,7 +551,8 @@ impl ServerSession {
     }
 
     /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work to do:
-    /// a login delay, the data connection's deadline, a running transfer's stall deadline
+    /// a login delay, the login timeout ([`ServerConfig::login_timeout`], until a login
+    /// succeeds), the data connection's deadline, a running transfer's stall deadline
     /// (see [`handle_data_progress`](Self::handle_data_progress)) or the idle timeout.
     ///
     /// While a transfer runs, the adapter, when this timer fires, first reports each running
@@ -562,6 +567,9 @@ impl ServerSession {
         let mut earliest = |d: Instant| t = Some(t.map_or(d, |x| x.min(d)));
         if let Some((_, Pending::LoginDelay { until, .. })) = &self.pending {
             earliest(*until);
+        }
+        if let Some(d) = self.login_deadline {
+            earliest(d);
         }
         if let Some(Transfer {
             stage:
@@ -614,6 +622,18 @@ impl ServerSession {
 
     fn is_idle(&self) -> bool {
         self.pending.is_none() && self.transfer.is_none()
+    }
+
+    /// Closes the session with 421 if it has not logged in by its login deadline. Checked
+    /// wherever commands could be served, not only when the timer fires, so that input that
+    /// arrives late cannot log in past the deadline.
+    fn login_expired(&mut self, now: Instant) -> bool {
+        if self.closed || self.login_deadline.is_none_or(|d| now < d) {
+            return false;
+        }
+        self.reply(421, b"Login timeout; closing control connection.");
+        self.close();
+        true
     }
 
     fn touch(&mut self, now: Instant) {
@@ -732,6 +752,9 @@ impl ServerSession {
     /// the caller draining output).
     fn process(&mut self, now: Instant) {
         self.now = self.now.max(now);
+        if self.login_expired(self.now) {
+            return;
+        }
         while !self.closed
             && !self.tls.handshaking
             && self.queued_bytes < self.config.max_queued_output
