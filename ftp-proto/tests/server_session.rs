@@ -895,19 +895,189 @@ fn overlong_line_is_one_500_and_the_session_goes_on() {
     assert_eq!(h.codes(), [500, 200]);
 }
 
+/// `n` commands whose replies tell them apart, so the order of the replies shows.
+fn pipelined_script(n: usize) -> (Vec<u8>, Vec<&'static str>) {
+    let cmds = [
+        ("NOOP\r\n", "200 NOOP ok."),
+        ("TYPE A\r\n", "200 Type set to A."),
+        ("TYPE I\r\n", "200 Type set to I."),
+    ];
+    let mut wire = Vec::new();
+    let mut want = Vec::new();
+    for i in 0..n {
+        let (cmd, reply) = cmds[i % cmds.len()];
+        wire.extend_from_slice(cmd.as_bytes());
+        want.push(reply);
+    }
+    (wire, want)
+}
+
+/// A deterministic pseudo-random chunk length in `1..=max`.
+fn chunk_len(seed: &mut u64, max: usize) -> usize {
+    *seed = seed
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
+    (*seed >> 33) as usize % max + 1
+}
+
 #[test]
-fn too_many_pipelined_commands_close_the_session() {
+fn pipelined_noops_in_one_write_each_get_a_200_in_order() {
+    for n in [100, 10_000] {
+        let mut h = H::new(ServerConfig::default());
+        let wire = b"NOOP\r\n".repeat(n);
+        h.s.handle_input(h.now, &wire).unwrap();
+        assert!(
+            h.s.buffered_input() <= wire.len(),
+            "nothing is held twice: {}",
+            h.s.buffered_input()
+        );
+        h.drain();
+        assert_eq!(h.replies(), vec!["200 NOOP ok."; n], "{n} NOOPs");
+        assert!(!h.s.is_closed());
+        assert_eq!(h.s.buffered_input(), 0);
+        assert!(h.s.wants_read());
+    }
+}
+
+#[test]
+fn pipelined_commands_in_arbitrary_splits_are_all_answered_in_order() {
+    let (wire, want) = pipelined_script(10_000);
+    for (seed, max) in [(1u64, 7), (2, 300), (3, 5000), (4, 70_000)] {
+        let mut h = H::new(ServerConfig::default());
+        h.login();
+        let mut seed = seed;
+        let mut rest = &wire[..];
+        while !rest.is_empty() {
+            let n = chunk_len(&mut seed, max).min(rest.len());
+            // Fed whether or not the session asked for more: framing must not lose or reorder
+            // a line wherever the split and the queue's full point fall.
+            h.s.handle_input(h.now, &rest[..n]).unwrap();
+            rest = &rest[n..];
+            if seed % 3 == 0 {
+                h.drain();
+            }
+        }
+        h.drain();
+        assert_eq!(h.replies(), want, "chunks up to {max}");
+        assert!(!h.s.is_closed());
+    }
+}
+
+#[test]
+fn an_adapter_reading_only_when_asked_keeps_the_held_input_bounded() {
+    const READ: usize = 8 * 1024;
+    let (wire, want) = pipelined_script(10_000);
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    let mut socket = &wire[..];
+    let mut most = 0;
+    let mut reads = 0;
+    while !socket.is_empty() {
+        if h.s.wants_read() {
+            let n = READ.min(socket.len());
+            h.s.handle_input(h.now, &socket[..n]).unwrap();
+            socket = &socket[n..];
+            reads += 1;
+        }
+        most = most.max(h.s.buffered_input());
+        // Drain one output at a time, as a slow writer would.
+        if let Some(out) = h.s.poll_output() {
+            match out {
+                ServerOutput::Send(b) => h.wire.extend_from_slice(&b),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    h.drain();
+    assert_eq!(h.replies(), want);
+    assert!(reads > 1);
+    assert!(
+        most <= 16 * 1024 + READ,
+        "held {most} bytes, more than the decoder's buffer and one read"
+    );
+}
+
+#[test]
+fn a_full_queue_stops_reading_and_a_line_split_at_the_full_point_is_kept() {
     let mut config = ServerConfig::default();
     config.max_pending_commands = 4;
     let mut h = H::new(config);
-    h.input(b"USER a\r\nPASS b\r\n");
-    h.take_outs();
-    assert!(h.s.wants_read());
-    h.input(b"NOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\n");
+    // The login request holds every later command in the queue.
+    let mut wire = b"USER a\r\nPASS b\r\n".to_vec();
+    wire.extend_from_slice(&b"NOOP\r\n".repeat(6));
+    wire.extend_from_slice(b"TY");
+    h.input(&wire);
+    let (id, _) = h.request();
     assert!(!h.s.wants_read(), "queue full: stop reading");
-    h.input(b"NOOP\r\n");
-    assert_eq!(h.codes(), [331, 421]);
+    // Four NOOPs framed (without their CRLF), two more and the partial line as bytes.
+    assert_eq!(h.s.buffered_input(), 4 * 4 + 2 * 6 + 2);
+    // A caller that feeds anyway (within the bound) loses nothing either.
+    h.input(b"PE A\r\n");
+    assert!(!h.s.wants_read());
+    h.event(ServerEvent::Answer(
+        id,
+        Answer::LoggedIn { read_only: false },
+    ));
+    let mut want = vec!["331 Password required.", "230 Login successful."];
+    want.extend(["200 NOOP ok."; 6]);
+    want.push("200 Type set to A.");
+    assert_eq!(h.replies(), want);
+    assert!(h.s.wants_read());
+    assert_eq!(h.s.buffered_input(), 0);
+}
+
+#[test]
+fn input_fed_past_the_bound_while_the_queue_is_full_closes_with_421() {
+    let mut h = H::new(ServerConfig::default());
+    h.input(b"USER a\r\nPASS b\r\n");
+    h.request();
+    h.codes();
+    let chunk = b"NOOP\r\n".repeat(10_000);
+    let mut fed = 0;
+    while !h.s.is_closed() {
+        h.input(&chunk);
+        fed += chunk.len();
+        assert!(fed < 2 * 1024 * 1024, "never closed");
+    }
+    assert!(fed > 1024 * 1024, "closed after {fed} bytes");
+    assert_eq!(
+        h.replies(),
+        ["421 Too many commands waiting; closing control connection."]
+    );
     assert_eq!(h.take_outs(), [ServerOutput::Close]);
+    assert_eq!(h.s.buffered_input(), 0, "the held input is freed");
+}
+
+#[test]
+fn auth_tls_discards_plaintext_pipelined_past_the_full_queue() {
+    let mut config = ServerConfig::default();
+    config.tls = TlsMode::Explicit;
+    let mut h = H::new(config);
+    let mut wire = b"AUTH TLS\r\n".to_vec();
+    wire.extend_from_slice(&b"USER evil\r\n".repeat(5000));
+    h.input(&wire);
+    assert_eq!(h.codes(), [234]);
+    assert_eq!(h.take_outs(), [ServerOutput::StartTls]);
+    assert_eq!(h.s.buffered_input(), 0, "nothing of the plaintext is kept");
+    h.event(ServerEvent::TlsEstablished);
+    assert!(h.replies().is_empty());
+    h.input(b"NOOP\r\n");
+    assert_eq!(h.codes(), [200]);
+}
+
+#[test]
+fn shutdown_during_a_transfer_drops_unframed_commands_too() {
+    let mut config = ServerConfig::default();
+    config.max_pending_commands = 2;
+    let mut h = H::new(config);
+    let (data, _, _) = running_transfer(&mut h, b"RETR f\r\n");
+    h.input(b"NOOP\r\nNOOP\r\nNOOP\r\nQUIT\r\nNO");
+    assert!(h.replies().is_empty());
+    h.s.handle_shutdown(h.now);
+    h.drain();
+    assert_eq!(h.s.buffered_input(), 2, "only the partial line stays");
+    h.event(ServerEvent::TransferDone { id: data, bytes: 1 });
+    assert_eq!(h.codes(), [226, 421]);
 }
 
 #[test]

@@ -455,6 +455,7 @@ impl ServerSession {
         // (CVE-2011-1575): drop both the queued commands and the unframed bytes.
         self.queue.clear();
         self.lines.discard_buffered();
+        self.held.clear();
         // RFC 4217 §4.2: the session resets almost as after REIN; a data channel set up in
         // cleartext does not carry over either.
         self.reset_login();
