@@ -497,12 +497,33 @@ fn multiline_replies_strict_by_default() {
     let mut c = C::logged_in(C::config());
     let op = c.s.noop(c.now).unwrap();
     c.drain();
-    // A padded code and a different code inside the block are text (RFC 959 §4.2).
-    c.feed(b"200-first\r\n  234 padded\r\n553 other code\r\n200-still going\r\n200 done\r\n");
+    // A padded code and another code followed by `-` inside the block are text (RFC 959 §4.2).
+    c.feed(b"200-first\r\n  234 padded\r\n553-other code\r\n200-still going\r\n200 done\r\n");
     let r = c.one(op).unwrap();
     let Outcome::Done(r) = r else { panic!() };
     assert_eq!(r.line_count(), 5);
     assert_eq!(r.last_line(), b"done");
+}
+
+#[test]
+fn strict_policy_refuses_a_reply_closed_by_another_code_at_once() {
+    let mut c = C::logged_in(C::config());
+    let op = c.s.noop(c.now).unwrap();
+    c.drain();
+    // glftpd's bytes and nothing more: the operation fails now, not at a timeout.
+    c.feed(b"553-\r\n553- Directory excluded (precheck).\r\n150 Opening BINARY mode\r\n");
+    let want = ReplyError::MismatchedEnd {
+        open: ftp_proto::reply::ReplyCode::new(553).unwrap(),
+        close: ftp_proto::reply::ReplyCode::new(150).unwrap(),
+    };
+    assert_eq!(
+        c.completed(),
+        [(
+            op,
+            Err(OpError::Session(ClientError::Protocol(want.clone())))
+        )]
+    );
+    assert_eq!(c.error(), Some(ClientError::Protocol(want)));
 }
 
 #[test]

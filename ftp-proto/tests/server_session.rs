@@ -895,19 +895,189 @@ fn overlong_line_is_one_500_and_the_session_goes_on() {
     assert_eq!(h.codes(), [500, 200]);
 }
 
+/// `n` commands whose replies tell them apart, so the order of the replies shows.
+fn pipelined_script(n: usize) -> (Vec<u8>, Vec<&'static str>) {
+    let cmds = [
+        ("NOOP\r\n", "200 NOOP ok."),
+        ("TYPE A\r\n", "200 Type set to A."),
+        ("TYPE I\r\n", "200 Type set to I."),
+    ];
+    let mut wire = Vec::new();
+    let mut want = Vec::new();
+    for i in 0..n {
+        let (cmd, reply) = cmds[i % cmds.len()];
+        wire.extend_from_slice(cmd.as_bytes());
+        want.push(reply);
+    }
+    (wire, want)
+}
+
+/// A deterministic pseudo-random chunk length in `1..=max`.
+fn chunk_len(seed: &mut u64, max: usize) -> usize {
+    *seed = seed
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
+    (*seed >> 33) as usize % max + 1
+}
+
 #[test]
-fn too_many_pipelined_commands_close_the_session() {
+fn pipelined_noops_in_one_write_each_get_a_200_in_order() {
+    for n in [100, 10_000] {
+        let mut h = H::new(ServerConfig::default());
+        let wire = b"NOOP\r\n".repeat(n);
+        h.s.handle_input(h.now, &wire).unwrap();
+        assert!(
+            h.s.buffered_input() <= wire.len(),
+            "nothing is held twice: {}",
+            h.s.buffered_input()
+        );
+        h.drain();
+        assert_eq!(h.replies(), vec!["200 NOOP ok."; n], "{n} NOOPs");
+        assert!(!h.s.is_closed());
+        assert_eq!(h.s.buffered_input(), 0);
+        assert!(h.s.wants_read());
+    }
+}
+
+#[test]
+fn pipelined_commands_in_arbitrary_splits_are_all_answered_in_order() {
+    let (wire, want) = pipelined_script(10_000);
+    for (seed, max) in [(1u64, 7), (2, 300), (3, 5000), (4, 70_000)] {
+        let mut h = H::new(ServerConfig::default());
+        h.login();
+        let mut seed = seed;
+        let mut rest = &wire[..];
+        while !rest.is_empty() {
+            let n = chunk_len(&mut seed, max).min(rest.len());
+            // Fed whether or not the session asked for more: framing must not lose or reorder
+            // a line wherever the split and the queue's full point fall.
+            h.s.handle_input(h.now, &rest[..n]).unwrap();
+            rest = &rest[n..];
+            if seed % 3 == 0 {
+                h.drain();
+            }
+        }
+        h.drain();
+        assert_eq!(h.replies(), want, "chunks up to {max}");
+        assert!(!h.s.is_closed());
+    }
+}
+
+#[test]
+fn an_adapter_reading_only_when_asked_keeps_the_held_input_bounded() {
+    const READ: usize = 8 * 1024;
+    let (wire, want) = pipelined_script(10_000);
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    let mut socket = &wire[..];
+    let mut most = 0;
+    let mut reads = 0;
+    while !socket.is_empty() {
+        if h.s.wants_read() {
+            let n = READ.min(socket.len());
+            h.s.handle_input(h.now, &socket[..n]).unwrap();
+            socket = &socket[n..];
+            reads += 1;
+        }
+        most = most.max(h.s.buffered_input());
+        // Drain one output at a time, as a slow writer would.
+        if let Some(out) = h.s.poll_output() {
+            match out {
+                ServerOutput::Send(b) => h.wire.extend_from_slice(&b),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    h.drain();
+    assert_eq!(h.replies(), want);
+    assert!(reads > 1);
+    assert!(
+        most <= 16 * 1024 + READ,
+        "held {most} bytes, more than the decoder's buffer and one read"
+    );
+}
+
+#[test]
+fn a_full_queue_stops_reading_and_a_line_split_at_the_full_point_is_kept() {
     let mut config = ServerConfig::default();
     config.max_pending_commands = 4;
     let mut h = H::new(config);
-    h.input(b"USER a\r\nPASS b\r\n");
-    h.take_outs();
-    assert!(h.s.wants_read());
-    h.input(b"NOOP\r\nNOOP\r\nNOOP\r\nNOOP\r\n");
+    // The login request holds every later command in the queue.
+    let mut wire = b"USER a\r\nPASS b\r\n".to_vec();
+    wire.extend_from_slice(&b"NOOP\r\n".repeat(6));
+    wire.extend_from_slice(b"TY");
+    h.input(&wire);
+    let (id, _) = h.request();
     assert!(!h.s.wants_read(), "queue full: stop reading");
-    h.input(b"NOOP\r\n");
-    assert_eq!(h.codes(), [331, 421]);
+    // Four NOOPs framed (without their CRLF), two more and the partial line as bytes.
+    assert_eq!(h.s.buffered_input(), 4 * 4 + 2 * 6 + 2);
+    // A caller that feeds anyway (within the bound) loses nothing either.
+    h.input(b"PE A\r\n");
+    assert!(!h.s.wants_read());
+    h.event(ServerEvent::Answer(
+        id,
+        Answer::LoggedIn { read_only: false },
+    ));
+    let mut want = vec!["331 Password required.", "230 Login successful."];
+    want.extend(["200 NOOP ok."; 6]);
+    want.push("200 Type set to A.");
+    assert_eq!(h.replies(), want);
+    assert!(h.s.wants_read());
+    assert_eq!(h.s.buffered_input(), 0);
+}
+
+#[test]
+fn input_fed_past_the_bound_while_the_queue_is_full_closes_with_421() {
+    let mut h = H::new(ServerConfig::default());
+    h.input(b"USER a\r\nPASS b\r\n");
+    h.request();
+    h.codes();
+    let chunk = b"NOOP\r\n".repeat(10_000);
+    let mut fed = 0;
+    while !h.s.is_closed() {
+        h.input(&chunk);
+        fed += chunk.len();
+        assert!(fed < 2 * 1024 * 1024, "never closed");
+    }
+    assert!(fed > 1024 * 1024, "closed after {fed} bytes");
+    assert_eq!(
+        h.replies(),
+        ["421 Too many commands waiting; closing control connection."]
+    );
     assert_eq!(h.take_outs(), [ServerOutput::Close]);
+    assert_eq!(h.s.buffered_input(), 0, "the held input is freed");
+}
+
+#[test]
+fn auth_tls_discards_plaintext_pipelined_past_the_full_queue() {
+    let mut config = ServerConfig::default();
+    config.tls = TlsMode::Explicit;
+    let mut h = H::new(config);
+    let mut wire = b"AUTH TLS\r\n".to_vec();
+    wire.extend_from_slice(&b"USER evil\r\n".repeat(5000));
+    h.input(&wire);
+    assert_eq!(h.codes(), [234]);
+    assert_eq!(h.take_outs(), [ServerOutput::StartTls]);
+    assert_eq!(h.s.buffered_input(), 0, "nothing of the plaintext is kept");
+    h.event(ServerEvent::TlsEstablished);
+    assert!(h.replies().is_empty());
+    h.input(b"NOOP\r\n");
+    assert_eq!(h.codes(), [200]);
+}
+
+#[test]
+fn shutdown_during_a_transfer_drops_unframed_commands_too() {
+    let mut config = ServerConfig::default();
+    config.max_pending_commands = 2;
+    let mut h = H::new(config);
+    let (data, _, _) = running_transfer(&mut h, b"RETR f\r\n");
+    h.input(b"NOOP\r\nNOOP\r\nNOOP\r\nQUIT\r\nNO");
+    assert!(h.replies().is_empty());
+    h.s.handle_shutdown(h.now);
+    h.drain();
+    assert_eq!(h.s.buffered_input(), 2, "only the partial line stays");
+    h.event(ServerEvent::TransferDone { id: data, bytes: 1 });
+    assert_eq!(h.codes(), [226, 421]);
 }
 
 #[test]
@@ -2057,4 +2227,111 @@ fn handle_calls_between_polls_queue_their_outputs_after_the_unpolled_ones() {
         "426 Connection closed; transfer aborted.\r\n226 Abort successful.\r\n"
     );
     assert_eq!(s.poll_output(), None);
+}
+
+#[test]
+fn unknown_extended_network_protocol_is_522_listing_the_supported_ones() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    for cmd in [
+        &b"EPRT |3|1.2.3.4|5282|\r\n"[..],
+        b"EPSV 3\r\n",
+        b"EPRT |9|x|1|\r\n",
+    ] {
+        h.input(cmd);
+        let lines = h.replies();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with("522 ") && lines[0].ends_with(" (1,2)"),
+            "RFC 2428 §2: {lines:?}"
+        );
+        assert!(h.take_outs().is_empty(), "no data channel for {cmd:?}");
+    }
+    // The family the client is not on names only the one this connection can use.
+    h.input(b"EPRT |2|::1|5282|\r\n");
+    assert_eq!(h.replies(), ["522 Network protocol not supported, use (1)"]);
+    // LPRT's unknown family is 521 with RFC 1639 §4's list.
+    h.input(b"LPRT 5,4,127,0,0,1,2,200,1\r\n");
+    assert_eq!(h.replies(), ["521 Supported address families are (4, 6)"]);
+}
+
+#[test]
+fn a_session_that_never_logs_in_is_closed_at_the_login_timeout() {
+    let mut h = H::new(ServerConfig::default());
+    let start = h.now;
+    assert_eq!(h.s.poll_timeout(), Some(start + Duration::from_secs(60)));
+    // A NOOP every 5 s keeps the idle timer fresh but not the login deadline.
+    for _ in 0..11 {
+        h.advance(Duration::from_secs(5));
+        h.input(b"NOOP\r\n");
+        assert_eq!(h.codes(), [200]);
+        assert_eq!(h.s.poll_timeout(), Some(start + Duration::from_secs(60)));
+    }
+    h.advance(Duration::from_secs(4));
+    assert!(h.replies().is_empty());
+    h.advance(Duration::from_secs(1));
+    assert_eq!(
+        h.replies(),
+        ["421 Login timeout; closing control connection."]
+    );
+    assert_eq!(h.take_outs(), [ServerOutput::Close]);
+    assert!(h.s.is_closed());
+}
+
+#[test]
+fn input_after_the_login_deadline_is_not_served() {
+    let mut h = H::new(ServerConfig::default());
+    // The adapter's timer has not fired yet, but the login arrives too late.
+    h.now += Duration::from_secs(60);
+    h.input(b"USER alice\r\nPASS secret\r\n");
+    assert_eq!(h.codes(), [421]);
+    assert_eq!(h.take_outs(), [ServerOutput::Close]);
+}
+
+#[test]
+fn a_login_clears_the_login_timeout_and_a_logout_restarts_it() {
+    let mut h = H::new(ServerConfig::default());
+    h.now += Duration::from_secs(50);
+    h.login();
+    assert_eq!(h.s.poll_timeout(), Some(h.now + Duration::from_secs(300)));
+    h.advance(Duration::from_secs(30));
+    assert!(h.replies().is_empty(), "logged in past the first minute");
+    h.input(b"REIN\r\n");
+    assert_eq!(h.codes(), [220]);
+    let rein = h.now;
+    assert_eq!(h.s.poll_timeout(), Some(rein + Duration::from_secs(60)));
+    // REIN again while logged out does not push the deadline back.
+    h.advance(Duration::from_secs(30));
+    h.input(b"REIN\r\n");
+    assert_eq!(h.codes(), [220]);
+    assert_eq!(h.s.poll_timeout(), Some(rein + Duration::from_secs(60)));
+    h.advance(Duration::from_secs(30));
+    assert_eq!(h.codes(), [421]);
+}
+
+#[test]
+fn a_login_timeout_too_large_for_the_clock_means_no_limit() {
+    let mut config = ServerConfig::default();
+    config.login_timeout = Duration::MAX;
+    let mut h = H::new(config);
+    assert_eq!(h.s.poll_timeout(), Some(h.now + Duration::from_secs(300)));
+    h.advance(Duration::from_secs(299));
+    assert!(h.replies().is_empty());
+}
+
+#[test]
+fn the_login_timeout_fires_while_the_authenticator_is_asked() {
+    let mut h = H::new(ServerConfig::default());
+    h.input(b"USER alice\r\nPASS secret\r\n");
+    let (id, _) = h.request();
+    h.advance(Duration::from_secs(60));
+    assert_eq!(h.codes(), [331, 421]);
+    assert_eq!(h.take_outs(), [ServerOutput::Close]);
+    assert!(h
+        .s
+        .handle_event(
+            h.now,
+            ServerEvent::Answer(id, Answer::LoggedIn { read_only: false })
+        )
+        .is_err());
 }

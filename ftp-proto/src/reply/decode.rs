@@ -17,8 +17,12 @@ const KEEP_CAPACITY: usize = 16 * 1024;
 #[non_exhaustive]
 pub enum TerminatorPolicy {
     /// RFC 959: only a line starting with the opening line's code followed by SP or the end of
-    /// the line ends the reply (Python ftplib, FileZilla). Lines that are not a reply start
-    /// are an error, empty ones included.
+    /// the line ends the reply. Lines that are not a reply start are an error, empty ones
+    /// included, and so is a line inside a multi-line reply that starts with another code
+    /// followed by SP or the end of the line ([`ReplyError::MismatchedEnd`]): RFC 959 has
+    /// servers pad text lines that begin with digits, so such a line is a server closing the
+    /// reply with the wrong code (glftpd sends `553-` ... `150 ...`), and reading on (as Python
+    /// ftplib does) would wait for a last line that never comes.
     #[default]
     Strict,
     /// curl and lftp: any line starting with a reply code followed by SP or the end of the line
@@ -313,6 +317,7 @@ impl ReplyDecoder {
             {
                 Ok(Step::Close(code, rest.min(4), rest))
             }
+            (Some(close), None | Some(b' ')) => Err(ReplyError::MismatchedEnd { open, close }),
             _ => Ok(Step::Middle(rest)),
         }
     }
@@ -451,13 +456,8 @@ mod tests {
             &[(123, b"First line\nSecond line\n  234 A line beginning with numbers\nThe last line")],
             true,
         ),
-        // Unpadded number line inside a block: text for strict, a terminator for lenient.
-        v(
-            b"123-a\r\n234 b\r\n123 c\r\n",
-            S,
-            &[(123, b"a\n234 b\nc")],
-            false,
-        ),
+        // Unpadded number line inside a block: a terminator for lenient (an error for strict,
+        // see `errors`).
         v(
             b"123-a\r\n234 b\r\n123 c\r\n",
             L,
@@ -478,30 +478,19 @@ mod tests {
             &[(220, b"a\n220-b\n   art")],
             false,
         ),
-        // cyberduck: 250- / 550 / 250.
-        v(
-            b"250-\r\n550\r\n250 done\r\n",
-            S,
-            &[(250, b"\n550\ndone")],
-            false,
-        ),
+        // cyberduck: 250- / 550 / 250 (an error for strict, see `errors`).
         v(
             b"250-\r\n550\r\n250 done\r\n",
             L,
             &[(550, b"\n"), (250, b"done")],
             false,
         ),
-        // glftpd: mismatched terminator; strict keeps reading until the real one.
+        // glftpd: mismatched terminator, taken as the end by lenient (strict refuses it, see
+        // `strict_mismatched_terminator_is_refused_at_once`).
         v(
             b"553-\r\n553- Directory excluded (precheck).\r\n150 Opening BINARY mode\r\n",
             L,
             &[(150, b"\n553- Directory excluded (precheck).\nOpening BINARY mode")],
-            false,
-        ),
-        v(
-            b"553-\r\n553- Directory excluded (precheck).\r\n150 Opening BINARY mode\r\n553 x\r\n",
-            S,
-            &[(553, b"\n553- Directory excluded (precheck).\n150 Opening BINARY mode\nx")],
             false,
         ),
         // Bare LF line ends, and a CR inside the text.
@@ -599,12 +588,35 @@ mod tests {
     }
 
     #[test]
-    fn strict_mismatched_terminator_waits() {
+    fn strict_mismatched_terminator_is_refused_at_once() {
+        // glftpd's bytes, with nothing after the 150 line: the error must come from these
+        // bytes alone, not from a last line or a timeout.
         let wire = b"553-\r\n553- Directory excluded (precheck).\r\n150 Opening BINARY mode\r\n";
-        let (got, err, buf, dec) = run(ReplyDecoderConfig::default(), [wire.to_vec()]);
-        assert!(got.is_empty() && err.is_none() && buf.is_empty());
-        assert!(dec.is_mid_reply());
-        assert_eq!(dec.buffered_len(), 60);
+        let want = ReplyError::MismatchedEnd {
+            open: ReplyCode::new(553).unwrap(),
+            close: ReplyCode::new(150).unwrap(),
+        };
+        for bytewise in [false, true] {
+            let chunks: Vec<Vec<u8>> = if bytewise {
+                wire.iter().map(|&b| vec![b]).collect()
+            } else {
+                vec![wire.to_vec()]
+            };
+            let (got, err, ..) = run(ReplyDecoderConfig::default(), chunks);
+            assert!(got.is_empty());
+            assert_eq!(err, Some(want.clone()), "bytewise {bytewise}");
+        }
+        assert_eq!(
+            want.to_string(),
+            "multi-line 553 reply ended by a line with code 150"
+        );
+    }
+
+    fn mismatched(open: u16, close: u16) -> ReplyError {
+        ReplyError::MismatchedEnd {
+            open: ReplyCode::new(open).unwrap(),
+            close: ReplyCode::new(close).unwrap(),
+        }
     }
 
     #[test]
@@ -620,6 +632,8 @@ mod tests {
             (b"HTTP/1.1 200 OK\r\n", BOTH, ReplyError::Syntax),
             (b"\r\n220 hi\r\n", S, ReplyError::Syntax),
             (b"220 hi\r\n \r\n", L, ReplyError::Syntax),
+            (b"123-a\r\n234 b\r\n123 c\r\n", S, mismatched(123, 234)),
+            (b"250-\r\n550\r\n250 done\r\n", S, mismatched(250, 550)),
         ];
         for (wire, policies, want) in table {
             for &policy in *policies {

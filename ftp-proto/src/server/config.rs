@@ -106,16 +106,34 @@ pub struct ServerConfig {
     pub greeting: String,
     /// Longest accepted command line in bytes (vsftpd uses 4096); longer lines get 500.
     pub max_line_len: usize,
-    /// Commands that may wait, framed but unprocessed, behind the one being served (pipelining).
-    /// [`wants_read`](crate::server::ServerSession::wants_read) turns false at this depth; a
-    /// client that sends more anyway gets 421 and the connection is closed.
+    /// Commands that may wait, framed but unprocessed, behind the one being served (pipelining;
+    /// at least 1 is used). Past this depth the session stops framing: further input stays as
+    /// bytes (the line decoder's own buffer, then up to
+    /// [`max_buffered_input`](Self::max_buffered_input)) and is framed as commands are served,
+    /// so a client may pipeline any number of commands and gets every reply, in order.
+    /// [`wants_read`](crate::server::ServerSession::wants_read) is false while the queue is
+    /// full or input is held.
     pub max_pending_commands: usize,
+    /// Bytes of control input the session holds beyond its line decoder's buffer (which keeps
+    /// up to 16 KiB, or `max_line_len` + 2 if more) while the command queue is full: what one
+    /// [`handle_input`](crate::server::ServerSession::handle_input) call brought that did not
+    /// fit. An adapter that reads only while
+    /// [`wants_read`](crate::server::ServerSession::wants_read) is true, at most one read
+    /// buffer at a time, never comes near it; input fed regardless past this bound gets 421
+    /// and the connection is closed. Default 1 MiB.
+    pub max_buffered_input: usize,
     /// Bytes of replies that may wait for [`poll_output`](crate::server::ServerSession::poll_output);
     /// past this the session stops processing commands until the caller drains.
     pub max_queued_output: usize,
     /// Time without a command (and without a transfer) before 421 and close (RFC 1123: at least
     /// 5 minutes by default).
     pub idle_timeout: Duration,
+    /// Time from the connection's start within which the client must log in; past it the
+    /// session replies 421 and closes, however busy the client keeps it (commands do not
+    /// extend it, unlike the idle timeout). A successful login clears it, and logging out
+    /// (REIN, or USER after a login) starts it again. A duration too large to add to the clock
+    /// means no limit.
+    pub login_timeout: Duration,
     /// Time to wait for a data connection (passive accept or active connect) before 425, and
     /// the longest a running transfer may go without moving a byte (as reported with
     /// [`handle_data_progress`](crate::server::ServerSession::handle_data_progress)) before it
@@ -169,8 +187,10 @@ impl Default for ServerConfig {
             greeting: "FTP server ready.".into(),
             max_line_len: 4096,
             max_pending_commands: 32,
+            max_buffered_input: 1024 * 1024,
             max_queued_output: 64 * 1024,
             idle_timeout: Duration::from_secs(300),
+            login_timeout: Duration::from_secs(60),
             data_timeout: Duration::from_secs(30),
             max_login_failures: 3,
             failed_login_delay: Duration::from_secs(1),

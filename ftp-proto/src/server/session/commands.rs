@@ -352,6 +352,11 @@ impl ServerSession {
     }
 
     pub(super) fn reset_login(&mut self) {
+        if self.logged_in {
+            // Logged out: the next login gets a full login timeout, counted from now. A session
+            // that was not logged in keeps its deadline, so REIN or AUTH cannot extend it.
+            self.login_deadline = self.now.checked_add(self.config.login_timeout);
+        }
         self.logged_in = false;
         self.read_only = false;
         self.user = None;
@@ -450,6 +455,7 @@ impl ServerSession {
         // (CVE-2011-1575): drop both the queued commands and the unframed bytes.
         self.queue.clear();
         self.lines.discard_buffered();
+        self.held.clear();
         // RFC 4217 §4.2: the session resets almost as after REIN; a data channel set up in
         // cleartext does not carry over either.
         self.reset_login();

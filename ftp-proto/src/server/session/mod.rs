@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::addr::{self, EpsvArg};
 use crate::command::{
@@ -140,6 +140,8 @@ pub struct ServerSession {
     peer: SocketAddr,
     local: SocketAddr,
     lines: LineDecoder,
+    /// Input the decoder had no room for, framed as commands are served.
+    held: BytesMut,
     queue: VecDeque<Result<Line, LineError>>,
     out: VecDeque<ServerOutput>,
     /// Replies not yet moved to `out`, coalesced so one read of many commands is one write.
@@ -170,6 +172,9 @@ pub struct ServerSession {
     /// The server is shutting down: 421 and close once the running transfer ends.
     shutdown_after_transfer: bool,
     idle_deadline: Option<Instant>,
+    /// When a session that has not logged in is closed; `None` once logged in, or when the
+    /// login timeout is too large for the clock.
+    login_deadline: Option<Instant>,
     /// The latest time any `handle_*` call passed in, for work resumed from `poll_output`.
     now: Instant,
 }
@@ -192,6 +197,7 @@ impl ServerSession {
         let implicit = config.tls == TlsMode::Implicit;
         let mut s = ServerSession {
             lines,
+            held: BytesMut::new(),
             queue: VecDeque::new(),
             out: VecDeque::new(),
             send: BytesMut::new(),
@@ -220,6 +226,7 @@ impl ServerSession {
             quit_after_transfer: false,
             shutdown_after_transfer: false,
             idle_deadline: None,
+            login_deadline: now.checked_add(config.login_timeout),
             now,
             peer,
             local,
@@ -233,40 +240,45 @@ impl ServerSession {
 
     /// Feeds bytes read from the control connection. Commands are framed, queued and served
     /// one at a time, in order. Errs only after the session has closed.
+    ///
+    /// Any number of pipelined commands may come in one call: the session frames up to
+    /// [`ServerConfig::max_pending_commands`] of them and keeps the rest as bytes, framing
+    /// more as commands are served (also from [`poll_output`](Self::poll_output), as the
+    /// caller drains the replies). [`wants_read`](Self::wants_read) is false until it can
+    /// take more. Bytes beyond the line decoder's buffer that are fed regardless and pile up
+    /// past [`ServerConfig::max_buffered_input`] get 421 and close the session.
     pub fn handle_input(&mut self, now: Instant, mut data: &[u8]) -> Result<(), SessionError> {
         if self.closed {
             return Err(SessionError::Closed);
         }
-        while !data.is_empty() {
+        if self.held.is_empty() {
             let taken = self.lines.feed(data);
             data = data.get(taken..).unwrap_or_default();
-            let mut progressed = taken > 0;
-            loop {
-                match self.lines.decode() {
-                    Ok(Some(line)) => self.queue.push_back(Ok(line)),
-                    Ok(None) => break,
-                    Err(e) => self.queue.push_back(Err(e)),
-                }
-                progressed = true;
-                if self.queue.len() > self.config.max_pending_commands {
-                    self.reply(
-                        421,
-                        b"Too many commands waiting; closing control connection.",
-                    );
-                    self.close();
-                    return Ok(());
-                }
-            }
-            if let Some(telnet) = self.lines.take_telnet_replies() {
-                self.flush_send();
-                self.push_out(ServerOutput::Send(telnet));
-            }
-            if !progressed {
-                break;
-            }
         }
+        self.held.extend_from_slice(data);
+        self.frame();
         self.process(now);
+        if self.held.len() > self.config.max_buffered_input {
+            self.reply(
+                421,
+                b"Too many commands waiting; closing control connection.",
+            );
+            self.close();
+        }
         Ok(())
+    }
+
+    /// Bytes of control input received and not served yet: unframed bytes and the commands
+    /// waiting in the queue. With an adapter that reads only while
+    /// [`wants_read`](Self::wants_read) is true, this stays within the line decoder's buffer
+    /// (16 KiB by default) plus one read.
+    pub fn buffered_input(&self) -> usize {
+        let queued: usize = self
+            .queue
+            .iter()
+            .map(|l| l.as_ref().map_or(0, |l| l.as_bytes().len()))
+            .sum();
+        self.held.len() + self.lines.buffered().len() + queued
     }
 
     /// Feeds what the adapter did or learned: an answer, a data-channel outcome, a TLS result.
@@ -426,7 +438,7 @@ impl ServerSession {
 
     /// Fires the timers whose deadline is at or before `now`. Harmless when none is due.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.closed {
+        if self.closed || self.login_expired(now) {
             return;
         }
         if let Some((_, Pending::LoginDelay { until, close })) = &self.pending {
@@ -501,7 +513,7 @@ impl ServerSession {
         if self.closed {
             return;
         }
-        self.queue.clear();
+        self.drop_received_commands();
         if self.transfer.is_some() {
             self.shutdown_after_transfer = true;
             return;
@@ -532,7 +544,8 @@ impl ServerSession {
     pub fn poll_output(&mut self) -> Option<ServerOutput> {
         if self.out.is_empty() {
             self.flush_send();
-            if self.out.is_empty() && !self.queue.is_empty() {
+            let input_waits = !self.queue.is_empty() || !self.held.is_empty();
+            if self.out.is_empty() && (input_waits || !self.lines.buffered().is_empty()) {
                 // Processing paused at the output limit and the caller has drained since:
                 // serve the waiting commands now rather than wait for more input.
                 self.process(self.now);
@@ -547,7 +560,8 @@ impl ServerSession {
     }
 
     /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work to do:
-    /// a login delay, the data connection's deadline, a running transfer's stall deadline
+    /// a login delay, the login timeout ([`ServerConfig::login_timeout`], until a login
+    /// succeeds), the data connection's deadline, a running transfer's stall deadline
     /// (see [`handle_data_progress`](Self::handle_data_progress)) or the idle timeout.
     ///
     /// While a transfer runs, the adapter, when this timer fires, first reports each running
@@ -562,6 +576,9 @@ impl ServerSession {
         let mut earliest = |d: Instant| t = Some(t.map_or(d, |x| x.min(d)));
         if let Some((_, Pending::LoginDelay { until, .. })) = &self.pending {
             earliest(*until);
+        }
+        if let Some(d) = self.login_deadline {
+            earliest(d);
         }
         if let Some(Transfer {
             stage:
@@ -586,12 +603,16 @@ impl ServerSession {
     }
 
     /// Whether the adapter should read more from the control connection now. False while
-    /// enough commands wait, while replies wait to be drained, during the TLS handshake and
-    /// after close.
+    /// the command queue is full ([`ServerConfig::max_pending_commands`]) or input waits to
+    /// be framed, while replies wait to be drained, during the TLS handshake and after close.
+    /// Read at most one fixed-size buffer (8-64 KiB) per call to
+    /// [`handle_input`](Self::handle_input) and only while this is true: the input the
+    /// session holds then stays bounded by the decoder's buffer plus that read.
     pub fn wants_read(&self) -> bool {
         !self.closed
             && !self.tls.handshaking
-            && self.queue.len() < self.config.max_pending_commands
+            && self.queue.len() < self.pending_cap()
+            && self.held.is_empty()
             && self.queued_bytes < self.config.max_queued_output
     }
 
@@ -614,6 +635,58 @@ impl ServerSession {
 
     fn is_idle(&self) -> bool {
         self.pending.is_none() && self.transfer.is_none()
+    }
+
+    /// Closes the session with 421 if it has not logged in by its login deadline. Checked
+    /// wherever commands could be served, not only when the timer fires, so that input that
+    /// arrives late cannot log in past the deadline.
+    fn login_expired(&mut self, now: Instant) -> bool {
+        if self.closed || self.login_deadline.is_none_or(|d| now < d) {
+            return false;
+        }
+        self.reply(421, b"Login timeout; closing control connection.");
+        self.close();
+        true
+    }
+
+    /// How many framed commands may wait; one at least, or nothing could ever be served.
+    fn pending_cap(&self) -> usize {
+        self.config.max_pending_commands.max(1)
+    }
+
+    /// Frames buffered input into the command queue until the queue is full or no complete
+    /// line is left, moving held bytes into the decoder as it makes room. Lines stay unframed
+    /// while the queue is full, so the memory pipelining costs is bounded by the bytes, not by
+    /// a count of commands.
+    fn frame(&mut self) {
+        while self.queue.len() < self.pending_cap() {
+            match self.lines.decode() {
+                Ok(Some(line)) => self.queue.push_back(Ok(line)),
+                Err(e) => self.queue.push_back(Err(e)),
+                Ok(None) => {
+                    let taken = self.lines.feed(&self.held);
+                    if taken == 0 {
+                        break;
+                    }
+                    self.held.advance(taken);
+                }
+            }
+        }
+        if let Some(telnet) = self.lines.take_telnet_replies() {
+            self.push_out(ServerOutput::Send(telnet));
+        }
+    }
+
+    /// Drops every command received so far, framed or not, keeping only a partial last line
+    /// (so that input arriving later still frames where the client's line breaks are).
+    fn drop_received_commands(&mut self) {
+        loop {
+            self.queue.clear();
+            self.frame();
+            if self.queue.is_empty() {
+                break;
+            }
+        }
     }
 
     fn touch(&mut self, now: Instant) {
@@ -678,6 +751,8 @@ impl ServerSession {
         self.push_out(ServerOutput::Close);
         self.closed = true;
         self.queue.clear();
+        self.held = BytesMut::new();
+        self.lines.discard_buffered();
         self.pending = None;
     }
 
@@ -732,13 +807,19 @@ impl ServerSession {
     /// the caller draining output).
     fn process(&mut self, now: Instant) {
         self.now = self.now.max(now);
+        if self.login_expired(self.now) {
+            return;
+        }
         while !self.closed
             && !self.tls.handshaking
             && self.queued_bytes < self.config.max_queued_output
         {
+            self.frame();
             if self.transfer.is_some() {
                 // During a transfer only ABOR, STAT and QUIT are served (RFC 959 §4.1.3);
-                // other commands wait their turn behind it.
+                // other commands wait their turn behind it. One that is not framed yet because
+                // the queue is full waits too, as it would in the socket if the adapter had
+                // not read it.
                 let Some(pos) = self.queue.iter().position(is_transfer_time_command) else {
                     return;
                 };
@@ -826,6 +907,20 @@ impl ServerSession {
     }
 
     fn reply_command_error(&mut self, e: &CommandError) {
+        // An unknown network family must be answered with the families the server does
+        // support, in the form each RFC fixes (RFC 2428 §2 for EPRT/EPSV, a MUST; RFC 1639 §4
+        // for LPRT), so the client can retry with one of them.
+        if let CommandError::Address {
+            source: addr::AddrError::UnsupportedFamily(grammar),
+            ..
+        } = e
+        {
+            let text: &[u8] = match grammar {
+                addr::Grammar::Long => b"Supported address families are (4, 6)",
+                _ => b"Network protocol not supported, use (1,2)",
+            };
+            return self.reply(e.reply_code(), text);
+        }
         let text = e.to_string();
         self.reply(e.reply_code(), text.as_bytes());
     }

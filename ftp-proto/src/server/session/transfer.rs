@@ -209,6 +209,7 @@ impl ServerSession {
         match (pending, answer) {
             (Pending::Login, Answer::LoggedIn { read_only }) => {
                 self.logged_in = true;
+                self.login_deadline = None;
                 self.read_only = read_only;
                 self.failed_logins = 0;
                 self.reply(230, b"Login successful.");
