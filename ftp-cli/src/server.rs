@@ -39,6 +39,8 @@ Options:
   --require-tls            refuse login until AUTH TLS (needs a certificate)
   --implicit-tls           TLS from the first byte (implicit FTPS; needs a certificate)
   --idle-timeout SECS      close idle sessions after SECS seconds (default 300)
+  --login-timeout SECS     close a session that has not logged in SECS seconds after it
+                           connected, busy or not (default 60)
   --data-timeout SECS      wait SECS seconds for a data connection, and abort a transfer that
                            moves no byte for SECS seconds (default 300)
   --max-connections N      most simultaneous sessions (default 4096)
@@ -89,6 +91,8 @@ pub struct Args {
     pub implicit_tls: bool,
     /// `--idle-timeout SECS`.
     pub idle: Option<u64>,
+    /// `--login-timeout SECS`.
+    pub login_timeout: Option<u64>,
     /// `--data-timeout SECS`.
     pub data_timeout: Option<u64>,
     /// `--max-connections N`.
@@ -145,6 +149,7 @@ impl Args {
                 Long("require-tls") => a.require_tls = true,
                 Long("implicit-tls") => a.implicit_tls = true,
                 Long("idle-timeout") => a.idle = Some(p.value()?.parse()?),
+                Long("login-timeout") => a.login_timeout = Some(p.value()?.parse()?),
                 Long("data-timeout") => a.data_timeout = Some(p.value()?.parse()?),
                 Long("max-connections") => a.max_connections = Some(p.value()?.parse()?),
                 Long("max-per-ip") => a.max_per_ip = Some(p.value()?.parse()?),
@@ -200,6 +205,9 @@ impl Args {
         }
         if let Some(s) = a.idle {
             config.idle_timeout = Duration::from_secs(s);
+        }
+        if let Some(s) = a.login_timeout {
+            config.login_timeout = Duration::from_secs(s);
         }
         config.data_timeout = a
             .data_timeout
@@ -394,6 +402,7 @@ mod tests {
         let d = ServerConfig::default();
         assert_eq!(s.config.data_timeout, Duration::from_secs(300));
         assert_eq!(s.config.idle_timeout, d.idle_timeout);
+        assert_eq!(s.config.login_timeout, d.login_timeout);
     }
 
     /// The defaults the help text names are the ones in force: the core's, the host's and the
@@ -402,13 +411,15 @@ mod tests {
     fn help_names_the_core_defaults() {
         let d = ServerConfig::default();
         let idle = format!("(default {})", d.idle_timeout.as_secs());
+        let login = format!("(default {})", d.login_timeout.as_secs());
+        assert_eq!(d.login_timeout, Duration::from_secs(60));
         let data = format!("(default {})", DEFAULT_DATA_TIMEOUT.as_secs());
         let ports = format!(
             "(default {}-{})",
             d.passive_ports.start(),
             d.passive_ports.end()
         );
-        for s in [idle, data, ports] {
+        for s in [idle, login, data, ports] {
             assert!(HELP.contains(&s), "{s}");
         }
         let limits = ftp_host::setup::Settings::new((), ());
@@ -440,6 +451,8 @@ mod tests {
             "7",
             "--data-timeout",
             "9",
+            "--login-timeout",
+            "11",
             "--max-connections",
             "3",
             "--max-per-ip",
@@ -457,6 +470,7 @@ mod tests {
         assert_eq!(s.config.passive_ports, 5000..=5010);
         assert_eq!(s.config.idle_timeout, Duration::from_secs(7));
         assert_eq!(s.config.data_timeout, Duration::from_secs(9));
+        assert_eq!(s.config.login_timeout, Duration::from_secs(11));
         assert_eq!(s.max_connections, Some(3));
         let settings = s.settings(());
         assert_eq!((settings.max_connections, settings.max_per_ip), (3, 2));
@@ -531,6 +545,7 @@ mod tests {
             &["--passive-ports", "0-8"],
             &["--bogus"],
             &["--data-timeout", "soon"],
+            &["--login-timeout", "-1"],
         ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
