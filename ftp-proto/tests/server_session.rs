@@ -437,6 +437,12 @@ fn active_mode_bounce_checks_happen_before_any_connect() {
     assert!(h.take_outs().is_empty(), "nothing connected");
     h.input(b"PORT 127,0,0,1,200,1\r\nREST 100\r\nRETR f\r\n");
     assert_eq!(h.codes(), [200, 350]);
+    let (sid, req) = h.storage();
+    assert_eq!(req, StorageRequest::Stat { path: vp("/f") });
+    h.event(ServerEvent::Answer(
+        sid,
+        Answer::Metadata(Box::new(file(500))),
+    ));
     let (rid, req) = h.storage();
     assert_eq!(
         req,
@@ -765,25 +771,153 @@ fn transfer_failures_map_to_replies() {
 }
 
 #[test]
-fn mlsd_on_a_file_is_501() {
+fn mlsd_on_a_file_is_501_without_a_150_or_a_data_connection() {
+    for active in [false, true] {
+        let mut h = H::new(ServerConfig::default());
+        h.login();
+        let data = if active {
+            h.input(b"PORT 127,0,0,1,200,1\r\n");
+            None
+        } else {
+            Some(h.pasv(50_030))
+        };
+        h.replies();
+        h.input(b"MLSD f\r\n");
+        // The path is checked before anything is opened: a storage that lists a file as its
+        // own entry (as it must for LIST) would otherwise get a 150 and a transfer.
+        let (sid, req) = h.storage();
+        assert_eq!(req, StorageRequest::Stat { path: vp("/f") });
+        h.event(ServerEvent::Answer(
+            sid,
+            Answer::Metadata(Box::new(file(3))),
+        ));
+        assert_eq!(h.replies(), ["501 Not a directory."]);
+        let outs = h.take_outs();
+        match data {
+            // The listener made for this command is released; nothing was opened.
+            Some(id) => assert_eq!(outs, [ServerOutput::Data(DataIntent::Close { id })]),
+            None => assert!(
+                outs.iter().all(|o| !matches!(
+                    o,
+                    ServerOutput::Data(DataIntent::Connect { .. }) | ServerOutput::Request(..)
+                )),
+                "{outs:?}"
+            ),
+        }
+        h.input(b"MLSD\r\n");
+        assert_eq!(h.codes(), [425], "the channel is gone");
+    }
+}
+
+#[test]
+fn mlsd_of_a_directory_or_the_cwd_opens_the_listing() {
     let mut h = H::new(ServerConfig::default());
     h.login();
-    h.pasv(50_030);
+    h.pasv(50_031);
     h.replies();
-    h.input(b"MLSD f\r\n");
+    h.input(b"MLSD d\r\n");
+    let (sid, _) = h.storage();
+    h.event(ServerEvent::Answer(sid, Answer::Metadata(Box::new(dir()))));
     let (rid, req) = h.storage();
     assert!(matches!(
         req,
         StorageRequest::OpenList {
             format: ListFormat::Mlsd(_),
-            ..
-        }
+            ref path,
+        } if *path == vp("/d")
     ));
+    h.event(ServerEvent::Answer(rid, Answer::Opened { size: None }));
+    assert_eq!(h.codes(), [150]);
+    // Without a path MLSD lists the current directory, which CWD checked: no extra Stat.
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.pasv(50_032);
+    h.replies();
+    h.input(b"MLSD\r\n");
+    let (_, req) = h.storage();
+    assert!(matches!(req, StorageRequest::OpenList { .. }), "{req:?}");
+}
+
+#[test]
+fn a_storage_refusing_an_mlsd_listing_as_not_a_directory_gets_501_and_the_channel_closed() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    let id = h.pasv(50_033);
+    h.replies();
+    h.input(b"MLSD\r\n");
+    let (rid, _) = h.storage();
     h.event(ServerEvent::Answer(
         rid,
         Answer::Failed(Failure::NotADirectory),
     ));
     assert_eq!(h.codes(), [501]);
+    assert_eq!(
+        h.take_outs(),
+        [ServerOutput::Data(DataIntent::Close { id })]
+    );
+}
+
+#[test]
+fn rest_beyond_the_end_of_the_file_is_554_before_anything_is_opened() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.pasv(50_034);
+    h.replies();
+    h.input(b"REST 11\r\nRETR f\r\n");
+    assert_eq!(h.codes(), [350]);
+    let (sid, req) = h.storage();
+    assert_eq!(req, StorageRequest::Stat { path: vp("/f") });
+    h.event(ServerEvent::Answer(
+        sid,
+        Answer::Metadata(Box::new(file(10))),
+    ));
+    assert_eq!(
+        h.replies(),
+        ["554 Restart offset beyond the end of the file."]
+    );
+    assert!(h.take_outs().is_empty(), "no open, no 150, no transfer");
+    // The offset is used up: the next RETR starts at 0 without a Stat.
+    h.input(b"RETR f\r\n");
+    let (_, req) = h.storage();
+    assert_eq!(
+        req,
+        StorageRequest::OpenRead {
+            path: vp("/f"),
+            offset: 0
+        }
+    );
+}
+
+#[test]
+fn rest_at_the_end_of_the_file_or_of_unknown_size_is_opened() {
+    for entry in [file(10), Entry::new("f", EntryKind::File)] {
+        let mut h = H::new(ServerConfig::default());
+        h.login();
+        h.pasv(50_035);
+        h.replies();
+        h.input(b"REST 10\r\nRETR f\r\n");
+        let (sid, _) = h.storage();
+        h.event(ServerEvent::Answer(sid, Answer::Metadata(Box::new(entry))));
+        let (rid, req) = h.storage();
+        assert_eq!(
+            req,
+            StorageRequest::OpenRead {
+                path: vp("/f"),
+                offset: 10
+            }
+        );
+        h.event(ServerEvent::Answer(rid, Answer::Opened { size: Some(0) }));
+        assert_eq!(h.codes(), [350, 150]);
+    }
+    // A missing file fails at the Stat with the open's reply.
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.pasv(50_036);
+    h.replies();
+    h.input(b"REST 10\r\nRETR nope\r\n");
+    let (sid, _) = h.storage();
+    h.event(ServerEvent::Answer(sid, Answer::Failed(Failure::NotFound)));
+    assert_eq!(h.codes(), [350, 550]);
 }
 
 #[test]

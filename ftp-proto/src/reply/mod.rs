@@ -58,14 +58,14 @@ pub enum ReplyError {
         /// The cap, [`ReplyDecoderConfig::max_reply_len`].
         max: usize,
     },
-    /// In [`TerminatorPolicy::Strict`](crate::reply::TerminatorPolicy::Strict) mode, a line
+    /// In [`TerminatorPolicy::Strict`] mode, a line
     /// inside a multi-line reply that has the form of a last line (a code, then SP or the end
     /// of the line) but another code than the first line, as glftpd sends (`553-` ... then
     /// `150 ...`). RFC 959 §4.2 has servers pad such text lines, so the line is either a wrong
     /// terminator or unpadded text, and the reply's code and where the next reply starts
     /// depend on the guess; the reply is refused as soon as the line arrives rather than read
     /// on until a last line that may never come.
-    /// [`TerminatorPolicy::Lenient`](crate::reply::TerminatorPolicy::Lenient) reads it as the
+    /// [`TerminatorPolicy::Lenient`] reads it as the
     /// last line instead.
     #[error("multi-line {open} reply ended by a line with code {close}")]
     MismatchedEnd {

@@ -94,7 +94,8 @@ pub enum Request {
 #[non_exhaustive]
 pub enum StorageRequest {
     /// Metadata of one path (CWD checks it is a directory; SIZE, MDTM, MLST, STAT path and
-    /// RNFR use it). Answer [`Answer::Metadata`].
+    /// RNFR use it; MLSD of a path checks it is a directory and RETR after REST checks the
+    /// offset against the size, both before opening anything). Answer [`Answer::Metadata`].
     Stat {
         /// The path.
         path: VirtualPath,
@@ -107,18 +108,26 @@ pub enum StorageRequest {
     },
     /// Open a listing for a LIST, NLST or MLSD transfer. Answer [`Answer::Opened`]; the
     /// matching [`DataIntent::Transfer`] then carries this request's id, and the adapter writes
-    /// the entries with the formatter named by `format`.
+    /// the entries with the formatter named by `format`. A file may be listed as its own
+    /// entry: MLSD of a named path comes here only after a [`Stat`](Self::Stat) showed a
+    /// directory, and MLSD of the current directory may be answered
+    /// [`Failure::NotADirectory`] (501) if it is no directory.
     OpenList {
         /// The directory (or file) to list.
         path: VirtualPath,
         /// How to format each entry.
         format: ListFormat,
     },
-    /// Open a file for reading from `offset` (REST). Answer [`Answer::Opened`].
+    /// Open a file for reading from `offset` (REST). Answer [`Answer::Opened`] with `size`
+    /// the number of bytes the handle will yield from `offset` (the file's size minus
+    /// `offset`), or `None` when unknown.
     OpenRead {
         /// The file.
         path: VirtualPath,
-        /// Byte offset to start from.
+        /// Byte offset to start from. When it is not 0, a [`Stat`](Self::Stat) of the file
+        /// came first and the session refused (554) an offset past the file's size, so the
+        /// storage sees only offsets up to the end; it need not check them again (the file may
+        /// have shrunk since, which then reads as 0 bytes).
         offset: u64,
     },
     /// Open a file for writing. Answer [`Answer::Opened`], or for
@@ -220,7 +229,7 @@ pub enum Failure {
     PermissionDenied,
     /// The path exists already (550; 553 for a name that may not be created).
     AlreadyExists,
-    /// A directory was needed (550; MLSD answers 501).
+    /// A directory was needed (550; a listing answers 501 and closes its data channel).
     NotADirectory,
     /// A file was needed (550).
     IsADirectory,
@@ -267,7 +276,10 @@ pub enum Answer {
         now: Timestamp,
     },
     /// The file or listing is open; the adapter keeps the handle under this request's id.
-    /// `size` is the byte count when known (shown in the 150 reply).
+    /// `size` is the number of bytes the transfer will send when known, and only shown in the
+    /// 150 reply: for [`StorageRequest::OpenRead`] the bytes from its offset to the end, not
+    /// the whole file. The REST check does not rely on it (an offset at the end and one past
+    /// it both leave 0 bytes): it uses a [`StorageRequest::Stat`] made before the open.
     ///
     /// When [`handle_event`](crate::server::ServerSession::handle_event) accepts this answer
     /// (returns `Ok`), the session decides the handle's end: exactly one
@@ -276,7 +288,7 @@ pub enum Answer {
     /// When it returns `Err` (the session closed meanwhile, or the answer did not fit the
     /// request), the session never names this id again: the adapter drops the handle itself.
     Opened {
-        /// Size of what will be sent, when known.
+        /// Bytes that will be sent, when known (for a download after REST: from the offset).
         size: Option<u64>,
     },
     /// For [`WriteMode::CreateUnique`]: the file is open under this path. The handle ends as

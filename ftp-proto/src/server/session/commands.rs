@@ -185,7 +185,14 @@ impl ServerSession {
             Command::Retr(path) => {
                 if let Some(p) = self.data_command_path(&path, false) {
                     let offset = self.rest.take().unwrap_or(0);
-                    self.open(Direction::Send, false, false, StorageRequest::OpenRead { path: p, offset });
+                    let next = StorageRequest::OpenRead { path: p.clone(), offset };
+                    if offset == 0 {
+                        self.open(Direction::Send, false, false, next);
+                    } else {
+                        // The opened handle's size cannot tell an offset at the end from one
+                        // past it (both leave 0 bytes), so the file's size is looked up first.
+                        self.storage(Pending::Vet { check: Vet::RestWithin(offset), next }, StorageRequest::Stat { path: p });
+                    }
                 }
             }
             Command::Stor(path) => {

@@ -51,12 +51,28 @@ enum Pending {
     StatPath,
     /// PASV/EPSV/LPSV: the reply needs the bound port.
     Listen(PassiveForm),
+    /// A Stat made before opening a transfer, so that a command the RFCs refuse is refused
+    /// before any 150 and without the storage's cooperation: on `Metadata` that passes
+    /// `check`, `next` goes out as the transfer's open request.
+    Vet {
+        check: Vet,
+        next: StorageRequest,
+    },
     /// RETR/STOR/APPE/STOU/LIST/NLST/MLSD: on `Opened` the transfer starts.
     Open {
         direction: Direction,
         unique: bool,
         listing: bool,
     },
+}
+
+/// What a [`Pending::Vet`] Stat must show before the transfer is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Vet {
+    /// MLSD of a path: a directory (RFC 3659 §7.2.1, otherwise 501 and no data connection).
+    Directory,
+    /// RETR after REST: the offset is not beyond the end of the file (otherwise 554).
+    RestWithin(u64),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -158,13 +158,27 @@ impl ServerSession {
             None => Some(self.cwd.clone()),
         };
         let Some(path) = path else { return };
-        if self.data_ready_check() {
-            self.open(
-                Direction::Send,
-                false,
-                true,
-                StorageRequest::OpenList { path, format },
+        if !self.data_ready_check() {
+            return;
+        }
+        let named = arg.is_some();
+        let mlsd = matches!(format, ListFormat::Mlsd(_));
+        let next = StorageRequest::OpenList {
+            path: path.clone(),
+            format,
+        };
+        if mlsd && named {
+            // A storage may list a file as its own entry (LIST does); MLSD must not, so the
+            // session checks the path itself rather than rely on the storage to refuse it.
+            self.storage(
+                Pending::Vet {
+                    check: Vet::Directory,
+                    next,
+                },
+                StorageRequest::Stat { path },
             );
+        } else {
+            self.open(Direction::Send, false, true, next);
         }
     }
 
@@ -280,6 +294,16 @@ impl ServerSession {
                 text.put_slice(b"End of status.");
                 self.reply(213, &text);
             }
+            (Pending::Vet { check, next }, Answer::Metadata(e)) => match check {
+                Vet::Directory if !e.kind.is_dir() => self.listing_not_a_directory(),
+                Vet::RestWithin(offset)
+                    if !e.kind.is_dir() && e.size.is_some_and(|size| offset > size) =>
+                {
+                    self.reply(554, b"Restart offset beyond the end of the file.");
+                }
+                // A directory for RETR, or a file of unknown size: the open gives the answer.
+                _ => self.open(Direction::Send, false, check == Vet::Directory, next),
+            },
             (
                 Pending::Open {
                     direction,
@@ -316,10 +340,18 @@ impl ServerSession {
         if let Pending::Login = pending {
             return self.login_failed(now);
         }
+        let listing = matches!(
+            pending,
+            Pending::Open { listing: true, .. }
+                | Pending::Vet {
+                    check: Vet::Directory,
+                    ..
+                }
+        );
+        if listing && *failure == Failure::NotADirectory {
+            return self.listing_not_a_directory();
+        }
         let (code, text): (u16, &[u8]) = match failure {
-            Failure::NotADirectory if matches!(pending, Pending::Open { listing: true, .. }) => {
-                (501, b"Not a directory.")
-            }
             Failure::NotFound => (550, b"No such file or directory."),
             Failure::PermissionDenied | Failure::LoginRefused => (550, b"Permission denied."),
             Failure::AlreadyExists => (550, b"File exists."),
@@ -336,6 +368,16 @@ impl ServerSession {
             }
         };
         self.reply(code, text);
+    }
+
+    /// A listing of something that is not a directory: 501 (RFC 3659 §7.2.1), and the
+    /// channel set up for it is closed. No transfer will use it, and a passive connection the
+    /// client may have made already must not be left for a later command.
+    pub(super) fn listing_not_a_directory(&mut self) {
+        if let Some(d) = self.data.take() {
+            self.push_out(ServerOutput::Data(DataIntent::Close { id: d.id }));
+        }
+        self.reply(501, b"Not a directory.");
     }
 
     pub(super) fn start_transfer(
