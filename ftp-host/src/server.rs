@@ -23,7 +23,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use ftp_proto::server::{
     Accept, Answer, DataId, DataIntent, Direction, Failure, Request, RequestId, ServerEvent,
     ServerOutput, ServerSession, SessionError, StorageRequest, TransferError,
@@ -33,14 +33,16 @@ use ftp_proto::time::Timestamp;
 use crate::auth::{Authenticator, Credentials};
 use crate::net;
 use crate::storage::Storage;
-use crate::transfer::{Downloader, FileSide, Progress, TransferOutcome, Uploader};
+use crate::transfer::{
+    Downloader, FileSide, ListingReader, Progress, Source, TransferOutcome, Uploader,
+};
 
 /// An open file or formatted listing, kept under the id of the request that opened it until
 /// its transfer starts or the core releases it.
 enum Handle<S: Storage> {
     Read(S::Reader),
     Write(S::Writer),
-    Listing(Bytes),
+    Listing(ListingReader),
 }
 
 /// One data channel: the adapter's task working on it, and its connection once it is up.
@@ -198,6 +200,9 @@ fn done(r: Result<(), Failure>) -> Answer {
     }
 }
 
+/// Most entries read for STAT of a directory (its reply is bounded by the core).
+const STAT_ENTRIES: usize = 4096;
+
 fn storage_request<S: Storage>(storage: &S, req: StorageRequest) -> (Answer, Option<Handle<S>>) {
     let answer = match req {
         StorageRequest::Stat { path } => match storage.stat(&path) {
@@ -205,22 +210,27 @@ fn storage_request<S: Storage>(storage: &S, req: StorageRequest) -> (Answer, Opt
             Err(f) => Answer::Failed(f),
         },
         StorageRequest::ReadDir { path } => match storage.list(&path) {
-            Ok(entries) => Answer::Entries {
-                entries,
-                now: wall_now(),
+            // STAT's reply is cut to a few hundred lines by the core anyway: read no more of
+            // a huge directory than could be shown.
+            Ok(listing) => match listing.take(STAT_ENTRIES).collect() {
+                Ok(entries) => Answer::Entries {
+                    entries,
+                    now: wall_now(),
+                },
+                Err(e) => Answer::Failed(crate::storage::io_failure(&e)),
             },
             Err(f) => Answer::Failed(f),
         },
         StorageRequest::OpenList { path, format } => {
             return match storage.list(&path) {
-                Ok(entries) => {
-                    let mut out = BytesMut::new();
-                    format.format(&entries, wall_now(), &mut out);
-                    (
-                        Answer::Opened { size: None },
-                        Some(Handle::Listing(out.freeze())),
-                    )
-                }
+                Ok(listing) => (
+                    Answer::Opened { size: None },
+                    Some(Handle::Listing(ListingReader::new(
+                        listing,
+                        format,
+                        wall_now(),
+                    ))),
+                ),
                 Err(f) => (Answer::Failed(f), None),
             }
         }
@@ -645,9 +655,18 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                 let handle = self.handles.remove(&source);
                 let stream = self.channels.get_mut(&id).and_then(|c| c.stream.take());
                 let file = match (handle, direction) {
-                    (Some(Handle::Listing(b)), Direction::Send) => Some(FileSide::Memory(b)),
+                    // A listing's lines are CRLF already, whatever the TYPE.
+                    (Some(Handle::Listing(l)), Direction::Send) => {
+                        Some(FileSide::Download(Downloader {
+                            reader: Source::Listing(l),
+                            ascii: false,
+                        }))
+                    }
                     (Some(Handle::Read(reader)), Direction::Send) => {
-                        Some(FileSide::Download(Downloader { reader, ascii }))
+                        Some(FileSide::Download(Downloader {
+                            reader: Source::File(reader),
+                            ascii,
+                        }))
                     }
                     (Some(Handle::Write(writer)), Direction::Receive) => {
                         Some(FileSide::Upload(Uploader {

@@ -15,11 +15,12 @@ use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use ftp_proto::ascii::{FromNetwork, ToNetwork};
-use ftp_proto::server::TransferError;
+use ftp_proto::server::{ListFormat, TransferError};
+use ftp_proto::time::Timestamp;
 
-use crate::storage::{io_transfer_error, Storage};
+use crate::storage::{io_transfer_error, Listing, Storage};
 
 /// Size of the chunks a transfer moves data in.
 pub const TRANSFER_CHUNK: usize = 256 * 1024;
@@ -278,13 +279,70 @@ impl<S: Storage> Uploader<S> {
     }
 }
 
+/// What a download reads: a file of the storage, or a listing formatted as it is read.
+pub enum Source<R> {
+    /// A file opened by [`Storage::open_read`].
+    File(R),
+    /// A LIST, NLST or MLSD listing.
+    Listing(ListingReader),
+}
+
+impl<R: Read> Read for Source<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Source::File(r) => r.read(buf),
+            Source::Listing(l) => l.read(buf),
+        }
+    }
+}
+
+/// A [`Listing`] formatted a few entries at a time as the transfer reads it, so that memory
+/// stays bounded by one read's worth of lines whatever the directory's size.
+pub struct ListingReader {
+    entries: Listing,
+    format: ListFormat,
+    now: Timestamp,
+    lines: BytesMut,
+}
+
+impl ListingReader {
+    /// Formats `entries` with `format`; `now` is the wall-clock time LIST compares dates to.
+    pub fn new(entries: Listing, format: ListFormat, now: Timestamp) -> ListingReader {
+        ListingReader {
+            entries,
+            format,
+            now,
+            lines: BytesMut::new(),
+        }
+    }
+}
+
+impl Read for ListingReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.lines.len() < buf.len() {
+            match self.entries.next() {
+                Some(Ok(e)) => {
+                    self.format
+                        .format(std::slice::from_ref(&e), self.now, &mut self.lines)
+                }
+                Some(Err(e)) => return Err(e),
+                None => break,
+            }
+        }
+        let n = buf.len().min(self.lines.len());
+        if let (Some(to), Some(from)) = (buf.get_mut(..n), self.lines.get(..n)) {
+            to.copy_from_slice(from);
+        }
+        self.lines.advance(n);
+        Ok(n)
+    }
+}
+
 /// The file side of a transfer, as [`ServerConn`](crate::server::ServerConn) hands it to the
 /// adapter with the data connection.
 pub enum FileSide<S: Storage> {
-    /// Send these bytes (a formatted listing) and close.
-    Memory(Bytes),
-    /// Send a file: run the [`Downloader`] on a blocking thread.
-    Download(Downloader<S::Reader>),
+    /// Send a file or a listing: run the [`Downloader`] on a blocking thread.
+    Download(Downloader<Source<S::Reader>>),
     /// Receive a file: run the [`Uploader`] on a blocking thread.
     Upload(Uploader<S>),
 }
@@ -292,7 +350,6 @@ pub enum FileSide<S: Storage> {
 impl<S: Storage> std::fmt::Debug for FileSide<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            FileSide::Memory(b) => write!(f, "Memory({} bytes)", b.len()),
             FileSide::Download(_) => f.write_str("Download"),
             FileSide::Upload(_) => f.write_str("Upload"),
         }
@@ -403,6 +460,56 @@ mod tests {
         assert_eq!(got, b"a\r\nb");
     }
 
+    #[test]
+    fn a_listing_is_formatted_as_it_is_read_and_holds_one_read_of_lines() {
+        // A listing that would be 100,000 lines; the reader pulls entries only as needed.
+        let pulled = Arc::new(AtomicU64::new(0));
+        let counter = pulled.clone();
+        let entries = (0..100_000u32).map(move |i| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            Ok(Entry::new(
+                Bytes::from(format!("file{i:06}")),
+                ftp_proto::listing::EntryKind::File,
+            ))
+        });
+        let now = Timestamp::from_unix(1_700_000_000, 0).unwrap();
+        let mut r = ListingReader::new(Listing::new(entries), ListFormat::Names, now);
+        let mut buf = [0u8; 64];
+        let n = r.read(&mut buf).unwrap();
+        assert_eq!(
+            &buf[..n],
+            b"file000000\r\nfile000001\r\nfile000002\r\nfile000003\r\nfile000004\r\nfile"
+        );
+        // 64 bytes need 6 lines of 12: no more entries were formatted than that.
+        assert_eq!(pulled.load(Ordering::Relaxed), 6);
+        let mut rest = Vec::new();
+        r.read_to_end(&mut rest).unwrap();
+        assert_eq!(n + rest.len(), 100_000 * 12);
+        assert!(rest.ends_with(b"file099999\r\n"));
+        assert_eq!(pulled.load(Ordering::Relaxed), 100_000);
+    }
+
+    #[test]
+    fn a_listing_error_fails_the_download() {
+        let entries = vec![
+            Ok(Entry::new(
+                Bytes::from_static(b"a"),
+                ftp_proto::listing::EntryKind::File,
+            )),
+            Err(io::Error::other("disk gone")),
+        ];
+        let now = Timestamp::from_unix(0, 0).unwrap();
+        let d = Downloader {
+            reader: Source::<io::Empty>::Listing(ListingReader::new(
+                Listing::new(entries.into_iter()),
+                ListFormat::Names,
+                now,
+            )),
+            ascii: false,
+        };
+        assert_eq!(d.run(|_| true), Err(TransferError::Local));
+    }
+
     /// A storage that only records finished uploads.
     #[derive(Default)]
     struct Finished(std::sync::Mutex<Vec<Vec<u8>>>);
@@ -413,7 +520,7 @@ mod tests {
         fn stat(&self, _: &VirtualPath) -> Result<Entry, Failure> {
             Err(Failure::Unsupported)
         }
-        fn list(&self, _: &VirtualPath) -> Result<Vec<Entry>, Failure> {
+        fn list(&self, _: &VirtualPath) -> Result<Listing, Failure> {
             Err(Failure::Unsupported)
         }
         fn open_read(

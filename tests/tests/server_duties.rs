@@ -460,6 +460,22 @@ ftp_tests::adapter_tests! {
                 "{rest:?} {cmd}: the file changed although no data came"
             );
         }
+        // Nor does an upload to a new name that cannot start leave an empty file behind.
+        for cmd in ["STOR new.bin", "APPE new.bin", "STOU"] {
+            c.port_to(port);
+            let mut r = c.cmd(cmd);
+            while r.starts_with('1') {
+                r = c.reply();
+            }
+            assert!(r.starts_with("425"), "{cmd}: {r}");
+            // The server has handled everything before this reply.
+            assert!(c.cmd("NOOP").starts_with("200"));
+            let names: Vec<_> = std::fs::read_dir(srv.path(""))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            assert_eq!(names, ["keep.bin"], "{cmd} left a file behind");
+        }
     }
 
     fn many_slow_downloads_at_once_all_complete() {

@@ -66,12 +66,6 @@ pub(crate) async fn transfer<S: Storage>(
     progress: Progress,
 ) -> TransferOutcome {
     let sent = match file {
-        FileSide::Memory(bytes) => {
-            let (tx, rx) = async_channel::bounded(1);
-            let _ = tx.try_send(bytes);
-            drop(tx);
-            download_outcome(Ok(()), send(&mut stream, rx, &progress).await)
-        }
         FileSide::Download(d) => {
             let (tx, rx) = async_channel::bounded(CHUNKS_IN_FLIGHT);
             let file = blocking::unblock(move || d.run(|b| tx.send_blocking(b).is_ok()));

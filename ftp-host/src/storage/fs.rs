@@ -11,7 +11,11 @@ use ftp_proto::path::VirtualPath;
 use ftp_proto::server::{Failure, WriteMode};
 use ftp_proto::time::Timestamp;
 
-use super::{io_failure, Storage};
+use super::{io_failure, Listing, Storage};
+
+/// Listings of directories with fewer entries than this come sorted by name; larger ones
+/// stream in directory order.
+const SORTED_LISTING: usize = 10_000;
 
 /// Most names [`FsStorage`] tries for STOU before it gives up (pyftpdlib CVE-2007-6740).
 const UNIQUE_ATTEMPTS: u32 = 16;
@@ -37,6 +41,12 @@ fn failure(e: io::Error) -> Failure {
 ///
 /// FIFOs, sockets and devices are listed (MLSD type `OS.unix=special`) but never opened: opening
 /// a FIFO blocks a thread until a writer appears.
+///
+/// # Listings
+///
+/// A directory of fewer than 10,000 entries is listed sorted by name. A larger one is listed
+/// in the order the file system returns its entries, formatted as it is sent, so that even a
+/// directory of millions of entries is listed in bounded memory.
 #[derive(Debug, Clone)]
 pub struct FsStorage {
     /// The root, canonical (no links, absolute).
@@ -150,15 +160,24 @@ fn entry_from_metadata(name: &[u8], meta: &fs::Metadata) -> Entry {
 
 /// A file of [`FsStorage`] open for an upload.
 ///
-/// An upload that replaces a file (STOR) or resumes one at an offset (REST + STOR) cuts the
-/// file only when its first byte is written, or when it finishes with no byte at all: an upload
-/// that never starts (its data connection failed, 425; ABOR before any data) leaves an
-/// existing file as it was.
+/// An upload that never starts (its data connection failed, 425; ABOR before any data; the
+/// control connection dropped) leaves the directory as it was:
+/// - an upload that replaces a file (STOR) or resumes one at an offset (REST + STOR) cuts the
+///   file only when its first byte is written, or when it finishes with no byte at all, so an
+///   existing file keeps its content;
+/// - a file the upload created (STOR or APPE of a new name, STOU) is removed again when the
+///   writer is dropped before any byte was written and without
+///   [`finish_write`](Storage::finish_write).
+///
+/// An upload cut after some bytes keeps them (a client resumes it with REST + STOR or APPE),
+/// and is reported as failed.
 #[derive(Debug)]
 pub struct FsWriter {
     file: File,
     /// The length to cut the file to before the first write.
     cut_at: Option<u64>,
+    /// The file this upload created, while it holds nothing the client sent.
+    created: Option<PathBuf>,
 }
 
 impl FsWriter {
@@ -171,13 +190,27 @@ impl FsWriter {
     }
 }
 
+impl Drop for FsWriter {
+    fn drop(&mut self) {
+        if let Some(path) = self.created.take() {
+            // Best effort: the name was ours a moment ago, and a failure leaves an empty file,
+            // which is what happened before this cleanup existed.
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
 impl Write for FsWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
         self.cut()?;
-        self.file.write(buf)
+        let n = self.file.write(buf)?;
+        if n > 0 {
+            self.created = None;
+        }
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -207,24 +240,37 @@ impl Storage for FsStorage {
         Ok(entry_from_metadata(name, &meta))
     }
 
-    fn list(&self, path: &VirtualPath) -> Result<Vec<Entry>, Failure> {
+    fn list(&self, path: &VirtualPath) -> Result<Listing, Failure> {
         let native = self.resolve(path, true)?;
         let meta = fs::metadata(&native).map_err(failure)?;
         if !meta.is_dir() {
             let name = path.file_name().unwrap_or_default();
-            return Ok(vec![entry_from_metadata(name, &meta)]);
+            return Ok(Listing::from(vec![entry_from_metadata(name, &meta)]));
         }
-        let mut out = Vec::new();
-        for item in fs::read_dir(&native).map_err(failure)? {
-            let item = item.map_err(failure)?;
+        let dir = fs::read_dir(&native).map_err(failure)?;
+        let this = self.clone();
+        let mut entries = dir.filter_map(move |item| {
+            let item = match item {
+                Ok(item) => item,
+                Err(e) => return Some(Err(e)),
+            };
             let name = name_bytes(&item.file_name());
-            // An entry can vanish between readdir and stat: leave it out.
-            if let Ok(Some(e)) = self.entry(&item.path(), &name) {
-                out.push(e);
-            }
+            // An entry can vanish between readdir and stat, and a link leading out of the
+            // root is not listed: leave both out.
+            this.entry(&item.path(), &name).ok().flatten().map(Ok)
+        });
+        // People read listings sorted by name, but sorting a huge directory would hold all of
+        // it in memory: a directory that ends within SORTED_LISTING entries is sorted, a
+        // larger one streams in directory order after the first batch, as `ls -f` does.
+        let mut first = Vec::new();
+        for e in entries.by_ref().take(SORTED_LISTING) {
+            first.push(e.map_err(failure)?);
         }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
+        if first.len() < SORTED_LISTING {
+            first.sort_by(|a, b| a.name.cmp(&b.name));
+            return Ok(Listing::from(first));
+        }
+        Ok(Listing::new(first.into_iter().map(Ok).chain(entries)))
     }
 
     fn open_read(&self, path: &VirtualPath, offset: u64) -> Result<(File, Option<u64>), Failure> {
@@ -260,13 +306,14 @@ impl Storage for FsStorage {
                     .open(dir.join(&name))
                 {
                     Ok(f) => {
-                        let vpath = path
-                            .join(name.as_bytes())
-                            .map_err(|_| Failure::InvalidName)?;
                         let w = FsWriter {
                             file: f,
                             cut_at: None,
+                            created: Some(dir.join(&name)),
                         };
+                        let vpath = path
+                            .join(name.as_bytes())
+                            .map_err(|_| Failure::InvalidName)?;
                         return Ok((w, Some(vpath)));
                     }
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -289,7 +336,7 @@ impl Storage for FsStorage {
         }
         let mut opts = OpenOptions::new();
         // Never truncate here: the cut waits for the first byte (see FsWriter).
-        opts.write(true).create(true);
+        opts.write(true);
         let cut_at = match mode {
             WriteMode::Truncate => Some(0),
             // Keep the first `offset` bytes, drop the rest, write from there.
@@ -300,13 +347,29 @@ impl Storage for FsStorage {
             }
             _ => None,
         };
-        let file = opts.open(&native).map_err(failure)?;
-        Ok((FsWriter { file, cut_at }, None))
+        // Learn whether this upload creates the file, so that an upload that never starts
+        // can take it away again.
+        let (file, created) = match opts.clone().create_new(true).open(&native) {
+            Ok(file) => (file, Some(native)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                (opts.open(&native).map_err(failure)?, None)
+            }
+            Err(e) => return Err(failure(e)),
+        };
+        Ok((
+            FsWriter {
+                file,
+                cut_at,
+                created,
+            },
+            None,
+        ))
     }
 
     fn finish_write(&self, mut writer: FsWriter) -> io::Result<()> {
-        // An upload of zero bytes still replaces the file.
+        // An upload of zero bytes still replaces the file, or creates an empty one.
         writer.cut()?;
+        writer.created = None;
         writer.file.flush()
     }
 
@@ -396,8 +459,7 @@ mod tests {
         let names: Vec<_> = s
             .list(&VirtualPath::root())
             .unwrap()
-            .into_iter()
-            .map(|e| e.name)
+            .map(|e| e.unwrap().name)
             .collect();
         assert_eq!(names, [&b"in"[..], b"inside"]);
         // Deleting the link removes the link only.
@@ -419,7 +481,7 @@ mod tests {
         f.write_all(b"?").unwrap();
         s.finish_write(f).unwrap();
         assert_eq!(std::fs::read(root.path().join("a")).unwrap(), b"hello!?");
-        let (_, p) = s
+        let (_w, p) = s
             .open_write(&VirtualPath::root(), WriteMode::CreateUnique)
             .unwrap();
         let p = p.unwrap();
@@ -452,6 +514,41 @@ mod tests {
         let (w, _) = s.open_write(&vp("keep"), WriteMode::Truncate).unwrap();
         s.finish_write(w).unwrap();
         assert_eq!(std::fs::read(root.path().join("keep")).unwrap(), b"");
+    }
+
+    #[test]
+    fn an_upload_that_never_starts_creates_nothing() {
+        let root = tempfile::tempdir().unwrap();
+        let s = FsStorage::new(root.path()).unwrap();
+        for mode in [
+            WriteMode::Truncate,
+            WriteMode::Append,
+            WriteMode::AtOffset(0),
+        ] {
+            let (w, _) = s.open_write(&vp("new"), mode).unwrap();
+            assert!(root.path().join("new").exists());
+            drop(w);
+            assert!(!root.path().join("new").exists(), "{mode:?}");
+        }
+        let (w, unique) = s
+            .open_write(&VirtualPath::root(), WriteMode::CreateUnique)
+            .unwrap();
+        let unique = unique.unwrap();
+        assert!(s.stat(&unique).is_ok());
+        drop(w);
+        assert_eq!(s.stat(&unique).unwrap_err(), Failure::NotFound);
+        // What did start stays: the bytes of a cut upload, and an empty upload that finished.
+        let (mut w, _) = s.open_write(&vp("cut"), WriteMode::Truncate).unwrap();
+        w.write_all(b"partial").unwrap();
+        drop(w);
+        assert_eq!(std::fs::read(root.path().join("cut")).unwrap(), b"partial");
+        let (w, _) = s.open_write(&vp("empty"), WriteMode::Truncate).unwrap();
+        s.finish_write(w).unwrap();
+        assert_eq!(std::fs::read(root.path().join("empty")).unwrap(), b"");
+        // An existing file is never removed by a dropped writer.
+        let (w, _) = s.open_write(&vp("cut"), WriteMode::Append).unwrap();
+        drop(w);
+        assert_eq!(std::fs::read(root.path().join("cut")).unwrap(), b"partial");
     }
 
     #[cfg(unix)]

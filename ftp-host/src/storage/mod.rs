@@ -17,6 +17,42 @@ use ftp_proto::path::VirtualPath;
 use ftp_proto::server::{Failure, TransferError, WriteMode};
 use ftp_proto::time::Timestamp;
 
+/// The entries of a directory as [`Storage::list`] produces them: an iterator that the
+/// transfer drains as it sends, so that only the entries on their way are in memory.
+pub struct Listing {
+    entries: Box<dyn Iterator<Item = io::Result<Entry>> + Send>,
+}
+
+impl Listing {
+    /// A listing produced lazily by `entries`; an `Err` item ends the listing and fails its
+    /// transfer.
+    pub fn new(entries: impl Iterator<Item = io::Result<Entry>> + Send + 'static) -> Listing {
+        Listing {
+            entries: Box::new(entries),
+        }
+    }
+}
+
+impl From<Vec<Entry>> for Listing {
+    fn from(entries: Vec<Entry>) -> Listing {
+        Listing::new(entries.into_iter().map(Ok))
+    }
+}
+
+impl Iterator for Listing {
+    type Item = io::Result<Entry>;
+
+    fn next(&mut self) -> Option<io::Result<Entry>> {
+        self.entries.next()
+    }
+}
+
+impl std::fmt::Debug for Listing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Listing(..)")
+    }
+}
+
 /// Where a server's files live. Every path is a [`VirtualPath`]: rooted, normalized and never
 /// above `/`; the implementation maps it under its own root.
 ///
@@ -34,8 +70,13 @@ pub trait Storage: Send + Sync + 'static {
     /// Metadata of one path, with the last component as the entry's name.
     fn stat(&self, path: &VirtualPath) -> Result<Entry, Failure>;
 
-    /// The entries of a directory (without `.` and `..`); for a file, the file's own entry.
-    fn list(&self, path: &VirtualPath) -> Result<Vec<Entry>, Failure>;
+    /// The entries of a directory (without `.` and `..`), or for a file the file's own entry.
+    ///
+    /// The [`Listing`] is drained on the transfer's blocking thread, one entry at a time, so
+    /// that a directory of a million entries is listed in bounded memory: produce entries
+    /// lazily when the directory can be large (a `Vec` converts with [`Listing::from`]). An
+    /// error met after the first entry fails the transfer (451).
+    fn list(&self, path: &VirtualPath) -> Result<Listing, Failure>;
 
     /// Opens a file for reading from `offset`; returns the reader and the number of bytes it
     /// will yield, when known.

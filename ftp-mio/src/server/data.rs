@@ -109,18 +109,6 @@ pub(crate) struct Sending {
 }
 
 impl Sending {
-    pub(crate) fn memory(sock: DataSock, bytes: Bytes, progress: Progress) -> Sending {
-        Sending {
-            sock,
-            pipe: None,
-            chunk: Some((bytes, 0)),
-            file: Some(Ok(())),
-            closing: false,
-            total: 0,
-            progress,
-        }
-    }
-
     pub(crate) fn download(sock: DataSock, pipe: Arc<Pipe<Bytes>>, progress: Progress) -> Sending {
         Sending {
             sock,

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use ftp_host::auth::Authenticator;
 use ftp_host::server::{Done, Job};
 use ftp_host::storage::Storage;
-use ftp_host::transfer::{Chunk, Downloader, Uploader};
+use ftp_host::transfer::{Chunk, Downloader, Source, Uploader};
 use ftp_proto::server::{DataId, TransferError};
 
 /// Chunks in flight between the network and the file side of one transfer: enough to keep
@@ -196,7 +196,7 @@ impl<T> Drop for LoopEnd<T> {
 /// Work for the pool.
 pub(crate) enum Work<S: Storage, A> {
     Job(u64, Job<S, A>),
-    Download(u64, DataId, Downloader<S::Reader>, Arc<Pipe<Bytes>>),
+    Download(u64, DataId, Downloader<Source<S::Reader>>, Arc<Pipe<Bytes>>),
     Upload(u64, DataId, Uploader<S>, Arc<Pipe<Chunk>>),
 }
 

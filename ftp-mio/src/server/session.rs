@@ -425,9 +425,6 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
                 } => {
                     self.adopt(ctx, id, &mut stream);
                     let work = match file {
-                        FileSide::Memory(bytes) => {
-                            Work::Sending(Box::new(Sending::memory(stream, bytes, progress)))
-                        }
                         FileSide::Download(d) => {
                             let pipe = Pipe::new();
                             ctx.pool

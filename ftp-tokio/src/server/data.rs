@@ -54,19 +54,6 @@ pub(crate) async fn transfer<S: Storage>(
     progress: Progress,
 ) -> TransferOutcome {
     match file {
-        FileSide::Memory(bytes) => {
-            let mut stream = stream;
-            let r = async {
-                stream.write_all(&bytes).await?;
-                progress.add(bytes.len());
-                stream.shutdown().await
-            }
-            .await;
-            match r {
-                Ok(()) => TransferOutcome::Done(bytes.len() as u64),
-                Err(_) => TransferOutcome::Failed(TransferError::ConnectionLost),
-            }
-        }
         FileSide::Download(d) => {
             let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
             let file = tokio::task::spawn_blocking(move || d.run(|b| tx.blocking_send(b).is_ok()));

@@ -25,6 +25,34 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 static ALLOCS: AtomicUsize = AtomicUsize::new(0);
 static REALLOCS: AtomicUsize = AtomicUsize::new(0);
 static BYTES: AtomicUsize = AtomicUsize::new(0);
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grow(n: usize) {
+    let live = LIVE.fetch_add(n, Ordering::Relaxed).wrapping_add(n);
+    PEAK.fetch_max(live, Ordering::Relaxed);
+}
+
+fn shrink(n: usize) {
+    LIVE.fetch_sub(n, Ordering::Relaxed);
+}
+
+/// Bytes allocated and not yet freed, process-wide.
+pub fn live_bytes() -> usize {
+    LIVE.load(Ordering::SeqCst)
+}
+
+/// Starts a new high-water mark at the current live bytes, and returns it.
+pub fn reset_peak() -> usize {
+    let live = LIVE.load(Ordering::SeqCst);
+    PEAK.store(live, Ordering::SeqCst);
+    live
+}
+
+/// The most bytes live at once since the last [`reset_peak`].
+pub fn peak_bytes() -> usize {
+    PEAK.load(Ordering::SeqCst)
+}
 
 /// A wrapper over [`System`] that counts allocations, reallocations and bytes requested.
 #[derive(Debug, Default)]
@@ -97,6 +125,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
         BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        grow(layout.size());
         // SAFETY: forwarded contract (non-zero-size layout, per `GlobalAlloc::alloc`).
         unsafe { System.alloc(layout) }
     }
@@ -104,11 +133,13 @@ unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         ALLOCS.fetch_add(1, Ordering::Relaxed);
         BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        grow(layout.size());
         // SAFETY: forwarded contract.
         unsafe { System.alloc_zeroed(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        shrink(layout.size());
         // SAFETY: `ptr` came from this allocator, i.e. from `System`, with `layout`.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -116,6 +147,10 @@ unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         REALLOCS.fetch_add(1, Ordering::Relaxed);
         BYTES.fetch_add(new_size, Ordering::Relaxed);
+        // Counted as the new block arriving before the old one goes: the peak a copying
+        // realloc really reaches.
+        grow(new_size);
+        shrink(layout.size());
         // SAFETY: `ptr` came from `System` with `layout`; the size contract is forwarded.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
