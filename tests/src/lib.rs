@@ -16,6 +16,7 @@ use ftp_host::tls::server_config_from_pem;
 use ftp_proto::server::{ServerConfig, TlsMode};
 use sha2::{Digest, Sha256};
 
+pub mod ctl;
 pub mod peers;
 
 /// The adapters whose servers the tests run.

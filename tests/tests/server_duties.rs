@@ -2,54 +2,13 @@
 //! exhaustion, graceful shutdown, symlinks that lead out of the root, FIFOs, stalled transfers
 //! and TLS uploads cut without close_notify.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use ftp_proto::server::TlsMode;
+use ftp_tests::ctl::{closed_port, epsv_port, Ctl};
 use ftp_tests::{content, run_client, sha256, sha256_file, Options, TestServer, PASS, USER};
-
-struct Ctl {
-    r: BufReader<TcpStream>,
-    w: TcpStream,
-}
-
-impl Ctl {
-    fn connect(addr: SocketAddr) -> Ctl {
-        let s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        Ctl {
-            r: BufReader::new(s.try_clone().unwrap()),
-            w: s,
-        }
-    }
-
-    /// Reads one reply (multi-line aware) and returns its last line.
-    fn reply(&mut self) -> String {
-        loop {
-            let mut line = String::new();
-            assert!(
-                self.r.read_line(&mut line).unwrap() > 0,
-                "connection closed"
-            );
-            let b = line.as_bytes();
-            if b.len() >= 4 && b[..3].iter().all(u8::is_ascii_digit) && b[3] == b' ' {
-                return line.trim_end().to_string();
-            }
-        }
-    }
-
-    fn cmd(&mut self, c: &str) -> String {
-        self.w.write_all(format!("{c}\r\n").as_bytes()).unwrap();
-        self.reply()
-    }
-
-    fn login(&mut self) {
-        assert!(self.reply().starts_with("220"));
-        assert!(self.cmd(&format!("USER {USER}")).starts_with("331"));
-        assert!(self.cmd(&format!("PASS {PASS}")).starts_with("230"));
-    }
-}
 
 fn start(passive_ports: Option<std::ops::RangeInclusive<u16>>, per_ip: usize) -> TestServer {
     TestServer::with(Options {
@@ -58,38 +17,6 @@ fn start(passive_ports: Option<std::ops::RangeInclusive<u16>>, per_ip: usize) ->
         max_per_ip: per_ip,
         ..Options::default()
     })
-}
-
-/// The data port of a 229 reply: `229 Entering Extended Passive Mode (|||port|)`.
-fn epsv_port(reply: &str) -> u16 {
-    assert!(reply.starts_with("229"), "{reply}");
-    let inner = reply.split("|||").nth(1).expect("229 format");
-    inner.trim_end_matches([')', '|']).parse().expect("port")
-}
-
-impl Ctl {
-    /// Opens a passive data connection with EPSV.
-    fn data(&mut self, addr: SocketAddr) -> TcpStream {
-        let port = epsv_port(&self.cmd("EPSV"));
-        TcpStream::connect(SocketAddr::new(addr.ip(), port)).unwrap()
-    }
-}
-
-/// A loopback port nobody listens on (bound, then released), for data connections that fail.
-fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Ctl {
-    /// Active mode to `port` on 127.0.0.1 (PORT, expecting 200).
-    fn port_to(&mut self, port: u16) {
-        let r = self.cmd(&format!("PORT 127,0,0,1,{},{}", port >> 8, port & 0xff));
-        assert!(r.starts_with("200"), "{r}");
-    }
 }
 
 /// A server whose data timeout (connect and idle) is one second.
