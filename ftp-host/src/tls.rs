@@ -32,6 +32,9 @@ pub fn server_config(
     config.session_storage = rustls::server::ServerSessionMemoryCache::new(1024);
     config.ticketer = rustls::crypto::ring::Ticketer::new()?;
     config.send_tls13_tickets = 4;
+    // Clients that ask for tickets (RFC 9149 `ticket_request`) get what they ask for, within
+    // this bound: see `data_config` for why that matters on data connections.
+    config.max_tls13_tickets = MAX_TICKETS_ON_REQUEST;
     Ok(Arc::new(config))
 }
 
@@ -64,14 +67,34 @@ pub fn server_config_from_pem_files(
 
 /// The configuration for a server's TLS data connections, derived from the control one: the
 /// same certificate, session cache and ticketer (so data connections can resume the control
-/// connection's session), but no TLS 1.3 session tickets. A client that only writes (an
-/// upload) never reads tickets, and closing a socket with unread data makes the kernel reset
-/// the connection, which can cut off the end of the upload.
+/// connection's session), and TLS 1.3 session tickets only for clients that ask for them
+/// with RFC 9149's `ticket_request` extension (as [`client_config`]'s do).
+///
+/// A TLS 1.3 ticket resumes one connection only, so a client that resumes every data
+/// connection needs a new ticket from each: the control connection's few run out after as
+/// many data connections, and a server that requires session reuse refuses the next one.
+/// But tickets are not sent unasked: a client that only writes (an upload) and never reads
+/// would close its socket with the tickets unread, which makes the kernel reset the
+/// connection and can cut off the end of the upload. A client that asks for tickets says it
+/// will read them.
 pub fn data_config(control: &Arc<rustls::ServerConfig>) -> Arc<rustls::ServerConfig> {
     let mut data = rustls::ServerConfig::clone(control);
     data.send_tls13_tickets = 0;
+    data.max_tls13_tickets = MAX_TICKETS_ON_REQUEST;
     Arc::new(data)
 }
+
+/// The most TLS 1.3 tickets a server sends a client that asks for them (RFC 9149).
+const MAX_TICKETS_ON_REQUEST: usize = 4;
+
+/// What the client configurations made here ask servers for (RFC 9149): four tickets on the
+/// control connection's full handshake, and two on each resumed data connection, which uses
+/// one. The spare keeps the supply from running dry when a data connection ends before its
+/// tickets were read (an aborted transfer); the session store keeps at most eight per server.
+const TICKET_REQUEST: rustls::client::TicketRequest = rustls::client::TicketRequest {
+    new_session_count: 4,
+    resumption_count: 2,
+};
 
 /// A rustls client configuration for FTPS that trusts the certificates in `roots`.
 ///
@@ -137,6 +160,7 @@ pub fn insecure_client_config_with(
 
 fn finish_client(mut config: rustls::ClientConfig) -> Arc<rustls::ClientConfig> {
     config.alpn_protocols = vec![b"ftp".to_vec()];
+    config.send_ticket_request = Some(TICKET_REQUEST);
     // In memory, shared by all connections of this config: TLS 1.3 tickets and TLS 1.2
     // sessions per server name, so data connections resume the control connection's session.
     config.resumption = rustls::client::Resumption::store(Arc::new(TracingStore(
