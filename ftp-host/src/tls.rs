@@ -1,5 +1,6 @@
 //! rustls configurations (ring provider) for FTPS: the server's control and data connections,
-//! and clients (verifying, or for tests only, accepting any certificate).
+//! and clients (verifying against the system's trust store and private CAs, or for tests only,
+//! accepting any certificate).
 
 use std::sync::Arc;
 
@@ -113,14 +114,64 @@ pub fn client_config(roots: RootCertStore) -> Result<Arc<rustls::ClientConfig>, 
 
 /// Like [`client_config`], trusting the PEM certificates in `pem` (e.g. a test server's
 /// self-signed certificate).
+///
+/// Only these certificates are trusted, not the system's: see
+/// [`client_config_with_system_roots`] for both.
 pub fn client_config_from_pem(pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, Error> {
     let mut roots = RootCertStore::empty();
+    add_pem_roots(&mut roots, pem)?;
+    Ok(client_config(roots)?)
+}
+
+/// The system's trusted root certificates, as [rustls-native-certs] finds them: on Linux and
+/// the BSDs the distribution's CA bundle, or only the files named by the `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR` environment variables when either is set; the platform's store on macOS and
+/// Windows.
+///
+/// A store that cannot be read in part is used for what could be read (each problem is
+/// logged as a warning); an empty store is no error, but then only the CAs added to it
+/// ([`add_pem_roots`]) are trusted.
+///
+/// [rustls-native-certs]: https://docs.rs/rustls-native-certs
+pub fn system_roots() -> RootCertStore {
+    let found = rustls_native_certs::load_native_certs();
+    for e in &found.errors {
+        tracing::warn!(error = %e, "reading the system's trusted certificates");
+    }
+    let mut roots = RootCertStore::empty();
+    let (added, ignored) = roots.add_parsable_certificates(found.certs);
+    if ignored > 0 {
+        tracing::warn!(ignored, "unusable certificates in the system's trust store");
+    }
+    tracing::debug!(added, "system trust store loaded");
+    roots
+}
+
+/// Adds the PEM certificates in `pem` (a private CA, or a server's self-signed certificate)
+/// to `roots`; returns how many. A file with no certificate, or one rustls cannot use, is an
+/// error: a CA the caller meant to trust must not be dropped silently.
+pub fn add_pem_roots(roots: &mut RootCertStore, pem: &[u8]) -> Result<usize, Error> {
+    let mut n = 0;
     for cert in CertificateDer::pem_slice_iter(pem) {
         let cert = cert.map_err(|e| Error::Pem(format!("certificate: {e}")))?;
         roots.add(cert)?;
+        n += 1;
     }
-    if roots.is_empty() {
+    if n == 0 {
         return Err(Error::Pem("no certificate found".into()));
+    }
+    Ok(n)
+}
+
+/// A client configuration like [`client_config`] that trusts the system's roots
+/// ([`system_roots`]) and, when `extra_ca_pem` is given, the PEM certificates in it as well
+/// (a private CA: added to the system's roots, not replacing them).
+pub fn client_config_with_system_roots(
+    extra_ca_pem: Option<&[u8]>,
+) -> Result<Arc<rustls::ClientConfig>, Error> {
+    let mut roots = system_roots();
+    if let Some(pem) = extra_ca_pem {
+        add_pem_roots(&mut roots, pem)?;
     }
     Ok(client_config(roots)?)
 }
