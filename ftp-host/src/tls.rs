@@ -104,6 +104,11 @@ const TICKET_REQUEST: rustls::client::TicketRequest = rustls::client::TicketRequ
 /// how data connections resume the control connection's TLS session (servers such as vsftpd
 /// and proftpd refuse data connections that do not): use one configuration per client, and the
 /// same server name for control and data connections.
+///
+/// A TLS 1.3 ticket resumes one connection, so the configuration asks servers for new tickets
+/// on every connection (RFC 9149 `ticket_request`; [`data_config`] honours it). A connection
+/// made with it must therefore be read until the server closes it, uploads included (the
+/// adapters' clients do): closing a socket with unread tickets resets the connection.
 pub fn client_config(roots: RootCertStore) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
     let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?;
