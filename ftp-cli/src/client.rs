@@ -1,7 +1,8 @@
 //! The example client's command line: [`HELP`], [`Args`], [`Url`] parsing, the
-//! [`Config`] a connection takes ([`connection`]), the listing format ([`listing_line`]), and
-//! the command dispatch ([`run`]) written once over the [`CliClient`] trait, which an adapter
-//! implements with what differs per runtime (connecting, file transfers, QUIT).
+//! [`Config`] a connection takes ([`connection`]), the listing format ([`listing_line`]), the
+//! command dispatch ([`run`]) written once over the [`CliClient`] trait, which an adapter
+//! implements with what differs per runtime (connecting, file transfers, QUIT), and the exit
+//! statuses ([`Failure`]).
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -38,11 +39,77 @@ Options:
   --no-epsv            passive mode with PASV only
   --use-pasv-address   connect to the address in 227 replies (default: the server's address)
   --tls                explicit FTPS (AUTH TLS), required
+  --ca-file FILE       also trust the PEM certificates in FILE (a private CA)
   --insecure           accept any TLS certificate (for tests only)
-  --ca-file FILE       trust the PEM certificates in FILE (for TLS without --insecure)
   --timeout SECS       connect, reply and data idle timeout (default 30)
   -h, --help           this text
+
+TLS (ftps:// or --tls): the server's certificate must be signed by a CA of the system's trust
+store (the SSL_CERT_FILE and SSL_CERT_DIR environment variables replace it) or of --ca-file,
+and be valid for the URL's host; otherwise the client stops before sending any credentials.
+
+Exit status: 0 done; 1 failed; 2 bad command line; 3 the server's TLS certificate is not
+trusted.
 ";
+
+/// Exit status: the command failed (the server refused it, the connection broke...).
+pub const EXIT_FAILED: u8 = 1;
+/// Exit status: the command line is wrong.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status: the server's TLS certificate is not trusted (so the client sent nothing, no
+/// credentials in particular).
+pub const EXIT_UNTRUSTED_CERTIFICATE: u8 = 3;
+
+/// Why [`run`] failed: the one-line message [`main`] prints after `client: `, and the exit
+/// status ([`EXIT_FAILED`], or [`EXIT_UNTRUSTED_CERTIFICATE`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Failure {
+    /// The message.
+    pub message: String,
+    /// The exit status.
+    pub status: u8,
+}
+
+impl From<String> for Failure {
+    /// A failure with [`EXIT_FAILED`].
+    fn from(message: String) -> Failure {
+        Failure {
+            message,
+            status: EXIT_FAILED,
+        }
+    }
+}
+
+impl From<&str> for Failure {
+    /// A failure with [`EXIT_FAILED`].
+    fn from(message: &str) -> Failure {
+        Failure::from(message.to_owned())
+    }
+}
+
+impl From<Error> for Failure {
+    /// The error's text; an untrusted certificate gets [`EXIT_UNTRUSTED_CERTIFICATE`] and says
+    /// how to trust it.
+    fn from(e: Error) -> Failure {
+        match e {
+            Error::Certificate(_) => Failure {
+                message: format!(
+                    "{e}; no credentials were sent (trust its CA with --ca-file FILE, or \
+                     --insecure for tests)"
+                ),
+                status: EXIT_UNTRUSTED_CERTIFICATE,
+            },
+            e => Failure::from(e.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
 
 /// The parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,7 +332,8 @@ pub fn percent_decode(s: &str) -> Result<String, String> {
 /// Where to connect and how: resolves the URL's host (std's resolver) and builds the
 /// [`Config`] from the URL and the options: credentials, timeouts, data mode, the name the
 /// certificate is checked against, and for `ftps://` or `--tls` the TLS mode and the rustls
-/// configuration (`--insecure` or `--ca-file`).
+/// configuration: the system's trust store plus `--ca-file`'s certificates, or with
+/// `--insecure` none at all.
 pub fn connection(args: &Args, url: &Url) -> Result<(SocketAddr, Config), String> {
     let ip: Option<IpAddr> = url.host.parse().ok();
     let addr: SocketAddr = (url.host.as_str(), url.port)
@@ -294,11 +362,17 @@ pub fn connection(args: &Args, url: &Url) -> Result<(SocketAddr, Config), String
     if url.implicit || args.tls {
         config.tls = Some(if args.insecure {
             ftp_host::tls::insecure_client_config()
-        } else if let Some(ca) = &args.ca_file {
-            let pem = std::fs::read(ca).map_err(|e| format!("{ca}: {e}"))?;
-            ftp_host::tls::client_config_from_pem(&pem).map_err(|e| e.to_string())?
         } else {
-            return Err("TLS needs --ca-file FILE (or --insecure for tests)".into());
+            let pem = match &args.ca_file {
+                Some(ca) => Some(std::fs::read(ca).map_err(|e| format!("{ca}: {e}"))?),
+                None => None,
+            };
+            ftp_host::tls::client_config_with_system_roots(pem.as_deref()).map_err(
+                |e| match &args.ca_file {
+                    Some(ca) => format!("{ca}: {e}"),
+                    None => e.to_string(),
+                },
+            )?
         });
         config.session.tls = if url.implicit {
             ClientTls::Implicit
@@ -355,15 +429,16 @@ pub trait CliClient: Operations + Sized {
 
 /// Runs the command line's command with client type `C`: checks the usage, parses the URL,
 /// connects ([`connection`], [`CliClient::connect`]), runs the command, prints what it
-/// prints, and quits. The error is the one-line message `main` prints after `client: `.
-pub async fn run<C: CliClient>(args: Args) -> Result<(), String> {
+/// prints, and quits. The error holds the one-line message `main` prints after `client: ` and
+/// the exit status.
+pub async fn run<C: CliClient>(args: Args) -> Result<(), Failure> {
     let (command, url) = args.command()?;
     let (addr, config) = connection(&args, &url)?;
-    let client = C::connect(addr, config).await.map_err(|e| e.to_string())?;
+    let client = C::connect(addr, config).await?;
 
     let path = url.path.as_str();
     let dir = (!path.is_empty()).then_some(path);
-    let e = |e: Error| e.to_string();
+    let e = Failure::from;
     match command {
         Command::Ls => {
             for entry in client.list(dir).await.map_err(e)? {
@@ -398,31 +473,32 @@ pub async fn run<C: CliClient>(args: Args) -> Result<(), String> {
 }
 
 /// The future of [`run`], boxed, for [`main`]'s `block_on`.
-pub type Run = Pin<Box<dyn Future<Output = Result<(), String>>>>;
+pub type Run = Pin<Box<dyn Future<Output = Result<(), Failure>>>>;
 
 /// The whole example client with client type `C`: parses the process's arguments (an error
-/// there: `client: ERROR`, exit status 2), then runs [`run`] on `block_on`, the adapter's
-/// way to run a future to its end (an error: `client: ERROR`, exit status 1; an error
-/// returned by `block_on` itself, e.g. a runtime that cannot start, too).
+/// there: `client: ERROR`, exit status [`EXIT_USAGE`]), then runs [`run`] on `block_on`, the
+/// adapter's way to run a future to its end (an error: `client: ERROR` and the [`Failure`]'s
+/// status; an error returned by `block_on` itself, e.g. a runtime that cannot start:
+/// [`EXIT_FAILED`]).
 pub fn main<C: CliClient + 'static>(
-    block_on: impl FnOnce(Run) -> std::io::Result<Result<(), String>>,
+    block_on: impl FnOnce(Run) -> std::io::Result<Result<(), Failure>>,
 ) -> ExitCode {
     let args = match Args::parse() {
         Ok(a) => a,
         Err(e) => {
             eprintln!("client: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(EXIT_USAGE);
         }
     };
     match block_on(Box::pin(run::<C>(args))) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e)) => {
             eprintln!("client: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(e.status)
         }
         Err(e) => {
             eprintln!("client: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(EXIT_FAILED)
         }
     }
 }
@@ -528,14 +604,26 @@ mod tests {
         assert_eq!(c.data_idle_timeout, Duration::from_secs(7));
         assert!(c.tls.is_none());
 
+        // TLS without options verifies against the system's store.
         let a = parse(&["--tls", "ls", "ftp://127.0.0.1/"])
+            .unwrap()
+            .unwrap();
+        let (_, url) = a.command().unwrap();
+        let (_, c) = connection(&a, &url).unwrap();
+        assert!(c.tls.is_some());
+        // A --ca-file that holds no certificate is refused, naming the file.
+        let empty = std::env::temp_dir().join(format!("ftp-cli-empty-{}.pem", std::process::id()));
+        std::fs::write(&empty, "").unwrap();
+        let path = empty.to_str().unwrap();
+        let a = parse(&["--tls", "--ca-file", path, "ls", "ftp://127.0.0.1/"])
             .unwrap()
             .unwrap();
         let (_, url) = a.command().unwrap();
         assert_eq!(
             connection(&a, &url).unwrap_err(),
-            "TLS needs --ca-file FILE (or --insecure for tests)"
+            format!("{path}: PEM: no certificate found")
         );
+        std::fs::remove_file(&empty).unwrap();
         let a = parse(&["--insecure", "ls", "ftps://127.0.0.1/"])
             .unwrap()
             .unwrap();
@@ -554,6 +642,17 @@ mod tests {
             c.server_name,
             Some(ServerName::try_from("localhost".to_string()).unwrap())
         );
+    }
+
+    #[test]
+    fn an_untrusted_certificate_has_its_own_exit_status() {
+        let f = Failure::from(Error::Certificate(rustls::CertificateError::UnknownIssuer));
+        assert_eq!(f.status, EXIT_UNTRUSTED_CERTIFICATE);
+        assert!(
+            f.message.contains("not trusted") && f.message.contains("--ca-file"),
+            "{f}"
+        );
+        assert_eq!(Failure::from(Error::Closed).status, EXIT_FAILED);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! rustls configurations (ring provider) for FTPS: the server's control and data connections,
-//! and clients (verifying, or for tests only, accepting any certificate).
+//! and clients (verifying against the system's trust store and private CAs, or for tests only,
+//! accepting any certificate).
 
 use std::sync::Arc;
 
@@ -32,6 +33,9 @@ pub fn server_config(
     config.session_storage = rustls::server::ServerSessionMemoryCache::new(1024);
     config.ticketer = rustls::crypto::ring::Ticketer::new()?;
     config.send_tls13_tickets = 4;
+    // Clients that ask for tickets (RFC 9149 `ticket_request`) get what they ask for, within
+    // this bound: see `data_config` for why that matters on data connections.
+    config.max_tls13_tickets = MAX_TICKETS_ON_REQUEST;
     Ok(Arc::new(config))
 }
 
@@ -64,14 +68,34 @@ pub fn server_config_from_pem_files(
 
 /// The configuration for a server's TLS data connections, derived from the control one: the
 /// same certificate, session cache and ticketer (so data connections can resume the control
-/// connection's session), but no TLS 1.3 session tickets. A client that only writes (an
-/// upload) never reads tickets, and closing a socket with unread data makes the kernel reset
-/// the connection, which can cut off the end of the upload.
+/// connection's session), and TLS 1.3 session tickets only for clients that ask for them
+/// with RFC 9149's `ticket_request` extension (as [`client_config`]'s do).
+///
+/// A TLS 1.3 ticket resumes one connection only, so a client that resumes every data
+/// connection needs a new ticket from each: the control connection's few run out after as
+/// many data connections, and a server that requires session reuse refuses the next one.
+/// But tickets are not sent unasked: a client that only writes (an upload) and never reads
+/// would close its socket with the tickets unread, which makes the kernel reset the
+/// connection and can cut off the end of the upload. A client that asks for tickets says it
+/// will read them.
 pub fn data_config(control: &Arc<rustls::ServerConfig>) -> Arc<rustls::ServerConfig> {
     let mut data = rustls::ServerConfig::clone(control);
     data.send_tls13_tickets = 0;
+    data.max_tls13_tickets = MAX_TICKETS_ON_REQUEST;
     Arc::new(data)
 }
+
+/// The most TLS 1.3 tickets a server sends a client that asks for them (RFC 9149).
+const MAX_TICKETS_ON_REQUEST: usize = 4;
+
+/// What the client configurations made here ask servers for (RFC 9149): four tickets on the
+/// control connection's full handshake, and two on each resumed data connection, which uses
+/// one. The spare keeps the supply from running dry when a data connection ends before its
+/// tickets were read (an aborted transfer); the session store keeps at most eight per server.
+const TICKET_REQUEST: rustls::client::TicketRequest = rustls::client::TicketRequest {
+    new_session_count: 4,
+    resumption_count: 2,
+};
 
 /// A rustls client configuration for FTPS that trusts the certificates in `roots`.
 ///
@@ -80,6 +104,11 @@ pub fn data_config(control: &Arc<rustls::ServerConfig>) -> Arc<rustls::ServerCon
 /// how data connections resume the control connection's TLS session (servers such as vsftpd
 /// and proftpd refuse data connections that do not): use one configuration per client, and the
 /// same server name for control and data connections.
+///
+/// A TLS 1.3 ticket resumes one connection, so the configuration asks servers for new tickets
+/// on every connection (RFC 9149 `ticket_request`; [`data_config`] honours it). A connection
+/// made with it must therefore be read until the server closes it, uploads included (the
+/// adapters' clients do): closing a socket with unread tickets resets the connection.
 pub fn client_config(roots: RootCertStore) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
     let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?;
@@ -90,14 +119,64 @@ pub fn client_config(roots: RootCertStore) -> Result<Arc<rustls::ClientConfig>, 
 
 /// Like [`client_config`], trusting the PEM certificates in `pem` (e.g. a test server's
 /// self-signed certificate).
+///
+/// Only these certificates are trusted, not the system's: see
+/// [`client_config_with_system_roots`] for both.
 pub fn client_config_from_pem(pem: &[u8]) -> Result<Arc<rustls::ClientConfig>, Error> {
     let mut roots = RootCertStore::empty();
+    add_pem_roots(&mut roots, pem)?;
+    Ok(client_config(roots)?)
+}
+
+/// The system's trusted root certificates, as [rustls-native-certs] finds them: on Linux and
+/// the BSDs the distribution's CA bundle, or only the files named by the `SSL_CERT_FILE` and
+/// `SSL_CERT_DIR` environment variables when either is set; the platform's store on macOS and
+/// Windows.
+///
+/// A store that cannot be read in part is used for what could be read (each problem is
+/// logged as a warning); an empty store is no error, but then only the CAs added to it
+/// ([`add_pem_roots`]) are trusted.
+///
+/// [rustls-native-certs]: https://docs.rs/rustls-native-certs
+pub fn system_roots() -> RootCertStore {
+    let found = rustls_native_certs::load_native_certs();
+    for e in &found.errors {
+        tracing::warn!(error = %e, "reading the system's trusted certificates");
+    }
+    let mut roots = RootCertStore::empty();
+    let (added, ignored) = roots.add_parsable_certificates(found.certs);
+    if ignored > 0 {
+        tracing::warn!(ignored, "unusable certificates in the system's trust store");
+    }
+    tracing::debug!(added, "system trust store loaded");
+    roots
+}
+
+/// Adds the PEM certificates in `pem` (a private CA, or a server's self-signed certificate)
+/// to `roots`; returns how many. A file with no certificate, or one rustls cannot use, is an
+/// error: a CA the caller meant to trust must not be dropped silently.
+pub fn add_pem_roots(roots: &mut RootCertStore, pem: &[u8]) -> Result<usize, Error> {
+    let mut n = 0;
     for cert in CertificateDer::pem_slice_iter(pem) {
         let cert = cert.map_err(|e| Error::Pem(format!("certificate: {e}")))?;
         roots.add(cert)?;
+        n += 1;
     }
-    if roots.is_empty() {
+    if n == 0 {
         return Err(Error::Pem("no certificate found".into()));
+    }
+    Ok(n)
+}
+
+/// A client configuration like [`client_config`] that trusts the system's roots
+/// ([`system_roots`]) and, when `extra_ca_pem` is given, the PEM certificates in it as well
+/// (a private CA: added to the system's roots, not replacing them).
+pub fn client_config_with_system_roots(
+    extra_ca_pem: Option<&[u8]>,
+) -> Result<Arc<rustls::ClientConfig>, Error> {
+    let mut roots = system_roots();
+    if let Some(pem) = extra_ca_pem {
+        add_pem_roots(&mut roots, pem)?;
     }
     Ok(client_config(roots)?)
 }
@@ -137,6 +216,7 @@ pub fn insecure_client_config_with(
 
 fn finish_client(mut config: rustls::ClientConfig) -> Arc<rustls::ClientConfig> {
     config.alpn_protocols = vec![b"ftp".to_vec()];
+    config.send_ticket_request = Some(TICKET_REQUEST);
     // In memory, shared by all connections of this config: TLS 1.3 tickets and TLS 1.2
     // sessions per server name, so data connections resume the control connection's session.
     config.resumption = rustls::client::Resumption::store(Arc::new(TracingStore(

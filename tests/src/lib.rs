@@ -98,6 +98,9 @@ pub struct Options {
     pub max_per_ip: usize,
     /// Passive ports (the core's default range when `None`).
     pub passive_ports: Option<std::ops::RangeInclusive<u16>>,
+    /// The TLS certificate chain and private key (PEM) when `tls` is on; a self-signed
+    /// certificate for localhost, 127.0.0.1 and ::1 when `None`.
+    pub tls_cert: Option<(String, String)>,
 }
 
 impl Default for Options {
@@ -108,6 +111,7 @@ impl Default for Options {
             data_timeout: Duration::from_secs(10),
             max_per_ip: 32,
             passive_ports: None,
+            tls_cert: None,
             ipv6: false,
             tls: TlsMode::Disabled,
             anonymous: true,
@@ -162,17 +166,16 @@ fn parts(opts: &Options) -> Parts {
     settings.max_per_ip = opts.max_per_ip;
     settings.grace = Duration::from_secs(2);
     settings.tls = (opts.tls != TlsMode::Disabled).then(|| {
-        let cert = rcgen::generate_simple_self_signed(vec![
-            "localhost".to_string(),
-            "127.0.0.1".to_string(),
-            "::1".to_string(),
-        ])
-        .expect("certificate");
-        server_config_from_pem(
-            cert.cert.pem().as_bytes(),
-            cert.key_pair.serialize_pem().as_bytes(),
-        )
-        .expect("tls config")
+        let (cert, key) = opts.tls_cert.clone().unwrap_or_else(|| {
+            let cert = rcgen::generate_simple_self_signed(vec![
+                "localhost".to_string(),
+                "127.0.0.1".to_string(),
+                "::1".to_string(),
+            ])
+            .expect("certificate");
+            (cert.cert.pem(), cert.key_pair.serialize_pem())
+        });
+        server_config_from_pem(cert.as_bytes(), key.as_bytes()).expect("tls config")
     });
     Parts { root, settings }
 }

@@ -22,7 +22,7 @@ use super::data;
 use super::tls::Tls;
 use super::Error;
 use crate::rt::{self, Task};
-use crate::stream::{accept_each, secure, timeout, Stream, Tcp};
+use crate::stream::{accept_each, timeout, Stream, Tcp};
 
 /// The caller's side of a transfer: the channel a download's bytes go to, or the one an
 /// upload's chunks come from (ending with [`Chunk::End`] only when the whole source was
@@ -196,11 +196,22 @@ impl Driver {
     }
 
     async fn start_tls(&mut self) {
-        let mut control = self.control.take().unwrap_or(Stream::Closed);
-        let tls = &self.tls;
-        let ok = secure(&mut control, self.connect_timeout, |tcp| tls.connect(tcp)).await;
-        self.control = ok.then_some(control);
-        self.conn.tls_result(Instant::now(), ok);
+        let Some(Stream::Plain(tcp)) = self.control.take() else {
+            self.conn.tls_result(Instant::now(), false);
+            return;
+        };
+        match timeout(self.connect_timeout, self.tls.connect(tcp)).await {
+            Ok(Ok(s)) => {
+                self.control = Some(s);
+                self.conn.tls_result(Instant::now(), true);
+            }
+            // The reason goes to the login's error (a rejected certificate says which).
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "control TLS handshake failed");
+                self.conn.tls_failed(Instant::now(), e);
+            }
+            Err(_) => self.conn.tls_result(Instant::now(), false),
+        }
     }
 }
 

@@ -44,7 +44,10 @@ mod tls;
 pub use data::TRANSFER_BUFFER;
 pub use ftp_host::client::{Config, Error, Op, Operations};
 pub use stream::RetrStream;
-pub use tls::{insecure_tls_config, insecure_tls_config_with, tls_config, tls_config_from_pem};
+pub use tls::{
+    insecure_tls_config, insecure_tls_config_with, system_tls_config, tls_config,
+    tls_config_from_pem,
+};
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -96,7 +99,7 @@ impl Client {
             ClientTls::Implicit => timeout(limit, tls.connect(tcp))
                 .await
                 .map_err(|_| Error::ConnectTimeout)?
-                .map_err(Error::Tls)?,
+                .map_err(Error::from_tls)?,
             _ => Stream::Plain(tcp),
         };
         let session = ClientSession::new(config.session, addr, Instant::now())?;

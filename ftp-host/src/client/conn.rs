@@ -126,6 +126,8 @@ pub struct ClientConn<P, D, St, T> {
     channels: HashMap<DataId, Channel<St, T>>,
     actions: VecDeque<ClientAction<P, D, St>>,
     login_reported: bool,
+    /// Why the control connection's TLS handshake failed, for the login's error.
+    tls_error: Option<io::Error>,
     closed: bool,
 }
 
@@ -140,6 +142,7 @@ impl<P, D, St, T> ClientConn<P, D, St, T> {
             channels: HashMap::new(),
             actions: VecDeque::new(),
             login_reported: false,
+            tls_error: None,
             closed: false,
         }
     }
@@ -212,6 +215,23 @@ impl<P, D, St, T> ClientConn<P, D, St, T> {
     pub fn set_task(&mut self, id: DataId, task: T) {
         if let Some(c) = self.channels.get_mut(&id) {
             c.task = Some(task);
+        }
+    }
+
+    /// The control connection's TLS handshake failed with `error`: like
+    /// `tls_result(now, false)`, and the login fails with [`Error::from_tls`] of `error` (a
+    /// rejected certificate is [`Error::Certificate`]) rather than the session's bare
+    /// "TLS failed".
+    pub fn tls_failed(&mut self, now: Instant, error: io::Error) {
+        self.tls_error = Some(error);
+        self.event(now, ClientEvent::TlsFailed);
+    }
+
+    /// The error a login that ended with `e` fails with.
+    fn login_error(&mut self, e: ClientError) -> Error {
+        match (e, self.tls_error.take()) {
+            (ClientError::TlsFailed, Some(io)) => Error::from_tls(io),
+            (e, _) => Error::Session(e),
         }
     }
 
@@ -369,7 +389,7 @@ impl<P, D, St, T> ClientConn<P, D, St, T> {
                 tracing::debug!(error = %e, "session ended");
                 if !self.login_reported {
                     self.login_reported = true;
-                    return Some(ClientAction::LoggedIn(Err(Error::Session(e))));
+                    return Some(ClientAction::LoggedIn(Err(self.login_error(e))));
                 }
                 None
             }
@@ -464,10 +484,8 @@ impl<P, D, St, T> ClientConn<P, D, St, T> {
         }
         if !self.login_reported {
             self.login_reported = true;
-            self.actions
-                .push_back(ClientAction::LoggedIn(Err(Error::Session(
-                    error.unwrap_or(ClientError::ConnectionClosed),
-                ))));
+            let e = self.login_error(error.unwrap_or(ClientError::ConnectionClosed));
+            self.actions.push_back(ClientAction::LoggedIn(Err(e)));
         }
     }
 }

@@ -16,9 +16,16 @@ pub enum Error {
     /// timeout.
     #[error("timed out connecting to the server")]
     ConnectTimeout,
-    /// The implicit-TLS handshake failed.
+    /// The control connection's TLS handshake (implicit FTPS, or after AUTH TLS) failed for
+    /// a reason other than the server's certificate.
     #[error("TLS handshake failed: {0}")]
     Tls(#[source] io::Error),
+    /// The server's certificate was rejected during the control connection's TLS handshake
+    /// (not signed by a trusted authority, not for the server's name, expired...). Nothing
+    /// was sent over the connection, credentials included.
+    #[cfg(feature = "tls")]
+    #[error("the server's TLS certificate is not trusted: {}", certificate_message(.0))]
+    Certificate(rustls::CertificateError),
     /// TLS was asked for (explicit or implicit) but no rustls configuration was given.
     #[error("TLS requested but no TLS configuration was given")]
     TlsNotConfigured,
@@ -48,6 +55,42 @@ impl Error {
             Error::Op(e) => op_reply(e),
             _ => None,
         }
+    }
+}
+
+impl Error {
+    /// The error for a failed TLS handshake on the control connection: [`Error::Certificate`]
+    /// when rustls rejected the server's certificate (the TLS streams of the adapters wrap
+    /// rustls' error in the `io::Error`), [`Error::Tls`] otherwise.
+    pub fn from_tls(e: io::Error) -> Error {
+        #[cfg(feature = "tls")]
+        if let Some(rustls::Error::InvalidCertificate(c)) = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Error::Certificate(c.clone());
+        }
+        Error::Tls(e)
+    }
+}
+
+/// What is wrong with the certificate, in words; rustls' own text where it has some.
+#[cfg(feature = "tls")]
+fn certificate_message(e: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as C;
+    match e {
+        C::UnknownIssuer => {
+            "it is not signed by a trusted certificate authority (self-signed, or a private CA \
+             that is not in the trust store)"
+                .to_owned()
+        }
+        C::NotValidForName => "it is not valid for the server's name".to_owned(),
+        C::Expired => "it has expired".to_owned(),
+        C::NotValidYet => "it is not valid yet".to_owned(),
+        C::Revoked => "it has been revoked".to_owned(),
+        C::BadSignature => "its signature is invalid".to_owned(),
+        C::BadEncoding => "it cannot be decoded".to_owned(),
+        other => other.to_string(),
     }
 }
 
@@ -138,5 +181,26 @@ mod tests {
             "the server refused the operation (server replied \"550 No such file\")"
         );
         assert_eq!(e.reply().map(|r| r.code()), Some(code));
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn a_rejected_certificate_is_told_apart() {
+        let wrapped = |e: rustls::Error| io::Error::new(io::ErrorKind::InvalidData, e);
+        let e = Error::from_tls(wrapped(rustls::CertificateError::UnknownIssuer.into()));
+        assert!(matches!(
+            e,
+            Error::Certificate(rustls::CertificateError::UnknownIssuer)
+        ));
+        assert!(
+            e.to_string().starts_with(
+                "the server's TLS certificate is not trusted: it is not signed by a trusted"
+            ),
+            "{e}"
+        );
+        let e = Error::from_tls(wrapped(rustls::Error::HandshakeNotComplete));
+        assert!(matches!(e, Error::Tls(_)), "{e}");
+        let e = Error::from_tls(io::ErrorKind::UnexpectedEof.into());
+        assert!(matches!(e, Error::Tls(_)), "{e}");
     }
 }

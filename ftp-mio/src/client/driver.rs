@@ -599,7 +599,7 @@ impl Inner {
                 tracing::debug!(error = %e, "control TLS handshake failed");
                 self.tls_deadline = None;
                 self.control = None;
-                self.conn.tls_result(now, false);
+                self.conn.tls_failed(now, e);
                 true
             }
         }
@@ -929,7 +929,7 @@ pub(crate) fn handshake_blocking(
         match sock.handshake().and_then(|done| Ok(done && sock.flush()?)) {
             Ok(true) => return Ok(()),
             Ok(false) => {}
-            Err(e) => return Err(Error::Tls(e)),
+            Err(e) => return Err(Error::from_tls(e)),
         }
         let now = Instant::now();
         if now >= deadline {

@@ -245,27 +245,26 @@ impl Driver {
     }
 
     async fn start_tls(&mut self) {
-        let ok = match (self.control.take(), self.tls.clone()) {
+        match (self.control.take(), self.tls.clone()) {
             (Some(Stream::Plain(tcp)), Some(config)) => {
                 let handshake = tls::connect(&config, &self.name, tcp);
                 match tokio::time::timeout(self.connect_timeout, handshake).await {
                     Ok(Ok(s)) => {
                         self.control = Some(s);
-                        true
+                        self.conn.tls_result(Instant::now(), true);
                     }
                     Ok(Err(e)) => {
                         tracing::debug!(error = %e, "control TLS handshake failed");
-                        false
+                        self.conn.tls_failed(Instant::now(), e);
                     }
-                    Err(_) => false,
+                    Err(_) => self.conn.tls_result(Instant::now(), false),
                 }
             }
             (other, _) => {
                 self.control = other;
-                false
+                self.conn.tls_result(Instant::now(), false);
             }
-        };
-        self.conn.tls_result(Instant::now(), ok);
+        }
     }
 }
 

@@ -38,7 +38,10 @@ mod tls;
 pub use data::TRANSFER_BUFFER;
 pub use ftp_host::client::{Config, Error, Op, Operations};
 pub use stream::RetrStream;
-pub use tls::{insecure_tls_config, insecure_tls_config_with, tls_config, tls_config_from_pem};
+pub use tls::{
+    insecure_tls_config, insecure_tls_config_with, system_tls_config, tls_config,
+    tls_config_from_pem,
+};
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
@@ -87,7 +90,7 @@ impl Client {
                 let handshake = tls::connect(tls_config, &name, tcp);
                 match tokio::time::timeout(config.connect_timeout, handshake).await {
                     Err(_) => return Err(Error::ConnectTimeout),
-                    Ok(Err(e)) => return Err(Error::Tls(e)),
+                    Ok(Err(e)) => return Err(Error::from_tls(e)),
                     Ok(Ok(s)) => s,
                 }
             }

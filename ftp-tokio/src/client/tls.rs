@@ -10,6 +10,7 @@ use tokio::net::TcpStream;
 
 pub use ftp_host::tls::{
     client_config as tls_config, client_config_from_pem as tls_config_from_pem,
+    client_config_with_system_roots as system_tls_config,
     insecure_client_config as insecure_tls_config,
     insecure_client_config_with as insecure_tls_config_with,
 };
