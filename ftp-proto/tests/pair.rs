@@ -209,6 +209,8 @@ impl Pair {
             ServerOutput::Release(_) => {}
             ServerOutput::StartTls => self.server_tls_pending = true,
             ServerOutput::Close => self.server_closed = true,
+            // For the operator's log only.
+            ServerOutput::Notice(_) => {}
             other => panic!("unexpected server output {other:?}"),
         }
     }

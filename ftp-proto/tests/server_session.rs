@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use ftp_proto::listing::{Entry, EntryKind};
 use ftp_proto::path::VirtualPath;
 use ftp_proto::server::{
-    Accept, Answer, DataId, DataIntent, Direction, Failure, ListFormat, PassiveAddress, Request,
-    RequestId, ServerConfig, ServerEvent, ServerOutput, ServerSession, StorageRequest, TlsMode,
-    TransferError, WriteMode,
+    AbortCause, Accept, ActiveRefusal, Answer, DataId, DataIntent, Direction, Failure, ListFormat,
+    LoginRefusal, Notice, PassiveAddress, PassiveRefusal, Request, RequestId, ServerConfig,
+    ServerEvent, ServerOutput, ServerSession, StorageRequest, TlsMode, TransferError, WriteMode,
 };
 use ftp_proto::time::Timestamp;
 
@@ -22,8 +22,11 @@ struct H {
     now: Instant,
     /// Control bytes sent and not yet read by the test.
     wire: Vec<u8>,
-    /// Non-Send outputs not yet read by the test.
+    /// Non-Send outputs not yet read by the test, notices aside.
     outs: Vec<ServerOutput>,
+    /// Notices not yet read by the test: kept apart so that the tests of intents and requests
+    /// see the same outputs whether or not a notice came with them.
+    notices: Vec<Notice>,
 }
 
 impl H {
@@ -40,6 +43,7 @@ impl H {
             now,
             wire: Vec::new(),
             outs: Vec::new(),
+            notices: Vec::new(),
         };
         h.drain();
         assert_eq!(h.replies(), ["220 FTP server ready."]);
@@ -53,6 +57,7 @@ impl H {
             assert!(guard < 10_000, "output never ends");
             match out {
                 ServerOutput::Send(b) => self.wire.extend_from_slice(&b),
+                ServerOutput::Notice(n) => self.notices.push(n),
                 other => self.outs.push(other),
             }
         }
@@ -105,6 +110,10 @@ impl H {
 
     fn take_outs(&mut self) -> Vec<ServerOutput> {
         std::mem::take(&mut self.outs)
+    }
+
+    fn take_notices(&mut self) -> Vec<Notice> {
+        std::mem::take(&mut self.notices)
     }
 
     fn request(&mut self) -> (RequestId, Request) {
@@ -2351,6 +2360,14 @@ fn handle_calls_between_polls_queue_their_outputs_after_the_unpolled_ones() {
     s.handle_input(now, b"ABOR\r\n").unwrap();
     assert_eq!(
         s.poll_output(),
+        Some(ServerOutput::Notice(Notice::TransferAborted {
+            id,
+            direction: Direction::Send,
+            cause: AbortCause::ClientAbort
+        }))
+    );
+    assert_eq!(
+        s.poll_output(),
         Some(ServerOutput::Data(DataIntent::Abort { id }))
     );
     assert!(s
@@ -2468,4 +2485,199 @@ fn the_login_timeout_fires_while_the_authenticator_is_asked() {
             ServerEvent::Answer(id, Answer::LoggedIn { read_only: false })
         )
         .is_err());
+}
+
+// ----- notices: what the core refuses or aborts on its own, for the operator's log -----
+
+#[test]
+fn bounce_refusals_emit_a_notice_with_the_target_and_the_rule() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.input(b"PORT 127,0,0,2,200,1\r\nPORT 127,0,0,1,0,80\r\n");
+    h.input(b"EPRT |1|10.0.0.1|5000|\r\nLPRT 4,4,127,0,0,1,2,0,25\r\n");
+    assert_eq!(h.codes(), [501, 501, 501, 501]);
+    let refused = |target: &str, reason| Notice::ActiveRefused {
+        target: target.parse().unwrap(),
+        reason,
+    };
+    assert_eq!(
+        h.take_notices(),
+        [
+            refused("127.0.0.2:51201", ActiveRefusal::ForeignAddress),
+            refused("127.0.0.1:80", ActiveRefusal::PrivilegedPort),
+            refused("10.0.0.1:5000", ActiveRefusal::ForeignAddress),
+            refused("127.0.0.1:25", ActiveRefusal::PrivilegedPort),
+        ]
+    );
+    // What the rules allow, and refusals that are no bounce (a family mismatch), say nothing.
+    h.input(b"PORT 127,0,0,1,200,1\r\nEPRT |2|::1|5000|\r\n");
+    assert_eq!(h.codes(), [200, 522]);
+    assert!(h.take_notices().is_empty());
+}
+
+#[test]
+fn refused_passive_connections_emit_a_notice_with_the_reason() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    let id = h.pasv(50_300);
+    h.replies();
+    let thief: SocketAddr = "10.0.0.9:4444".parse().unwrap();
+    assert_eq!(
+        h.s.handle_data_accept(h.now, id, thief).unwrap(),
+        Accept::Reject
+    );
+    h.drain();
+    assert_eq!(
+        h.take_notices(),
+        [Notice::PassiveRefused {
+            from: thief,
+            reason: PassiveRefusal::ForeignHost
+        }]
+    );
+    let client: SocketAddr = "127.0.0.1:4445".parse().unwrap();
+    assert!(matches!(
+        h.s.handle_data_accept(h.now, id, client).unwrap(),
+        Accept::Use { .. }
+    ));
+    h.event(ServerEvent::DataReady {
+        id,
+        tls_resumed: None,
+    });
+    assert!(h.take_notices().is_empty(), "the client's own connection");
+    // A second connection from the client's host, once the channel has its connection.
+    let second: SocketAddr = "127.0.0.1:4446".parse().unwrap();
+    assert_eq!(
+        h.s.handle_data_accept(h.now, id, second).unwrap(),
+        Accept::Reject
+    );
+    h.drain();
+    assert_eq!(
+        h.take_notices(),
+        [Notice::PassiveRefused {
+            from: second,
+            reason: PassiveRefusal::NotWaiting
+        }]
+    );
+    assert!(h.replies().is_empty());
+}
+
+#[test]
+fn logins_the_core_refuses_itself_emit_a_notice_without_the_password() {
+    let mut h = H::new(ServerConfig::default());
+    h.input(b"USER anonymous\r\nPASS secret-mail@example.com\r\n");
+    let notices = h.take_notices();
+    assert_eq!(
+        notices,
+        [Notice::LoginRefused {
+            user: bytes::Bytes::from_static(b"anonymous"),
+            reason: LoginRefusal::AnonymousDisabled
+        }]
+    );
+    assert!(!format!("{notices:?}").contains("secret"));
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.codes(), [331, 530]);
+
+    let mut config = ServerConfig::default();
+    config.tls = TlsMode::ExplicitRequired;
+    let mut h = H::new(config);
+    h.input(b"USER carol\r\n");
+    assert_eq!(h.codes(), [530]);
+    assert_eq!(
+        h.take_notices(),
+        [Notice::LoginRefused {
+            user: bytes::Bytes::from_static(b"carol"),
+            reason: LoginRefusal::TlsRequired
+        }]
+    );
+}
+
+#[test]
+fn the_close_after_too_many_failed_logins_emits_a_notice_with_the_last_user() {
+    let mut h = H::new(ServerConfig::default());
+    for (attempt, user) in [&b"bob"[..], b"root", b"admin"].into_iter().enumerate() {
+        h.input(&[&b"USER "[..], user, b"\r\nPASS wrong\r\n"].concat());
+        let (id, _) = h.request();
+        h.event(ServerEvent::Answer(
+            id,
+            Answer::Failed(Failure::LoginRefused),
+        ));
+        h.advance(Duration::from_secs(1));
+        if attempt < 2 {
+            // The authenticator refused these: the host sees and logs that itself.
+            assert_eq!(h.codes(), [331, 530]);
+            assert!(h.take_notices().is_empty());
+        }
+    }
+    assert_eq!(h.codes(), [331, 421]);
+    assert_eq!(
+        h.take_notices(),
+        [Notice::LoginRefused {
+            user: bytes::Bytes::from_static(b"admin"),
+            reason: LoginRefusal::TooManyFailures
+        }]
+    );
+    assert!(h.s.is_closed());
+}
+
+#[test]
+fn each_aborted_transfer_emits_a_notice_with_its_cause() {
+    let aborted = |id, direction, cause| {
+        vec![Notice::TransferAborted {
+            id,
+            direction,
+            cause,
+        }]
+    };
+
+    let mut h = H::new(ServerConfig::default());
+    let (id, _, _) = running_transfer(&mut h, b"RETR f\r\n");
+    h.input(b"ABOR\r\n");
+    assert_eq!(h.codes(), [426, 226]);
+    assert_eq!(
+        h.take_notices(),
+        aborted(id, Direction::Send, AbortCause::ClientAbort)
+    );
+
+    let mut h = H::new(ServerConfig::default());
+    let (id, _, _) = running_transfer(&mut h, b"STOR up\r\n");
+    h.advance(Duration::from_secs(30));
+    assert_eq!(h.codes(), [426]);
+    assert_eq!(
+        h.take_notices(),
+        aborted(id, Direction::Receive, AbortCause::DataTimeout)
+    );
+
+    let mut h = H::new(ServerConfig::default());
+    let (id, _, _) = running_transfer(&mut h, b"RETR f\r\n");
+    h.s.handle_control_closed(h.now);
+    h.drain();
+    assert_eq!(
+        h.take_notices(),
+        aborted(id, Direction::Send, AbortCause::SessionClosed)
+    );
+
+    let mut h = H::new(tls_config(false));
+    let id = tls_transfer(&mut h, b"STOR up.bin\r\n");
+    h.event(ServerEvent::TransferTruncated { id, bytes: 512 });
+    assert_eq!(h.codes(), [451]);
+    assert_eq!(
+        h.take_notices(),
+        aborted(
+            id,
+            Direction::Receive,
+            AbortCause::TruncatedTlsUpload { bytes: 512 }
+        )
+    );
+
+    // Transfers that end well, or a cut the operator chose to accept, say nothing.
+    let mut h = H::new(tls_config(true));
+    let id = tls_transfer(&mut h, b"STOR up.bin\r\n");
+    h.event(ServerEvent::TransferTruncated { id, bytes: 512 });
+    assert_eq!(h.codes(), [226]);
+    assert!(h.take_notices().is_empty());
+    let mut h = H::new(ServerConfig::default());
+    let (id, _, _) = running_transfer(&mut h, b"RETR f\r\n");
+    h.event(ServerEvent::TransferDone { id, bytes: 5 });
+    assert_eq!(h.codes(), [226]);
+    assert!(h.take_notices().is_empty());
 }

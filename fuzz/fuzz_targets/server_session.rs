@@ -44,7 +44,7 @@ use ftp_proto::listing::{Entry, EntryKind};
 use ftp_proto::path::VirtualPath;
 use ftp_proto::reply::{parse_257, ReplyDecoder, ReplyDecoderConfig, ReplyError};
 use ftp_proto::server::{
-    is_anonymous_user, Accept, Answer, DataId, DataIntent, Failure, Request, RequestId,
+    is_anonymous_user, Accept, Answer, DataId, DataIntent, Failure, Notice, Request, RequestId,
     ServerConfig, ServerEvent, ServerOutput, ServerSession, SessionError, StorageRequest, TlsMode,
     TransferError, WriteMode,
 };
@@ -501,6 +501,11 @@ impl Harness {
                     assert!(self.handles.is_empty(), "closed holding {:?}", self.handles);
                     self.closed = true;
                 }
+                // For the operator's log; it may only name channels the session made.
+                ServerOutput::Notice(Notice::TransferAborted { id, .. }) => {
+                    assert!(self.data_ids.contains(&id), "notice for unknown {id}")
+                }
+                ServerOutput::Notice(_) => {}
                 other => panic!("unknown output {other:?}"),
             }
         }

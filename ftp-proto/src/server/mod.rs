@@ -25,6 +25,8 @@
 //!   [`DataIntent::Transfer`] that names it or in [`ServerOutput::Release`]; report a running
 //!   transfer's byte count with [`ServerSession::handle_data_progress`] at least whenever the
 //!   timer fires, before [`ServerSession::handle_timeout`].
+//! - [`ServerOutput::Notice`] is for logs and metrics only ([`Notice`]: refusals the core made
+//!   on its own, aborted transfers and their causes): an adapter may ignore it.
 //!
 //! # A drive loop
 //!
@@ -75,8 +77,9 @@ mod types;
 pub use config::{canonical_ip, is_local_network, PassiveAddress, ServerConfig, TlsMode};
 pub use session::ServerSession;
 pub use types::{
-    Accept, Answer, DataId, DataIntent, Direction, Failure, ListFormat, Request, RequestId,
-    ServerEvent, ServerOutput, StorageRequest, TransferError, WriteMode,
+    AbortCause, Accept, ActiveRefusal, Answer, DataId, DataIntent, Direction, Failure, ListFormat,
+    LoginRefusal, Notice, PassiveRefusal, Request, RequestId, ServerEvent, ServerOutput,
+    StorageRequest, TransferError, WriteMode,
 };
 
 /// Whether `user` is one of the names FTP servers reserve for anonymous access: `anonymous` or

@@ -58,6 +58,126 @@ pub enum ServerOutput {
     StopTls,
     /// Close the control connection after writing every preceding send. Nothing follows.
     Close,
+    /// Something the session decided on its own that an operator may want in the logs: a
+    /// refusal made by the core's security rules or an aborted transfer, with its cause. It
+    /// comes next to the reply that carries the decision to the client.
+    ///
+    /// For logs and metrics only: an adapter may ignore it, and nothing the session does
+    /// depends on it. Notices never carry a password.
+    Notice(Notice),
+}
+
+/// What a [`ServerOutput::Notice`] reports. The core refuses some things without asking the
+/// application (a bounce PORT, an anonymous login when anonymous access is off, ...): without
+/// a notice the adapter would see only reply bytes and could not log who was refused or why.
+///
+/// Aborts are notices rather than a reason inside [`DataIntent::Abort`]: the intent says what
+/// the adapter must do and stays the same whatever the cause, an adapter that does not log
+/// keeps matching it unchanged, and a truncated TLS upload ends the transfer (451) without any
+/// `Abort` intent, so only a notice can report all the causes alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Notice {
+    /// A PORT, EPRT or LPRT was refused (501) by the bounce rules (RFC 2577): no connection
+    /// was attempted.
+    ActiveRefused {
+        /// The address the client asked the server to connect to.
+        target: SocketAddr,
+        /// Which rule refused it.
+        reason: ActiveRefusal,
+    },
+    /// A connection to a passive listener was refused
+    /// ([`Accept::Reject`] from
+    /// [`handle_data_accept`](crate::server::ServerSession::handle_data_accept)); the listener
+    /// keeps waiting for the client.
+    PassiveRefused {
+        /// Where the refused connection came from.
+        from: SocketAddr,
+        /// Why it was refused.
+        reason: PassiveRefusal,
+    },
+    /// A login the core refused itself, without a [`Request::Login`] (530), or the control
+    /// connection closed after too many failed logins (421).
+    LoginRefused {
+        /// The USER argument (client bytes: escape before logging). Empty when the client
+        /// sent PASS without USER.
+        user: Bytes,
+        /// Why.
+        reason: LoginRefusal,
+    },
+    /// A transfer ended before completing, or an upload was refused at its end.
+    TransferAborted {
+        /// The transfer's data channel.
+        id: DataId,
+        /// Which way it was moving bytes.
+        direction: Direction,
+        /// Why.
+        cause: AbortCause,
+    },
+}
+
+/// Why a PORT, EPRT or LPRT was refused ([`Notice::ActiveRefused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ActiveRefusal {
+    /// The address is not the client's (FTP bounce), and
+    /// [`ServerConfig::allow_foreign_active`](crate::server::ServerConfig::allow_foreign_active)
+    /// is off.
+    ForeignAddress,
+    /// The port is below 1024, and
+    /// [`ServerConfig::allow_privileged_active_ports`](crate::server::ServerConfig::allow_privileged_active_ports)
+    /// is off.
+    PrivilegedPort,
+}
+
+/// Why a passive data connection was refused ([`Notice::PassiveRefused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PassiveRefusal {
+    /// It came from a host other than the client (port stealing, RFC 2577), and
+    /// [`ServerConfig::allow_foreign_passive`](crate::server::ServerConfig::allow_foreign_passive)
+    /// is off.
+    ForeignHost,
+    /// The channel was not waiting for a connection: the client's own connection came already
+    /// (this one may be a thief on the same host) or the listener was not announced yet.
+    NotWaiting,
+}
+
+/// Why the core refused a login itself ([`Notice::LoginRefused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoginRefusal {
+    /// An anonymous name while
+    /// [`ServerConfig::anonymous`](crate::server::ServerConfig::anonymous) is off.
+    AnonymousDisabled,
+    /// USER or PASS on a cleartext control connection while TLS is required
+    /// ([`TlsMode::ExplicitRequired`](crate::server::TlsMode::ExplicitRequired)).
+    TlsRequired,
+    /// The session closed after
+    /// [`ServerConfig::max_login_failures`](crate::server::ServerConfig::max_login_failures)
+    /// failed logins; `user` is the last one tried.
+    TooManyFailures,
+}
+
+/// Why a transfer was aborted ([`Notice::TransferAborted`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AbortCause {
+    /// The client sent ABOR (426, then 226).
+    ClientAbort,
+    /// No progress for [`ServerConfig::data_timeout`](crate::server::ServerConfig::data_timeout)
+    /// (426).
+    DataTimeout,
+    /// The session ended under it: the control connection closed, its TLS failed, or the
+    /// session was closed for a limit.
+    SessionClosed,
+    /// A TLS upload's data stream ended without `close_notify` and the upload was refused
+    /// (451; see [`ServerEvent::TransferTruncated`]). `bytes` is what the adapter reported
+    /// as written.
+    TruncatedTlsUpload {
+        /// Bytes received before the cut.
+        bytes: u64,
+    },
 }
 
 /// A question for the application: authentication or storage. Paths are virtual: rooted,
@@ -344,7 +464,9 @@ pub enum DataIntent {
         /// TYPE A: convert line endings with [`crate::ascii`].
         ascii: bool,
     },
-    /// Stop the transfer on this channel (ABOR) and close the data connection; report nothing.
+    /// Stop the transfer on this channel and close the data connection; report nothing. Its
+    /// cause (ABOR, data timeout, session end) comes just before, in a
+    /// [`Notice::TransferAborted`].
     Abort {
         /// The data channel.
         id: DataId,

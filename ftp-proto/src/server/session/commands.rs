@@ -7,7 +7,7 @@ impl ServerSession {
         match cmd {
             Command::User(user) => {
                 if self.tls_required_but_missing() {
-                    return self.reply(530, b"TLS required: use AUTH TLS first.");
+                    return self.refuse_login(user, LoginRefusal::TlsRequired, b"TLS required: use AUTH TLS first.");
                 }
                 if self.logged_in {
                     // USER restarts the login, as RFC 959 allows.
@@ -24,10 +24,11 @@ impl ServerSession {
                     return self.reply(503, b"Login with USER first.");
                 };
                 if self.tls_required_but_missing() {
-                    return self.reply(530, b"TLS required: use AUTH TLS first.");
+                    return self.refuse_login(user, LoginRefusal::TlsRequired, b"TLS required: use AUTH TLS first.");
                 }
                 let anonymous = is_anonymous_user(&user);
                 if anonymous && !self.config.anonymous {
+                    self.notice(Notice::LoginRefused { user, reason: LoginRefusal::AnonymousDisabled });
                     return self.login_failed(now);
                 }
                 let request = Request::Login { user, anonymous, pass, account: self.account.clone(), host: self.host.clone() };
@@ -375,15 +376,21 @@ impl ServerSession {
         self.mlst_facts = FactSet::DEFAULT;
     }
 
+    /// A login refused with 530 at once, before anything is asked or counted.
+    fn refuse_login(&mut self, user: Bytes, reason: LoginRefusal, text: &[u8]) {
+        self.notice(Notice::LoginRefused { user, reason });
+        self.reply(530, text);
+    }
+
     pub(super) fn login_failed(&mut self, now: Instant) {
         self.failed_logins += 1;
-        self.user = None;
+        let user = self.user.take().unwrap_or_default();
         let close = self.failed_logins >= self.config.max_login_failures;
         let until = now
             .checked_add(self.config.failed_login_delay)
             .unwrap_or(now);
         let id = self.next_request();
-        self.pending = Some((id, Pending::LoginDelay { until, close }));
+        self.pending = Some((id, Pending::LoginDelay { until, close, user }));
     }
 
     pub(super) fn feat_text(&self) -> Vec<u8> {

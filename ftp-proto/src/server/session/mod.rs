@@ -28,10 +28,12 @@ mod transfer;
 #[derive(Debug)]
 enum Pending {
     Login,
-    /// The failed-login delay: the 530 (or 421) goes out at `until`.
+    /// The failed-login delay: the 530 (or 421) goes out at `until`. `user` is the name
+    /// tried, for the notice of a close.
     LoginDelay {
         until: Instant,
         close: bool,
+        user: Bytes,
     },
     Cwd(VirtualPath),
     Mkd(VirtualPath),
@@ -348,6 +350,11 @@ impl ServerSession {
                     && t.tls
                     && !self.config.accept_truncated_tls_uploads
                 {
+                    self.notice(Notice::TransferAborted {
+                        id,
+                        direction: t.direction,
+                        cause: AbortCause::TruncatedTlsUpload { bytes },
+                    });
                     self.reply(
                         451,
                         b"Upload incomplete: TLS data connection closed without close_notify.",
@@ -424,6 +431,9 @@ impl ServerSession {
     /// Reports a connection accepted on the passive listener of channel `id` from `peer`, and
     /// says whether to use it. A connection from a host other than the client is rejected
     /// (port stealing, RFC 2577) while the listener keeps waiting for the real client.
+    ///
+    /// A rejection also queues a [`Notice::PassiveRefused`] saying why: drain
+    /// [`poll_output`](Self::poll_output) afterwards, as after any `handle_*` call.
     pub fn handle_data_accept(
         &mut self,
         now: Instant,
@@ -438,12 +448,17 @@ impl ServerSession {
             .as_ref()
             .filter(|d| d.id == id)
             .ok_or(SessionError::UnknownData(id))?;
-        if !matches!(data.channel, Channel::Listening) {
-            return Ok(Accept::Reject);
-        }
-        if !self.config.allow_foreign_passive
+        let reason = if !matches!(data.channel, Channel::Listening) {
+            Some(PassiveRefusal::NotWaiting)
+        } else if !self.config.allow_foreign_passive
             && canonical_ip(peer.ip()) != canonical_ip(self.peer.ip())
         {
+            Some(PassiveRefusal::ForeignHost)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            self.notice(Notice::PassiveRefused { from: peer, reason });
             return Ok(Accept::Reject);
         }
         let _ = now;
@@ -457,11 +472,16 @@ impl ServerSession {
         if self.closed || self.login_expired(now) {
             return;
         }
-        if let Some((_, Pending::LoginDelay { until, close })) = &self.pending {
+        if let Some((_, Pending::LoginDelay { until, .. })) = &self.pending {
             if *until <= now {
-                let close = *close;
-                self.pending = None;
+                let Some((_, Pending::LoginDelay { close, user, .. })) = self.pending.take() else {
+                    unreachable!("matched just above");
+                };
                 if close {
+                    self.notice(Notice::LoginRefused {
+                        user,
+                        reason: LoginRefusal::TooManyFailures,
+                    });
                     self.reply(421, b"Too many failed logins; closing control connection.");
                     self.close();
                     return;
@@ -492,17 +512,14 @@ impl ServerSession {
                     deadline: Some(deadline),
                     ..
                 },
-            data,
             ..
         }) = &self.transfer
         {
             if *deadline <= now {
                 // No byte moved for a whole data timeout (as far as the adapter reported): a
                 // peer that stops reading or writing must not hold the session forever.
-                let id = *data;
                 self.data = None;
-                self.push_out(ServerOutput::Data(DataIntent::Abort { id }));
-                self.end_transfer_early();
+                self.abort_transfer(AbortCause::DataTimeout);
                 self.reply(426, b"Data connection timed out; transfer aborted.");
                 self.after_transfer(now);
             }
@@ -757,10 +774,8 @@ impl ServerSession {
         if self.closed {
             return;
         }
-        if let Some(t) = &self.transfer {
-            let id = t.data;
-            self.push_out(ServerOutput::Data(DataIntent::Abort { id }));
-            self.end_transfer_early();
+        if self.transfer.is_some() {
+            self.abort_transfer(AbortCause::SessionClosed);
         } else if let Some(d) = self.data.take() {
             self.push_out(ServerOutput::Data(DataIntent::Close { id: d.id }));
         }
@@ -780,6 +795,26 @@ impl ServerSession {
         } else {
             Err(SessionError::UnknownData(id))
         }
+    }
+
+    /// Aborts the running (or connecting) transfer: its notice, then the intent.
+    fn abort_transfer(&mut self, cause: AbortCause) {
+        if let Some(t) = &self.transfer {
+            let (id, direction) = (t.data, t.direction);
+            self.notice(Notice::TransferAborted {
+                id,
+                direction,
+                cause,
+            });
+            self.push_out(ServerOutput::Data(DataIntent::Abort { id }));
+            self.end_transfer_early();
+        }
+    }
+
+    // Through `push_out` like any output, so that a notice never overtakes the replies made
+    // before it and a log reads in the order the client saw things happen.
+    fn notice(&mut self, notice: Notice) {
+        self.push_out(ServerOutput::Notice(notice));
     }
 
     /// Ends the transfer before its normal end. A handle that no `Transfer` intent took yet is
@@ -865,10 +900,9 @@ impl ServerSession {
     fn serve_during_transfer(&mut self, now: Instant, line: Line) {
         match Command::decode(line.into_bytes()) {
             Ok(Command::Abor) => {
-                if let Some(id) = self.transfer.as_ref().map(|t| t.data) {
+                if self.transfer.is_some() {
                     self.data = None;
-                    self.push_out(ServerOutput::Data(DataIntent::Abort { id }));
-                    self.end_transfer_early();
+                    self.abort_transfer(AbortCause::ClientAbort);
                     self.reply(426, b"Connection closed; transfer aborted.");
                     self.reply(226, b"Abort successful.");
                 }

@@ -29,9 +29,17 @@ impl ServerSession {
             target
         };
         if !self.config.allow_foreign_active && target != client {
+            self.notice(Notice::ActiveRefused {
+                target: addr,
+                reason: ActiveRefusal::ForeignAddress,
+            });
             return self.reply(501, b"Rejected data connection to a foreign address.");
         }
         if !self.config.allow_privileged_active_ports && addr.port() < 1024 {
+            self.notice(Notice::ActiveRefused {
+                target: addr,
+                reason: ActiveRefusal::PrivilegedPort,
+            });
             return self.reply(501, b"Rejected data connection to a privileged port.");
         }
         self.replace_data(Channel::Active(SocketAddr::new(target, addr.port())));
