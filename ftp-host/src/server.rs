@@ -25,8 +25,9 @@ use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 use ftp_proto::server::{
-    Accept, Answer, DataId, DataIntent, Direction, Failure, Request, RequestId, ServerEvent,
-    ServerOutput, ServerSession, SessionError, StorageRequest, TransferError,
+    AbortCause, Accept, ActiveRefusal, Answer, DataId, DataIntent, Direction, Failure,
+    LoginRefusal, Notice, PassiveRefusal, Request, RequestId, ServerEvent, ServerOutput,
+    ServerSession, SessionError, StorageRequest, TransferError,
 };
 use ftp_proto::time::Timestamp;
 
@@ -321,9 +322,12 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
     /// Wraps a new session for the control connection from `peer` whose local address is
     /// `local`.
     ///
-    /// Logged at INFO and WARN with `peer`, for every adapter: refused logins (the user name,
-    /// never the password), refused passive data connections, and transfers that were aborted
-    /// or failed.
+    /// Logged with `peer`, for every adapter, at WARN: refused logins (the user name, never
+    /// the password; `reason=` when the core refused without asking the authenticator), the
+    /// close after too many failed logins, PORT/EPRT/LPRT refused by the bounce rules
+    /// (`target=`, `reason=`), refused passive data connections (`from=`, `reason=`) and failed
+    /// transfers; at INFO: aborted transfers with their `cause=` and failed data connections.
+    /// The core's [`Notice`]s are the source of every line about a decision it made itself.
     pub fn new(
         session: ServerSession,
         storage: Arc<S>,
@@ -450,13 +454,8 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                         }
                         self.actions.push_back(Action::Secure { id, stream, tls });
                     }
-                    // Another host on the passive port (port stealing, RFC 2577), or a second
-                    // connection after the client's.
-                    Ok(Accept::Reject) => tracing::warn!(
-                        peer = %self.peer,
-                        from = %peer,
-                        "passive data connection refused"
-                    ),
+                    // Logged from the core's notice, which says why.
+                    Ok(Accept::Reject) => {}
                     Err(e) => tracing::debug!("accept refused: {e}"),
                 }
             }
@@ -486,8 +485,9 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                 let event = match outcome {
                     TransferOutcome::Done(bytes) => ServerEvent::TransferDone { id, bytes },
                     TransferOutcome::Truncated(bytes) => {
-                        // The core decides 451 or 226 (`accept_truncated_tls_uploads`).
-                        tracing::warn!(
+                        // The core decides 451 or 226 (`accept_truncated_tls_uploads`) and
+                        // gives a refusal as a notice, logged then.
+                        tracing::debug!(
                             peer = %self.peer,
                             %id,
                             bytes,
@@ -551,6 +551,7 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                     ServerOutput::Release(source) => {
                         self.handles.remove(&source);
                     }
+                    ServerOutput::Notice(notice) => self.log_notice(notice),
                     other => tracing::warn!("output not known to this host: {other:?}"),
                 }
                 continue;
@@ -567,6 +568,85 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                 return Some(Action::Flush);
             }
             return None;
+        }
+    }
+
+    /// The operator's line for a decision the core made itself: WARN for a refusal (what
+    /// fail2ban and the like watch), INFO for an aborted transfer.
+    fn log_notice(&self, notice: Notice) {
+        let peer = self.peer;
+        match notice {
+            Notice::ActiveRefused { target, reason } => {
+                let reason = match reason {
+                    ActiveRefusal::ForeignAddress => "foreign_address",
+                    ActiveRefusal::PrivilegedPort => "privileged_port",
+                    _ => "other",
+                };
+                tracing::warn!(%peer, %target, %reason, "active data connection refused");
+            }
+            Notice::PassiveRefused { from, reason } => {
+                let reason = match reason {
+                    PassiveRefusal::ForeignHost => "foreign_host",
+                    PassiveRefusal::NotWaiting => "not_waiting",
+                    _ => "other",
+                };
+                tracing::warn!(%peer, %from, %reason, "passive data connection refused");
+            }
+            Notice::LoginRefused { user, reason } => {
+                // Escaped: the name is the client's bytes, and must not forge lines.
+                let user = String::from_utf8_lossy(&user);
+                let user = user.escape_debug();
+                match reason {
+                    // A close, not one more attempt: a message of its own, so that a filter
+                    // counting `login refused` does not count the last attempt twice.
+                    LoginRefusal::TooManyFailures => tracing::warn!(
+                        %peer,
+                        %user,
+                        "closing after too many failed logins"
+                    ),
+                    reason => {
+                        let reason = match reason {
+                            LoginRefusal::AnonymousDisabled => "anonymous_disabled",
+                            LoginRefusal::TlsRequired => "tls_required",
+                            _ => "other",
+                        };
+                        // The authenticator's refusals read `login refused` too: one filter
+                        // catches both.
+                        tracing::warn!(%peer, %user, %reason, "login refused");
+                    }
+                }
+            }
+            Notice::TransferAborted {
+                id,
+                direction,
+                cause,
+            } => {
+                // Comes before the Abort intent, while the counter is still there; a
+                // truncated upload has ended already and its count comes with the cause.
+                let running = self.running.get(&id).map(Progress::get);
+                let (cause, bytes) = match cause {
+                    AbortCause::ClientAbort => ("abor", running),
+                    AbortCause::DataTimeout => ("data_timeout", running),
+                    AbortCause::SessionClosed => ("session_closed", running),
+                    AbortCause::TruncatedTlsUpload { bytes } => {
+                        ("tls_truncated_upload", Some(bytes))
+                    }
+                    _ => ("other", running),
+                };
+                let direction = match direction {
+                    Direction::Send => "download",
+                    Direction::Receive => "upload",
+                };
+                tracing::info!(
+                    %peer,
+                    %id,
+                    %direction,
+                    %cause,
+                    bytes = bytes.unwrap_or(0),
+                    "transfer aborted"
+                );
+            }
+            other => tracing::debug!(%peer, "notice not known to this host: {other:?}"),
         }
     }
 
@@ -700,17 +780,9 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                 }
             }
             DataIntent::Abort { id } => {
+                // Logged from the notice that came just before, with its cause.
                 self.channels.remove(&id);
-                if let Some(progress) = self.running.remove(&id) {
-                    // ABOR, the data-idle timeout or the session's end: the core does not
-                    // say which.
-                    tracing::info!(
-                        peer = %self.peer,
-                        %id,
-                        bytes = progress.get(),
-                        "transfer aborted"
-                    );
-                }
+                self.running.remove(&id);
                 None
             }
             DataIntent::Close { id } => {

@@ -221,7 +221,7 @@ ftp_tests::adapter_tests! {
         .unwrap();
         let peer = format!("peer={me}");
         let line = log_line(&[&peer, "from=127.0.0.2:", "passive data connection refused"]);
-        assert!(line.contains("WARN"), "{line}");
+        assert!(line.contains("WARN") && line.contains("reason=foreign_host"), "{line}");
         let mut data = TcpStream::connect(("127.0.0.1", port)).unwrap();
         let r = c.cmd("RETR f.txt");
         assert!(r.starts_with("150") || r.starts_with("125"), "{r}");
@@ -252,5 +252,92 @@ ftp_tests::adapter_tests! {
         assert!(c.reply().starts_with("226"));
         let line = log_line(&[&format!("peer={me}"), "transfer aborted"]);
         assert!(line.contains("INFO"), "{line}");
+    }
+
+    /// PORT to another host and to a privileged port of the client (FTP bounce, RFC 2577) are
+    /// refused by the core; the operator sees who asked for which address, and why.
+    fn a_bounce_port_is_logged_with_the_peer_and_the_target() {
+        log();
+        let srv = TestServer::start();
+        let mut c = Ctl::connect(srv.addr);
+        let me = c.write.local_addr().unwrap().to_string();
+        assert!(c.reply().starts_with("220"));
+        c.login();
+        assert!(c.cmd("PORT 127,0,0,2,200,1").starts_with("501"));
+        assert!(c.cmd("PORT 127,0,0,1,0,80").starts_with("501"));
+        let peer = format!("peer={me}");
+        for (target, reason) in [
+            ("target=127.0.0.2:51201", "reason=foreign_address"),
+            ("target=127.0.0.1:80", "reason=privileged_port"),
+        ] {
+            let line = log_line(&[&peer, target, "active data connection refused"]);
+            assert!(line.contains("WARN") && line.contains(reason), "{line}");
+        }
+    }
+
+    /// With anonymous access off, the core refuses an anonymous login without asking the
+    /// authenticator; it is logged like any refused login, with the reason.
+    fn an_anonymous_login_refused_by_the_core_is_logged() {
+        log();
+        let srv = TestServer::with(Options {
+            anonymous: false,
+            ..Options::default()
+        });
+        let mut c = Ctl::connect(srv.addr);
+        let me = c.write.local_addr().unwrap().to_string();
+        assert!(c.reply().starts_with("220"));
+        assert!(c.cmd("USER anonymous").starts_with("331"));
+        assert!(c.cmd("PASS guest-secret@example.com").starts_with("530"));
+        let line = log_line(&[&format!("peer={me}"), "user=anonymous", "login refused"]);
+        assert!(
+            line.contains("WARN") && line.contains("reason=anonymous_disabled"),
+            "{line}"
+        );
+        let text = String::from_utf8_lossy(&log().lock().unwrap()).into_owned();
+        assert!(!text.contains("guest-secret"));
+    }
+
+    /// A transfer the client aborts and one that stalls past the data timeout are both
+    /// logged as aborted, each with its own cause.
+    fn abor_and_a_data_timeout_are_logged_with_distinct_causes() {
+        log();
+        let srv = TestServer::with(Options {
+            data_timeout: Duration::from_secs(1),
+            ..Options::default()
+        });
+        let big = std::fs::File::create(srv.path("big.bin")).unwrap();
+        big.set_len(256 << 20).unwrap();
+        // Starts a download and reads its first bytes; returns the control connection, the
+        // data connection and the client's address as the server logs it.
+        let start = || {
+            let mut c = Ctl::connect(srv.addr);
+            let me = c.write.local_addr().unwrap().to_string();
+            assert!(c.reply().starts_with("220"));
+            c.login();
+            assert!(c.cmd("TYPE I").starts_with("200"));
+            let port = pasv_port(&c.cmd("PASV"));
+            let mut data = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let r = c.cmd("RETR big.bin");
+            assert!(r.starts_with("150") || r.starts_with("125"), "{r}");
+            let mut buf = [0u8; 65536];
+            assert!(data.read(&mut buf).unwrap() > 0);
+            (c, data, me)
+        };
+
+        let (mut c, _data, abor_peer) = start();
+        assert!(c.cmd("ABOR").starts_with("426"));
+        assert!(c.reply().starts_with("226"));
+
+        // Not read any further: once the socket buffers fill, nothing moves.
+        let (mut c, _data, stalled_peer) = start();
+        let r = c.reply();
+        assert!(r.starts_with("426"), "{r}");
+
+        let causes = [(abor_peer, "cause=abor"), (stalled_peer, "cause=data_timeout")];
+        for (peer, cause) in causes {
+            let line = log_line(&[&format!("peer={peer}"), "transfer aborted"]);
+            assert!(line.contains("INFO") && line.contains(cause), "{line}");
+            assert!(line.contains("direction=download"), "{line}");
+        }
     }
 }
