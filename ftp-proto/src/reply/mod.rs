@@ -112,6 +112,7 @@ impl ReplyError {
             | ReplyError::LineTooLong { .. }
             | ReplyError::TooManyLines { .. }
             | ReplyError::ReplyTooLong { .. }
+            | ReplyError::MismatchedEnd { .. }
             | ReplyError::UnexpectedEof => 421,
             _ => 451,
         }
@@ -250,6 +251,11 @@ mod tests {
     fn error_reply_codes() {
         assert_eq!(ReplyError::Nul.reply_code(), 421);
         assert_eq!(ReplyError::LineTooLong { max: 1 }.reply_code(), 421);
+        let mismatched = ReplyError::MismatchedEnd {
+            open: ReplyCode::new(553).unwrap(),
+            close: ReplyCode::new(150).unwrap(),
+        };
+        assert_eq!(mismatched.reply_code(), 421, "the decoder is out of step");
         assert_eq!(ReplyError::PathUnterminated.reply_code(), 451);
         assert_eq!(ReplyError::Time(TimeError::Syntax).reply_code(), 451);
     }
