@@ -3,7 +3,9 @@
 //! The input is the raw byte stream a server sends. It goes through [`ReplyDecoder`] whole, one
 //! byte at a time and in pseudo-random chunks, with small and with default limits, and each run
 //! is compared with a reference model written from the `reply` module docs (line splitting with
-//! Telnet, RFC 959 strict or curl-style lenient terminators, the three caps).
+//! Telnet, RFC 959 strict or curl-style lenient terminators, the three caps). Strict refuses a
+//! multi-line reply closed by a line with another code (`ReplyError::MismatchedEnd`, since
+//! commit `5b94978`) before the line counts against `max_lines`.
 //!
 //! Invariants:
 //! - every run yields exactly the model's replies and error, whatever the chunking; errors are
@@ -193,6 +195,22 @@ fn model(data: &[u8], cfg: &ReplyDecoderConfig) -> Outcome {
                 }
             }
             Some((first, mut text, lines)) => {
+                // Strict: a middle line that looks like a last line but has another code is
+                // the server closing with the wrong code (RFC 959 pads text lines that start
+                // with digits). The decoder classifies the line before counting it, so this
+                // wins over the line cap.
+                if !lenient && matches!(after_code, None | Some(b' ')) {
+                    if let Some(close) = code(&line).filter(|&c| c != first) {
+                        let rc = |c| ReplyCode::new(c).expect("a code the model parsed");
+                        return fail(
+                            replies,
+                            ReplyError::MismatchedEnd {
+                                open: rc(first),
+                                close: rc(close),
+                            },
+                        );
+                    }
+                }
                 let lines = lines + 1;
                 if lines > cfg.max_lines {
                     return fail(replies, ReplyError::TooManyLines { max: cfg.max_lines });
