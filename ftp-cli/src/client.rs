@@ -887,6 +887,64 @@ mod tests {
     }
 
     #[test]
+    fn credentials_from_url_netrc_and_environment() {
+        let url = |u: &str| Url::parse(u).unwrap();
+        let netrc = "machine h login bob password pw\ndefault login dflt password dp\n";
+        let creds = |u: &str, n: Option<&str>, env: Option<&str>| {
+            credentials(&url(u), n, env.map(str::to_owned))
+        };
+        let pair = |u: &str, p: &str| (u.to_owned(), p.to_owned());
+        // The URL's own credentials win.
+        assert_eq!(
+            creds("ftp://u:p@h/", Some(netrc), Some("e")),
+            pair("u", "p")
+        );
+        // No user in the URL: the machine entry, else the default one, else anonymous.
+        assert_eq!(creds("ftp://h/", Some(netrc), None), pair("bob", "pw"));
+        assert_eq!(creds("ftp://other/", Some(netrc), None), pair("dflt", "dp"));
+        assert_eq!(
+            creds("ftp://h/", None, None),
+            pair("anonymous", "anonymous@")
+        );
+        // FTP_PASSWORD goes before the netrc password.
+        assert_eq!(creds("ftp://h/", Some(netrc), Some("e")), pair("bob", "e"));
+        assert_eq!(creds("ftp://u@h/", None, Some("e")), pair("u", "e"));
+        // A user in the URL takes the netrc password only from an entry for that login.
+        assert_eq!(creds("ftp://bob@h/", Some(netrc), None), pair("bob", "pw"));
+        assert_eq!(
+            creds("ftp://carol@h/", Some(netrc), None),
+            pair("carol", "")
+        );
+        assert_eq!(
+            creds("ftp://h/", Some("machine h password only"), None),
+            pair("anonymous", "anonymous@")
+        );
+        assert_eq!(
+            creds("ftp://h/", Some("machine h login x"), Some("e")),
+            pair("x", "e")
+        );
+    }
+
+    #[test]
+    fn mirror_and_continue_options() {
+        let a = |v: &[&str]| parse(v).unwrap().unwrap();
+        let (c, u) = a(&["mirror", "ftp://h/d", "local"]).command().unwrap();
+        assert_eq!((c, u.path.as_str()), (Command::Mirror("local".into()), "d"));
+        let (c, u) = a(&["mirror", "-R", "local", "ftp://h/d"])
+            .command()
+            .unwrap();
+        assert_eq!(
+            (c, u.path.as_str()),
+            (Command::MirrorUp("local".into()), "d")
+        );
+        assert!(a(&["mirror", "-R", "ftp://h/d"]).command().is_err());
+        let args = a(&["-C", "-q", "--netrc-file", "n", "get", "ftp://h/f", "l"]);
+        assert!(args.resume && args.quiet && !args.reverse);
+        assert_eq!(args.netrc_file.as_deref(), Some("n"));
+        assert!(a(&["--continue", "--quiet", "ls", "ftp://h/"]).resume);
+    }
+
+    #[test]
     fn an_untrusted_certificate_has_its_own_exit_status() {
         let f = Failure::from(Error::Certificate(rustls::CertificateError::UnknownIssuer));
         assert_eq!(f.status, EXIT_UNTRUSTED_CERTIFICATE);

@@ -366,6 +366,34 @@ fn mirror_skips_links(t: &Target, links: Links) {
     assert_eq!(std::fs::read(t.root.join("linksup/f.txt")).unwrap(), b"f");
 }
 
+/// A local directory or file in the way that is a symbolic link (to outside the target) is
+/// never written through: the entry is skipped with a warning.
+fn mirror_never_writes_through_local_links(t: &Target) {
+    t.put("through/sub/f.txt", b"inside");
+    t.put("through/g.txt", b"gee");
+    let work = tempfile::tempdir().unwrap();
+    let outside = work.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("g-target"), b"keep me").unwrap();
+    let down = work.path().join("down");
+    std::fs::create_dir(&down).unwrap();
+    std::os::unix::fs::symlink(&outside, down.join("sub")).unwrap();
+    std::os::unix::fs::symlink(outside.join("g-target"), down.join("g.txt")).unwrap();
+    let out = ok(&["mirror", &t.url("through"), down.to_str().unwrap()]);
+    assert_eq!(
+        snapshot(&outside).0.keys().collect::<Vec<_>>(),
+        ["g-target"],
+        "{}",
+        text(&out)
+    );
+    assert_eq!(std::fs::read(outside.join("g-target")).unwrap(), b"keep me");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("skipping directory through/sub") && err.contains("skipping through/g.txt"),
+        "{err}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // get with a pattern
 
@@ -418,6 +446,7 @@ ftp_tests::adapter_tests! {
         let t = Target::ours();
         mirror_both_ways(&t);
         mirror_skips_links(&t, Links::Hidden);
+        mirror_never_writes_through_local_links(&t);
     }
 
     fn mirror_against_vsftpd() {
