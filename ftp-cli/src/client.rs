@@ -3,14 +3,27 @@
 //! command dispatch ([`run`]) written once over the [`CliClient`] trait, which an adapter
 //! implements with what differs per runtime (connecting, file transfers, QUIT), and the exit
 //! statuses ([`Failure`]).
+//!
+//! The commands beyond single operations live in submodules: [`transfer`] (`get`/`put` with
+//! `--continue`, the checks on names a server sends), [`mirror`] (trees each way), [`glob`]
+//! (`get` with a pattern), [`netrc`] (credentials) and [`progress`] (bars and notes).
+
+pub mod glob;
+pub mod mirror;
+pub mod netrc;
+pub mod progress;
+pub mod transfer;
 
 use std::ffi::OsString;
 use std::fs::File;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::ExitCode;
 use std::time::Duration;
+
+use transfer::failed;
 
 use ftp_host::client::{Config, Error, Operations};
 use ftp_proto::client::{ClientTls, DataMode};
@@ -25,16 +38,37 @@ Commands:
   ls URL               list a directory (LIST) to stdout
   mlsd URL             list a directory with facts (MLSD) to stdout
   get URL LOCALFILE    download a file
+  get URL/PATTERN DIR  download the files of a directory whose names match PATTERN (`*`, `?`,
+                       `[...]`; quote it for the shell) into DIR
   put LOCALFILE URL    upload a file
+  mirror URL DIR       download the tree at URL into DIR (MLSD, or LIST when the server has
+                       no MLSD); files whose size and time already match are skipped, and
+                       downloaded files get the server's time
+  mirror -R DIR URL    upload the tree DIR to URL (MKD as needed); files the server has with
+                       the same size and a time not older are skipped
   rm URL               delete a file
   mkdir URL            create a directory
   mv URL NEWNAME       rename a file or directory
   size URL             print a file's size in bytes
 
-URL: ftp://[user[:pass]@]host[:port]/path (ftps:// for implicit TLS, port 990); the default
-user is anonymous. The path is relative to the login directory (use %2F for a leading /).
+URL: ftp://[user[:pass]@]host[:port]/path (ftps:// for implicit TLS, port 990). The path is
+relative to the login directory (use %2F for a leading /).
+
+Credentials: the URL's; when it names no user, the entry for the host (or `default`) in
+~/.netrc or --netrc-file; otherwise anonymous. A password missing from the URL comes from the
+FTP_PASSWORD environment variable, else from the netrc entry.
+
+Mirror and get with a pattern skip, with a warning, symbolic links, special files and every
+name from the server that is not a plain file name (`..`, `/`, control characters): nothing is
+written outside DIR.
 
 Options:
+  -C, --continue       get: keep the local file's bytes and fetch the rest (REST + RETR);
+                       put: send what the server's file lacks (SIZE, then REST + STOR, or
+                       APPE when that is refused); the final size is checked with SIZE
+  -R, --reverse        mirror: upload (mirror -R DIR URL)
+  -q, --quiet          no progress bar and no notes (warnings and errors are still shown)
+  --netrc-file FILE    read credentials from FILE instead of ~/.netrc
   --active             active mode (PORT/EPRT) instead of passive
   --no-epsv            passive mode with PASV only
   --use-pasv-address   connect to the address in 227 replies (default: the server's address)
@@ -48,8 +82,10 @@ TLS (ftps:// or --tls): the server's certificate must be signed by a CA of the s
 store (the SSL_CERT_FILE and SSL_CERT_DIR environment variables replace it) or of --ca-file,
 and be valid for the URL's host; otherwise the client stops before sending any credentials.
 
-Exit status: 0 done; 1 failed; 2 bad command line; 3 the server's TLS certificate is not
-trusted.
+A progress bar (bytes, rate, ETA) is drawn on stderr when it is a terminal, unless --quiet.
+
+Exit status: 0 done; 1 failed (the message names the operation, the path and the server's
+reply); 2 bad command line; 3 the server's TLS certificate is not trusted.
 ";
 
 /// Exit status: the command failed (the server refused it, the connection broke...).
@@ -69,6 +105,9 @@ pub struct Failure {
     pub message: String,
     /// The exit status.
     pub status: u8,
+    /// The server refused the operation and the session goes on (a `mirror` reports it and
+    /// carries on with the next file).
+    pub refused: bool,
 }
 
 impl From<String> for Failure {
@@ -77,6 +116,7 @@ impl From<String> for Failure {
         Failure {
             message,
             status: EXIT_FAILED,
+            refused: false,
         }
     }
 }
@@ -99,6 +139,7 @@ impl From<Error> for Failure {
                      --insecure for tests)"
                 ),
                 status: EXIT_UNTRUSTED_CERTIFICATE,
+                refused: false,
             },
             e => Failure::from(e.to_string()),
         }
@@ -133,6 +174,14 @@ pub struct Args {
     pub ca_file: Option<String>,
     /// `--timeout SECS` (30 s by default).
     pub timeout: Duration,
+    /// `-C`/`--continue`.
+    pub resume: bool,
+    /// `-R`/`--reverse` (mirror upwards).
+    pub reverse: bool,
+    /// `-q`/`--quiet`.
+    pub quiet: bool,
+    /// `--netrc-file FILE`.
+    pub netrc_file: Option<String>,
 }
 
 impl Args {
@@ -166,6 +215,10 @@ impl Args {
             insecure: false,
             ca_file: None,
             timeout: Duration::from_secs(30),
+            resume: false,
+            reverse: false,
+            quiet: false,
+            netrc_file: None,
         };
         let mut positional = Vec::new();
         while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
@@ -176,6 +229,10 @@ impl Args {
                 Long("tls") => args.tls = true,
                 Long("insecure") => args.insecure = true,
                 Long("ca-file") => args.ca_file = Some(value_str(&mut parser)?),
+                Short('C') | Long("continue") => args.resume = true,
+                Short('R') | Long("reverse") => args.reverse = true,
+                Short('q') | Long("quiet") => args.quiet = true,
+                Long("netrc-file") => args.netrc_file = Some(value_str(&mut parser)?),
                 Long("timeout") => {
                     let secs: u64 = value_str(&mut parser)?
                         .parse()
@@ -205,6 +262,8 @@ impl Args {
             ("get", [url, local]) => (Command::Get(local.clone()), url),
             ("mv", [url, to]) => (Command::Mv(to.clone()), url),
             ("put", [local, url]) => (Command::Put(local.clone()), url),
+            ("mirror", [url, dir]) if !self.reverse => (Command::Mirror(dir.clone()), url),
+            ("mirror", [dir, url]) if self.reverse => (Command::MirrorUp(dir.clone()), url),
             (cmd, _) => return Err(format!("bad usage of '{cmd}' (see --help)")),
         };
         Ok((command, Url::parse(url)?))
@@ -239,6 +298,10 @@ pub enum Command {
     Mv(String),
     /// `size URL`: SIZE, printed.
     Size,
+    /// `mirror URL DIR`: the tree at the URL into DIR.
+    Mirror(String),
+    /// `mirror -R DIR URL`: the tree DIR to the URL.
+    MirrorUp(String),
 }
 
 /// A parsed `ftp://` or `ftps://` URL.
@@ -254,6 +317,11 @@ pub struct Url {
     pub pass: String,
     /// The host name or IP address (without the brackets of an IPv6 address).
     pub host: String,
+    /// Whether the URL names a user (else [`credentials`] looks in the netrc file).
+    pub has_user: bool,
+    /// Whether the URL holds a password (else [`credentials`] looks at `FTP_PASSWORD` and the
+    /// netrc file).
+    pub has_pass: bool,
     /// The port: 21 by default, 990 for `ftps://`.
     pub port: u16,
     /// The path after the host's `/`, percent-decoded (relative to the login directory; `%2F`
@@ -276,11 +344,11 @@ impl Url {
             Some((u, h)) => (Some(u), h),
             None => (None, authority),
         };
-        let (user, pass) = match userinfo {
-            None => ("anonymous".to_string(), "anonymous@".to_string()),
+        let (user, pass, has_pass) = match userinfo {
+            None => ("anonymous".to_string(), "anonymous@".to_string(), false),
             Some(u) => match u.split_once(':') {
-                Some((u, p)) => (percent_decode(u)?, percent_decode(p)?),
-                None => (percent_decode(u)?, String::new()),
+                Some((u, p)) => (percent_decode(u)?, percent_decode(p)?, true),
+                None => (percent_decode(u)?, String::new(), false),
             },
         };
         let default_port = if implicit { 990 } else { 21 };
@@ -304,6 +372,8 @@ impl Url {
             implicit,
             user,
             pass,
+            has_user: userinfo.is_some(),
+            has_pass,
             host,
             port,
             path: percent_decode(path)?,
@@ -342,7 +412,18 @@ pub fn connection(args: &Args, url: &Url) -> Result<(SocketAddr, Config), String
         .next()
         .ok_or_else(|| format!("no address for {}", url.host))?;
 
-    let mut config = Config::new(url.user.clone(), url.pass.clone());
+    let (user, pass) = if url.has_user && url.has_pass {
+        (url.user.clone(), url.pass.clone())
+    } else {
+        let netrc = match &args.netrc_file {
+            Some(f) => Some(std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?),
+            None => std::env::var_os("HOME")
+                .and_then(|h| std::fs::read_to_string(Path::new(&h).join(".netrc")).ok()),
+        };
+        let env = std::env::var("FTP_PASSWORD").ok();
+        credentials(url, netrc.as_deref(), env)
+    };
+    let mut config = Config::new(user, pass);
     config.connect_timeout = args.timeout;
     config.data_idle_timeout = args.timeout;
     config.session.reply_timeout = args.timeout;
@@ -383,6 +464,46 @@ pub fn connection(args: &Args, url: &Url) -> Result<(SocketAddr, Config), String
     Ok((addr, config))
 }
 
+/// The user and password to log in with, from the URL, the text of a netrc file and the
+/// `FTP_PASSWORD` environment variable's value: the URL's user, else the netrc entry's login
+/// for the URL's host (its `machine` entry, else `default`), else `anonymous`; the URL's
+/// password, else `env_password`, else the netrc entry's password when its login is the user,
+/// else empty (`anonymous@` for the anonymous user).
+pub fn credentials(
+    url: &Url,
+    netrc: Option<&str>,
+    env_password: Option<String>,
+) -> (String, String) {
+    let entries = netrc.map(netrc::parse).unwrap_or_default();
+    let entry = netrc::lookup(&entries, &url.host);
+    let user = if url.has_user {
+        url.user.clone()
+    } else {
+        match entry.and_then(|e| e.login.clone()) {
+            Some(login) => login,
+            None if env_password.is_none() => return (url.user.clone(), url.pass.clone()),
+            None => url.user.clone(),
+        }
+    };
+    if url.has_pass {
+        return (user, url.pass.clone());
+    }
+    let pass = env_password
+        .or_else(|| {
+            entry
+                .filter(|e| e.login.as_deref().is_none_or(|l| l == user))
+                .and_then(|e| e.password.clone())
+        })
+        .unwrap_or_else(|| {
+            if user == "anonymous" {
+                "anonymous@".to_owned()
+            } else {
+                String::new()
+            }
+        });
+    (user, pass)
+}
+
 /// One line of `ls` and `mlsd` output: the kind (`d`, `l` or `-`), the size right-aligned in
 /// 12 columns (`-` when unknown), the name.
 pub fn listing_line(entry: &Entry) -> String {
@@ -412,16 +533,29 @@ pub trait CliClient: Operations + Sized {
         config: Config,
     ) -> impl Future<Output = Result<Self, Error>> + Send;
 
-    /// RETR of `remote` into `local` (a file just created), flushed at the end; returns the
-    /// bytes written.
+    /// RETR of `remote` from byte `offset` (REST first when it is not 0: the adapter's
+    /// `retr_from_to`) into `local`, a file opened for writing and positioned where the
+    /// bytes go; flushed at the end. Returns the bytes written.
     fn download(
         &self,
         remote: &str,
+        offset: u64,
         local: File,
     ) -> impl Future<Output = Result<u64, Error>> + Send;
 
-    /// STOR of `local` (a file just opened for reading) to `remote`; returns the bytes sent.
-    fn upload(&self, local: File, remote: &str) -> impl Future<Output = Result<u64, Error>> + Send;
+    /// STOR of `local` (a file opened for reading, positioned at byte `offset`) to `remote`,
+    /// with REST `offset` first when it is not 0 (the adapter's `stor_at`); returns the bytes
+    /// sent.
+    fn upload(
+        &self,
+        local: File,
+        remote: &str,
+        offset: u64,
+    ) -> impl Future<Output = Result<u64, Error>> + Send;
+
+    /// APPE of `local` (a file opened for reading, positioned where the bytes to send start)
+    /// to `remote`; returns the bytes sent.
+    fn append(&self, local: File, remote: &str) -> impl Future<Output = Result<u64, Error>> + Send;
 
     /// QUIT; the connection then closes.
     fn quit(self) -> impl Future<Output = Result<(), Error>> + Send;
@@ -433,43 +567,151 @@ pub trait CliClient: Operations + Sized {
 /// the exit status.
 pub async fn run<C: CliClient>(args: Args) -> Result<(), Failure> {
     let (command, url) = args.command()?;
+    // Local problems are told before connecting.
+    match &command {
+        Command::Put(local) => {
+            File::open(local).map_err(|err| format!("{local}: {err}"))?;
+        }
+        Command::MirrorUp(dir) if !Path::new(dir).is_dir() => {
+            return Err(format!("{dir}: not a directory").into());
+        }
+        _ => {}
+    }
     let (addr, config) = connection(&args, &url)?;
     let client = C::connect(addr, config).await?;
+    let ui = progress::Ui::new(args.quiet);
 
     let path = url.path.as_str();
     let dir = (!path.is_empty()).then_some(path);
-    let e = Failure::from;
+    let shown = transfer::shown(path);
     match command {
         Command::Ls => {
-            for entry in client.list(dir).await.map_err(e)? {
+            for entry in client
+                .list(dir)
+                .await
+                .map_err(failed(format_args!("LIST {shown}")))?
+            {
                 println!("{}", listing_line(&entry));
             }
         }
         Command::Mlsd => {
-            for entry in client.mlsd(dir).await.map_err(e)? {
+            for entry in client
+                .mlsd(dir)
+                .await
+                .map_err(failed(format_args!("MLSD {shown}")))?
+            {
                 println!("{}", listing_line(&entry));
             }
         }
         Command::Get(local) => {
-            let file = File::create(&local).map_err(|err| format!("{local}: {err}"))?;
-            client.download(path, file).await.map_err(e)?;
+            let (rdir, last) = path.rsplit_once('/').unwrap_or(("", path));
+            if glob::is_pattern(last) {
+                get_matching(&client, rdir, last, Path::new(&local), args.resume, &ui).await?;
+            } else {
+                transfer::get_file(&client, path, Path::new(&local), args.resume, &ui, true)
+                    .await?;
+            }
         }
         Command::Put(local) => {
-            let file = File::open(&local).map_err(|err| format!("{local}: {err}"))?;
-            client.upload(file, path).await.map_err(e)?;
+            transfer::put_file(&client, Path::new(&local), path, args.resume, &ui, true).await?;
         }
         Command::Rm => {
-            client.delete(path).await.map_err(e)?;
+            client
+                .delete(path)
+                .await
+                .map_err(failed(format_args!("DELE {path}")))?;
         }
         Command::Mkdir => {
-            client.mkdir(path).await.map_err(e)?;
+            client
+                .mkdir(path)
+                .await
+                .map_err(failed(format_args!("MKD {path}")))?;
         }
         Command::Mv(to) => {
-            client.rename(path, to).await.map_err(e)?;
+            client
+                .rename(path, &to)
+                .await
+                .map_err(failed(format_args!("rename {path} to {to}")))?;
         }
-        Command::Size => println!("{}", client.size(path).await.map_err(e)?),
+        Command::Size => println!(
+            "{}",
+            client
+                .size(path)
+                .await
+                .map_err(failed(format_args!("SIZE {path}")))?
+        ),
+        Command::Mirror(local) => {
+            let stats = mirror::download(&client, path, Path::new(&local), &ui).await?;
+            mirror_done(&stats, &ui)?;
+        }
+        Command::MirrorUp(local) => {
+            let stats = mirror::upload(&client, Path::new(&local), path, &ui).await?;
+            mirror_done(&stats, &ui)?;
+        }
     }
-    client.quit().await.map_err(e)
+    client.quit().await.map_err(failed("QUIT"))
+}
+
+/// The end of a mirror run: its summary on stdout (unless `--quiet`), and a failure when a
+/// file could not be transferred.
+fn mirror_done(stats: &mirror::Stats, ui: &progress::Ui) -> Result<(), Failure> {
+    if !ui.quiet() {
+        println!("mirror: {stats}");
+    }
+    if stats.failed > 0 {
+        return Err(format!("mirror: {} files failed (see above)", stats.failed).into());
+    }
+    Ok(())
+}
+
+/// `get URL/PATTERN DIR`: the files of the server directory `rdir` whose names (NLST) match
+/// `pattern`, each into `local/NAME` (`local` is created when missing). Names that are not
+/// one safe path component are skipped with a warning.
+async fn get_matching<C: CliClient>(
+    client: &C,
+    rdir: &str,
+    pattern: &str,
+    local: &Path,
+    resume: bool,
+    ui: &progress::Ui,
+) -> Result<(), Failure> {
+    let names = client
+        .nlst((!rdir.is_empty()).then_some(rdir))
+        .await
+        .map_err(transfer::failed(format_args!(
+            "NLST {}",
+            transfer::shown(rdir)
+        )))?;
+    let mut matched: Vec<String> = Vec::new();
+    for raw in names {
+        // Some servers list `dir/name`: the name is the last component.
+        let base = raw.rsplit(|&b| b == b'/').next().unwrap_or(&raw);
+        let Ok(name) = std::str::from_utf8(base) else {
+            continue;
+        };
+        if !glob::matches(pattern, name) {
+            continue;
+        }
+        match transfer::safe_name(base) {
+            Ok(n) => matched.push(n.to_owned()),
+            Err(why) => ui.warn(&format!(
+                "skipping {:?}: {why}",
+                String::from_utf8_lossy(&raw)
+            )),
+        }
+    }
+    matched.sort();
+    matched.dedup();
+    if matched.is_empty() {
+        return Err(format!("no file in {} matches {pattern}", transfer::shown(rdir)).into());
+    }
+    std::fs::create_dir_all(local).map_err(transfer::io_err(local))?;
+    for name in matched {
+        let remote = transfer::remote_join(rdir, &name);
+        let target: PathBuf = local.join(&name);
+        transfer::get_file(client, &remote, &target, resume, ui, true).await?;
+    }
+    Ok(())
 }
 
 /// The future of [`run`], boxed, for [`main`]'s `block_on`.
@@ -642,6 +884,64 @@ mod tests {
             c.server_name,
             Some(ServerName::try_from("localhost".to_string()).unwrap())
         );
+    }
+
+    #[test]
+    fn credentials_from_url_netrc_and_environment() {
+        let url = |u: &str| Url::parse(u).unwrap();
+        let netrc = "machine h login bob password pw\ndefault login dflt password dp\n";
+        let creds = |u: &str, n: Option<&str>, env: Option<&str>| {
+            credentials(&url(u), n, env.map(str::to_owned))
+        };
+        let pair = |u: &str, p: &str| (u.to_owned(), p.to_owned());
+        // The URL's own credentials win.
+        assert_eq!(
+            creds("ftp://u:p@h/", Some(netrc), Some("e")),
+            pair("u", "p")
+        );
+        // No user in the URL: the machine entry, else the default one, else anonymous.
+        assert_eq!(creds("ftp://h/", Some(netrc), None), pair("bob", "pw"));
+        assert_eq!(creds("ftp://other/", Some(netrc), None), pair("dflt", "dp"));
+        assert_eq!(
+            creds("ftp://h/", None, None),
+            pair("anonymous", "anonymous@")
+        );
+        // FTP_PASSWORD goes before the netrc password.
+        assert_eq!(creds("ftp://h/", Some(netrc), Some("e")), pair("bob", "e"));
+        assert_eq!(creds("ftp://u@h/", None, Some("e")), pair("u", "e"));
+        // A user in the URL takes the netrc password only from an entry for that login.
+        assert_eq!(creds("ftp://bob@h/", Some(netrc), None), pair("bob", "pw"));
+        assert_eq!(
+            creds("ftp://carol@h/", Some(netrc), None),
+            pair("carol", "")
+        );
+        assert_eq!(
+            creds("ftp://h/", Some("machine h password only"), None),
+            pair("anonymous", "anonymous@")
+        );
+        assert_eq!(
+            creds("ftp://h/", Some("machine h login x"), Some("e")),
+            pair("x", "e")
+        );
+    }
+
+    #[test]
+    fn mirror_and_continue_options() {
+        let a = |v: &[&str]| parse(v).unwrap().unwrap();
+        let (c, u) = a(&["mirror", "ftp://h/d", "local"]).command().unwrap();
+        assert_eq!((c, u.path.as_str()), (Command::Mirror("local".into()), "d"));
+        let (c, u) = a(&["mirror", "-R", "local", "ftp://h/d"])
+            .command()
+            .unwrap();
+        assert_eq!(
+            (c, u.path.as_str()),
+            (Command::MirrorUp("local".into()), "d")
+        );
+        assert!(a(&["mirror", "-R", "ftp://h/d"]).command().is_err());
+        let args = a(&["-C", "-q", "--netrc-file", "n", "get", "ftp://h/f", "l"]);
+        assert!(args.resume && args.quiet && !args.reverse);
+        assert_eq!(args.netrc_file.as_deref(), Some("n"));
+        assert!(a(&["--continue", "--quiet", "ls", "ftp://h/"]).resume);
     }
 
     #[test]

@@ -36,9 +36,10 @@
 //!    ([`ftp_host::client::Operations::run`]);
 //! 3. `impl CliClient for Cli` ([`client::CliClient`]): `connect` (the adapter's
 //!    `Client::connect(addr, config)`; the [`Config`](ftp_host::client::Config) already holds
-//!    the TLS mode and rustls configuration), `download` and `upload` (RETR into and STOR
-//!    from a `std::fs::File`, converted to the runtime's file type) and `quit`; `async fn`
-//!    bodies are fine;
+//!    the TLS mode and rustls configuration), `download`, `upload` and `append` (RETR from an
+//!    offset into, STOR at an offset from, and APPE from a `std::fs::File`, converted to the
+//!    runtime's file type: the client's `retr_from_to`, `stor_at` and `appe`) and `quit`;
+//!    `async fn` bodies are fine;
 //! 4. `fn main() -> ExitCode { ftp_cli::client::main::<Cli>(|run| Ok(block_on(run))) }`, with
 //!    the runtime's `block_on` (tokio builds a current-thread runtime first; a blocking
 //!    adapter can use [`block_on`]).

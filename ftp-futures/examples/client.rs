@@ -27,11 +27,16 @@ impl CliClient for Cli {
     async fn connect(addr: SocketAddr, config: Config) -> Result<Self, Error> {
         Client::connect(addr, config).await.map(Cli)
     }
-    async fn download(&self, remote: &str, local: File) -> Result<u64, Error> {
-        self.0.retr_to(remote, blocking::Unblock::new(local)).await
+    async fn download(&self, remote: &str, offset: u64, local: File) -> Result<u64, Error> {
+        let local = blocking::Unblock::new(local);
+        self.0.retr_from_to(remote, offset, local).await
     }
-    async fn upload(&self, local: File, remote: &str) -> Result<u64, Error> {
-        self.0.stor(remote, blocking::Unblock::new(local)).await
+    async fn upload(&self, local: File, remote: &str, offset: u64) -> Result<u64, Error> {
+        let local = blocking::Unblock::new(local);
+        self.0.stor_at(remote, offset, local).await
+    }
+    async fn append(&self, local: File, remote: &str) -> Result<u64, Error> {
+        self.0.appe(remote, blocking::Unblock::new(local)).await
     }
     async fn quit(self) -> Result<(), Error> {
         self.0.quit().await

@@ -33,12 +33,21 @@ impl CliClient for Cli {
     fn download(
         &self,
         remote: &str,
+        offset: u64,
         local: File,
     ) -> impl Future<Output = Result<u64, Error>> + Send {
-        ready(self.0.retr_to(remote, local))
+        ready(self.0.retr_from_to(remote, offset, local))
     }
-    fn upload(&self, local: File, remote: &str) -> impl Future<Output = Result<u64, Error>> + Send {
-        ready(self.0.stor(remote, local))
+    fn upload(
+        &self,
+        local: File,
+        remote: &str,
+        offset: u64,
+    ) -> impl Future<Output = Result<u64, Error>> + Send {
+        ready(self.0.stor_at(remote, offset, local))
+    }
+    fn append(&self, local: File, remote: &str) -> impl Future<Output = Result<u64, Error>> + Send {
+        ready(self.0.appe(remote, local))
     }
     fn quit(self) -> impl Future<Output = Result<(), Error>> + Send {
         ready(self.0.quit())
