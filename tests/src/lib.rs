@@ -96,6 +96,8 @@ pub struct Options {
     pub data_timeout: Duration,
     /// Most connections from one address (32 by default).
     pub max_per_ip: usize,
+    /// Time a connection may stay without logging in (the core's default, 60 s).
+    pub login_timeout: Duration,
     /// Passive ports (the core's default range when `None`).
     pub passive_ports: Option<std::ops::RangeInclusive<u16>>,
     /// The TLS certificate chain and private key (PEM) when `tls` is on; a self-signed
@@ -110,6 +112,7 @@ impl Default for Options {
             adapter: current_adapter(),
             data_timeout: Duration::from_secs(10),
             max_per_ip: 32,
+            login_timeout: ServerConfig::default().login_timeout,
             passive_ports: None,
             tls_cert: None,
             ipv6: false,
@@ -151,6 +154,7 @@ fn parts(opts: &Options) -> Parts {
     config.tls = opts.tls;
     config.require_tls_session_reuse = opts.require_tls_reuse;
     config.data_timeout = opts.data_timeout;
+    config.login_timeout = opts.login_timeout;
     config.failed_login_delay = Duration::from_millis(100);
     if let Some(ports) = &opts.passive_ports {
         config.passive_ports = ports.clone();

@@ -163,6 +163,40 @@ ftp_tests::adapter_tests! {
         }
     }
 
+    fn a_connection_that_never_logs_in_is_closed_at_the_login_timeout_despite_noops() {
+        let srv = TestServer::with(Options {
+            anonymous: false,
+            login_timeout: Duration::from_secs(2),
+            ..Options::default()
+        });
+        let mut c = Ctl::connect(srv.addr);
+        assert!(c.reply().starts_with("220"));
+        let started = Instant::now();
+        // NOOP keeps an idle session alive, but not one that never logs in.
+        let last = loop {
+            let r = c.cmd("NOOP");
+            if !r.starts_with("200") {
+                break r;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "still served after 10 s without a login"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        };
+        assert!(last.starts_with("421"), "{last}");
+        assert!(started.elapsed() >= Duration::from_millis(1500));
+        // And the server closed the connection.
+        let mut rest = Vec::new();
+        let _ = c.w.read_to_end(&mut rest);
+        assert!(rest.is_empty(), "{rest:?}");
+        // A client that logs in in time is not affected.
+        let mut ok = Ctl::connect(srv.addr);
+        ok.login();
+        std::thread::sleep(Duration::from_secs(3));
+        assert!(ok.cmd("NOOP").starts_with("200"));
+    }
+
     fn an_upload_whose_data_connection_is_reset_is_426_and_not_a_complete_file() {
         let srv = server(4);
         let mut c = Ctl::connect(srv.addr);
