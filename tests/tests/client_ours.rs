@@ -15,6 +15,7 @@ const CAPS: Caps = Caps {
     mlsd: true,
     rest_stor: true,
     nlst_dots: false,
+    follows_symlinks: true,
 };
 
 /// An upload source that fails after a few reads.

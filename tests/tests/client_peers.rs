@@ -17,21 +17,25 @@ fn caps(kind: PeerKind) -> Caps {
             mlsd: false,
             rest_stor: true,
             nlst_dots: false,
+            follows_symlinks: false,
         },
         PeerKind::PureFtpd => Caps {
             mlsd: true,
             rest_stor: true,
             nlst_dots: true,
+            follows_symlinks: false,
         },
         PeerKind::Proftpd => Caps {
             mlsd: true,
             rest_stor: true,
             nlst_dots: false,
+            follows_symlinks: false,
         },
         PeerKind::Pyftpdlib => Caps {
             mlsd: true,
             rest_stor: true,
             nlst_dots: false,
+            follows_symlinks: false,
         },
     }
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use ftp_host::client::{Config, Error, Operations};
 use ftp_proto::client::DataMode;
+use ftp_proto::listing::EntryKind;
 use ftp_tests::{content, sha256};
 
 /// How to connect.
@@ -41,6 +42,8 @@ pub struct Caps {
     pub rest_stor: bool,
     /// NLST includes `.` and `..`.
     pub nlst_dots: bool,
+    /// LIST shows a symlink as the file it points to.
+    pub follows_symlinks: bool,
 }
 
 pub fn config(user: &str, pass: &str, mode: Mode) -> Config {
@@ -141,6 +144,90 @@ macro_rules! client_suite {
                 assert_eq!(n, bytes.len() as u64);
             }
 
+            /// A file dated long ago (LIST shows a year: day precision), a recent one (LIST
+            /// shows the time: minute precision), a directory and a symlink, put on disk
+            /// beside the client's files; LIST (and MLSD where offered) must give each the
+            /// type, size and date the disk has.
+            async fn check_listing_facts(
+                client: &$krate::client::Client,
+                root: &Path,
+                caps: Caps,
+                tag: &str,
+            ) {
+                let old = format!("{tag}-old.bin");
+                let recent = format!("{tag}-recent.bin");
+                let dir = format!("{tag}-listed-dir");
+                let link = format!("{tag}-link");
+                let now = std::time::SystemTime::now();
+                // 2021-03-04T05:06:07Z, and three days ago at 30 s past a minute.
+                let old_time = std::time::UNIX_EPOCH + Duration::from_secs(1_614_834_367);
+                let ago = now.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 3 * 86_400;
+                let recent_time = std::time::UNIX_EPOCH + Duration::from_secs(ago - ago % 60 + 30);
+                for (name, len, time) in [(&old, 12_345, old_time), (&recent, 777, recent_time)] {
+                    std::fs::write(root.join(name), content(len, 5)).unwrap();
+                    std::fs::File::options()
+                        .write(true)
+                        .open(root.join(name))
+                        .and_then(|f| f.set_modified(time))
+                        .unwrap();
+                }
+                std::fs::create_dir(root.join(&dir)).unwrap();
+                std::os::unix::fs::symlink(&old, root.join(&link)).unwrap();
+                let unix = |t: std::time::SystemTime| {
+                    t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+                };
+
+                let entries = client.list(None::<&str>).await.expect("list");
+                let find = |name: &str| {
+                    entries
+                        .iter()
+                        .find(|e| e.name.as_ref() == name.as_bytes())
+                        .unwrap_or_else(|| panic!("LIST has no {name}: {entries:?}"))
+                };
+                let e = find(&old);
+                assert_eq!(e.kind, EntryKind::File, "{e:?}");
+                assert_eq!(e.size, Some(12_345), "{e:?}");
+                let t = e.modified.expect("LIST date").unix_seconds();
+                // A year-dated LIST line has the day only (2021-03-04); a server listing
+                // in UTC puts it on that day.
+                assert_eq!(t - t % 86_400, 1_614_816_000, "{e:?}");
+                let e = find(&recent);
+                assert_eq!(e.kind, EntryKind::File, "{e:?}");
+                assert_eq!(e.size, Some(777), "{e:?}");
+                let t = e.modified.expect("LIST date").unix_seconds();
+                assert_eq!(t, unix(recent_time) - 30, "minute of {e:?}");
+                let e = find(&dir);
+                assert_eq!(e.kind, EntryKind::Dir, "{e:?}");
+                let e = find(&link);
+                assert!(
+                    matches!(&e.kind, EntryKind::Symlink { target } if target.as_deref() == Some(old.as_bytes()))
+                        || (caps.follows_symlinks && e.kind == EntryKind::File && e.size == Some(12_345)),
+                    "{e:?}"
+                );
+
+                if caps.mlsd {
+                    let entries = client.mlsd(None::<&str>).await.expect("mlsd");
+                    let find = |name: &str| {
+                        entries
+                            .iter()
+                            .find(|e| e.name.as_ref() == name.as_bytes())
+                            .unwrap_or_else(|| panic!("MLSD has no {name}: {entries:?}"))
+                    };
+                    for (name, len, time) in [(&old, 12_345, old_time), (&recent, 777, recent_time)] {
+                        let e = find(name);
+                        assert_eq!(e.kind, EntryKind::File, "{e:?}");
+                        assert_eq!(e.size, Some(len), "{e:?}");
+                        // MLSD's modify fact is UTC to the second.
+                        assert_eq!(e.modified.map(|t| t.unix_seconds()), Some(unix(time)), "{e:?}");
+                    }
+                    assert_eq!(find(&dir).kind, EntryKind::Dir);
+                }
+                for name in [&old, &recent, &link] {
+                    std::fs::remove_file(root.join(name)).unwrap();
+                }
+                std::fs::remove_dir(root.join(&dir)).unwrap();
+            }
+
             /// Every operation, against a server whose user lands in `root`.
             pub async fn run(client: &$krate::client::Client, root: &Path, caps: Caps, tag: &str) {
                 client.noop().await.expect("noop");
@@ -199,6 +286,9 @@ macro_rules! client_suite {
                 put(client, &name, b"one\n").await;
                 client.appe(&name, &b"two\n"[..]).await.expect("appe");
                 assert_eq!(on_disk(root, &name), b"one\ntwo\n");
+
+                // LIST and MLSD entries as the client parses them, against the disk.
+                check_listing_facts(client, root, caps, tag).await;
 
                 // Listings.
                 let listed = names(&client.list(None::<&str>).await.expect("list"));
