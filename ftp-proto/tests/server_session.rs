@@ -2537,3 +2537,25 @@ fn type_a_marks_file_transfers_ascii_both_ways_until_type_i() {
         "back to TYPE I"
     );
 }
+
+/// A REST belongs to the next transfer command even when that command is refused: a later,
+/// unrelated STOR must not write at the old offset into the middle of a file.
+#[test]
+#[ignore = "RETR/STOR refused before rest.take() (425 no data channel) keep the offset; issue 15"]
+fn a_refused_retr_uses_up_the_rest_offset() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.input(b"REST 5\r\nRETR f\r\n");
+    assert_eq!(h.codes(), [350, 425]);
+    h.pasv(50_400);
+    h.replies();
+    h.input(b"STOR f\r\n");
+    let (_, req) = h.storage();
+    assert_eq!(
+        req,
+        StorageRequest::OpenWrite {
+            path: vp("/f"),
+            mode: WriteMode::Truncate
+        }
+    );
+}
