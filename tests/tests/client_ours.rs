@@ -199,7 +199,7 @@ macro_rules! ours_tests {
     ($client:ident, $krate:ident, $server:ident, $read_ext:path) => {
         mod $client {
             use super::*;
-            use client_suite::$client::{block_on, connect, connect_with, run};
+            use client_suite::$client::{block_on, connect, connect_with, run, run_extras};
             use $read_ext as _;
 
             fn suite(opts: Options, mode: Mode) {
@@ -252,6 +252,16 @@ macro_rules! ours_tests {
                 };
                 suite(v6(), Mode::Active);
                 suite(v6(), Mode::Epsv);
+            }
+
+            #[test]
+            fn extras_stou_mfmt_site_stat() {
+                let server = with_adapter(Adapter::$server, TestServer::start);
+                block_on(async {
+                    let client = connect(server.addr, USER, PASS, Mode::Epsv).await;
+                    run_extras(&client, server.root.path(), "ours").await;
+                    client.quit().await.expect("quit");
+                });
             }
 
             #[test]

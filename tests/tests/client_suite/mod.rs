@@ -14,6 +14,7 @@ use std::time::Duration;
 use ftp_host::client::{Config, Error, Operations};
 use ftp_proto::client::DataMode;
 use ftp_proto::listing::EntryKind;
+use ftp_proto::time::Timestamp;
 use ftp_tests::{content, sha256};
 
 /// How to connect.
@@ -226,6 +227,62 @@ macro_rules! client_suite {
                     std::fs::remove_file(root.join(name)).unwrap();
                 }
                 std::fs::remove_dir(root.join(&dir)).unwrap();
+            }
+
+            /// STOU, MFMT, SITE CHMOD and STAT, checked on disk where they change it.
+            pub async fn run_extras(client: &$krate::client::Client, root: &Path, tag: &str) {
+                use std::os::unix::fs::PermissionsExt;
+                // STOU: the server picks the name; the reply names it and the file holds the
+                // bytes sent.
+                let body = format!("{tag} unique\n").into_bytes();
+                let name = client
+                    .stou(&body[..])
+                    .await
+                    .expect("stou")
+                    .expect("the STOU reply names the file");
+                let name = String::from_utf8_lossy(&name).into_owned();
+                let name = name.rsplit('/').next().unwrap_or(&name).to_owned();
+                assert_eq!(on_disk(root, &name), body, "STOU file {name}");
+                std::fs::remove_file(root.join(&name)).unwrap();
+
+                // MFMT sets the date on disk, and MDTM reads it back.
+                let file = format!("{tag}-extras.txt");
+                std::fs::write(root.join(&file), b"x").unwrap();
+                std::fs::set_permissions(
+                    root.join(&file),
+                    std::fs::Permissions::from_mode(0o644),
+                )
+                .unwrap();
+                // 2020-01-02T03:04:05Z
+                let when = Timestamp::from_unix(1_577_934_245, 0).unwrap();
+                let r = client.mfmt(&file, when).await.expect("mfmt");
+                assert_eq!(r.code().to_string(), "213", "{r:?}");
+                let modified = std::fs::metadata(root.join(&file)).unwrap().modified().unwrap();
+                assert_eq!(Timestamp::from_system_time(modified), Some(when));
+                assert_eq!(client.mdtm(&file).await.expect("mdtm"), when);
+
+                // SITE CHMOD changes the mode on disk.
+                let r = client
+                    .site(format!("CHMOD 600 {file}"))
+                    .await
+                    .expect("site chmod");
+                assert_eq!(r.code().to_string(), "200", "{r:?}");
+                let mode = std::fs::metadata(root.join(&file)).unwrap().permissions().mode();
+                assert_eq!(mode & 0o777, 0o600);
+                // An unknown SITE command is refused with the server's reply.
+                let err = client.site("NO-SUCH-THING").await.unwrap_err();
+                assert!(err.reply().is_some_and(|r| r.code().to_string().starts_with('5')), "{err}");
+
+                // STAT of the server, and of a file (its listing line, over the control
+                // connection).
+                let r = client.stat(None::<&str>).await.expect("stat");
+                assert!(r.code().to_string().starts_with("21"), "{r:?}");
+                let r = client.stat(Some(&file)).await.expect("stat file");
+                assert!(r.code().to_string().starts_with("21"), "{r:?}");
+                let text = r.lines().map(|l| String::from_utf8_lossy(l).into_owned()).collect::<Vec<_>>().join("\n");
+                assert!(text.contains(&file), "{text}");
+                assert!(text.contains("-rw-------"), "{text}");
+                client.delete(&file).await.expect("delete");
             }
 
             /// Every operation, against a server whose user lands in `root`.
@@ -485,6 +542,12 @@ pub mod mio_shim {
             }
             pub async fn appe(&self, path: &str, src: impl std::io::Read) -> Result<u64, Error> {
                 self.0.appe(path, src)
+            }
+            pub async fn stou(
+                &self,
+                src: impl std::io::Read,
+            ) -> Result<Option<bytes::Bytes>, Error> {
+                self.0.stou(src)
             }
             pub async fn quit(self) -> Result<(), Error> {
                 self.0.quit()
