@@ -331,6 +331,15 @@ ftp_tests::adapter_tests! {
             ..Options::default()
         });
         get_put(&srv, "ftps", &["-k"]);
+        // Implicit, not explicit: the handshake comes before the greeting and no AUTH is sent.
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_ok("curl", &["-sS", "-v", "-k", "-l", &srv.url("ftps", "")], dir.path());
+        let log = String::from_utf8_lossy(&out.stderr);
+        let tls = log.find("SSL connection using").expect("no TLS handshake");
+        let greeting = log.find("< 220").expect("no greeting");
+        assert!(tls < greeting, "greeting before TLS:\n{log}");
+        assert!(!log.contains("> AUTH"), "{log}");
+        assert_eq!(s(&out).lines().collect::<Vec<_>>(), ["big.bin", "uploaded.bin"]);
     }
 
     fn ftps_with_required_session_reuse() {

@@ -202,6 +202,23 @@ ftp_tests::adapter_tests! {
         );
     }
 
+    /// lftp's `ftps://` is implicit FTPS: TLS from the first byte, no AUTH. A server that
+    /// spoke plain FTP on the port would fail the handshake.
+    fn ftps_implicit_sends_no_auth() {
+        let opts = Options {
+            tls: TlsMode::Implicit,
+            ..Options::default()
+        };
+        let srv = TestServer::with(opts);
+        srv.put_file("a.txt", b"implicit");
+        let dir = tempfile::tempdir().unwrap();
+        lftp(&srv, "ftps", "set ssl:verify-certificate no", "get a.txt -o a.txt", dir.path());
+        assert_eq!(std::fs::read(dir.path().join("a.txt")).unwrap(), b"implicit");
+        let sent = sent(dir.path());
+        assert!(!sent.iter().any(|c| c.starts_with("AUTH")), "{sent:?}");
+        assert!(sent.iter().any(|c| c == "PROT P"), "{sent:?}");
+    }
+
     fn ftps_with_required_session_reuse() {
         // lftp (GnuTLS) resumes the control connection's TLS session on data connections.
         let opts = Options {
