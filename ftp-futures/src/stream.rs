@@ -36,6 +36,11 @@ impl Tcp {
     pub(crate) fn get_ref(&self) -> &TcpStream {
         self.0.get_ref()
     }
+
+    /// Waits for incoming bytes and copies the first ones into `buf`, leaving them there.
+    pub(crate) async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.peek(buf).await
+    }
 }
 
 impl AsyncRead for Tcp {

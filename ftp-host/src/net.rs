@@ -137,8 +137,32 @@ pub fn connect_state(socket: socket2::SockRef<'_>) -> io::Result<bool> {
     }
 }
 
+/// After CCC (RFC 4217 §6) the server has sent its close_notify, and the client answers with
+/// its own (a TLS record) before its first cleartext command, or (curl) goes straight to
+/// cleartext. Whether `first`, the first byte the client sent since, starts a TLS record: an
+/// alert (21), or under TLS 1.3 an encrypted record (23). A command starts with a letter.
+pub fn starts_tls_record(first: u8) -> bool {
+    matches!(first, 21 | 23)
+}
+
+/// The length of a whole TLS record (header included) from its 5-byte header, so exactly
+/// that record is taken from the socket and nothing of the cleartext after it.
+pub fn tls_record_len(header: &[u8; 5]) -> usize {
+    5 + usize::from(u16::from_be_bytes([header[3], header[4]]))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tls_records_after_ccc_are_told_from_commands() {
+        assert!(super::starts_tls_record(21));
+        assert!(super::starts_tls_record(23));
+        for cmd in [b'N', b'P', b'Q', b'u', b'\r'] {
+            assert!(!super::starts_tls_record(cmd));
+        }
+        assert_eq!(super::tls_record_len(&[23, 3, 3, 0x01, 0x02]), 5 + 0x0102);
+    }
+
     use super::*;
 
     #[test]

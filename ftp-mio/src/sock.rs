@@ -24,6 +24,17 @@ pub(crate) enum ReadResult {
     Eof,
 }
 
+/// What a client sent first after CCC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CccPeek {
+    /// Nothing yet.
+    Nothing,
+    /// A TLS record: its close_notify.
+    TlsRecord,
+    /// Cleartext (or the end of the connection): it left TLS without a close_notify.
+    Cleartext,
+}
+
 /// Plain TCP or TLS over TCP, non-blocking.
 pub(crate) struct Sock {
     pub(crate) tcp: TcpStream,
@@ -284,6 +295,54 @@ impl Sock {
         if let Some(tls) = self.tls.as_mut() {
             tls.send_close_notify();
         }
+    }
+
+    /// After CCC: what the peer sent first since, left unread.
+    pub(crate) fn ccc_peek(&mut self) -> io::Result<CccPeek> {
+        let mut first = [0u8; 1];
+        match self.tcp.peek(&mut first) {
+            Ok(0) => Ok(CccPeek::Cleartext),
+            Ok(_) if ftp_host::net::starts_tls_record(first[0]) => Ok(CccPeek::TlsRecord),
+            Ok(_) => Ok(CccPeek::Cleartext),
+            Err(e) if would_block(&e) => {
+                self.readable = false;
+                Ok(CccPeek::Nothing)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// After CCC: takes one whole TLS record (the peer's close_notify, RFC 4217 §6) off the
+    /// socket through the TLS session, and nothing of the cleartext after it. `None` until
+    /// the whole record is there; then whether the peer's close_notify is in.
+    pub(crate) fn ccc_take_record(&mut self) -> io::Result<Option<bool>> {
+        let mut buf = vec![0u8; 5 + 16 * 1024 + 2048];
+        let n = match self.tcp.peek(&mut buf) {
+            Ok(n) => n,
+            Err(e) if would_block(&e) => 0,
+            Err(e) => return Err(e),
+        };
+        let Some(header) = buf.get(..5).filter(|_| n >= 5) else {
+            self.readable = false;
+            return Ok(None);
+        };
+        let header: [u8; 5] = header.try_into().unwrap_or_default();
+        let len = ftp_host::net::tls_record_len(&header);
+        if n < len {
+            self.readable = false;
+            return Ok(None);
+        }
+        let record = buf.get_mut(..len).unwrap_or_default();
+        self.tcp.read_exact(record)?;
+        #[cfg(feature = "tls")]
+        if let Some(tls) = self.tls.as_mut() {
+            tls.read_tls(&mut &record[..])?;
+            let state = tls
+                .process_new_packets()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            return Ok(Some(state.peer_has_closed()));
+        }
+        Ok(Some(true))
     }
 
     /// Leaves TLS (CCC): later bytes are cleartext. Call once close_notify is flushed.

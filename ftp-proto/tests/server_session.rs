@@ -2681,3 +2681,93 @@ fn each_aborted_transfer_emits_a_notice_with_its_cause() {
     assert_eq!(h.codes(), [226]);
     assert!(h.take_notices().is_empty());
 }
+
+/// Runs one transfer command on a fresh passive channel up to its `Transfer` intent and
+/// returns the intent's `ascii` flag (the adapter converts line endings when it is set).
+fn transfer_is_ascii(h: &mut H, cmd: &[u8], port: u16) -> bool {
+    let id = h.pasv(port);
+    h.replies();
+    let client: SocketAddr = "127.0.0.1:50200".parse().unwrap();
+    assert_eq!(
+        h.s.handle_data_accept(h.now, id, client).unwrap(),
+        Accept::Use { tls: false }
+    );
+    h.event(ServerEvent::DataReady {
+        id,
+        tls_resumed: None,
+    });
+    h.input(cmd);
+    let (rid, _) = h.storage();
+    h.event(ServerEvent::Answer(rid, Answer::Opened { size: Some(8) }));
+    let outs = h.take_outs();
+    let ascii = match outs.as_slice() {
+        [ServerOutput::Data(DataIntent::Transfer { ascii, source, .. })] if *source == rid => {
+            *ascii
+        }
+        other => panic!("expected one Transfer for {rid:?}, got {other:?}"),
+    };
+    h.event(ServerEvent::TransferDone { id, bytes: 8 });
+    let codes = h.codes();
+    assert_eq!(codes.last(), Some(&226), "{codes:?}");
+    ascii
+}
+
+#[test]
+fn type_a_marks_file_transfers_ascii_both_ways_until_type_i() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    assert!(
+        !transfer_is_ascii(&mut h, b"RETR f\r\n", 50_300),
+        "TYPE I by default"
+    );
+    h.input(b"TYPE A\r\n");
+    assert_eq!(h.codes(), [200]);
+    assert!(
+        transfer_is_ascii(&mut h, b"RETR f\r\n", 50_301),
+        "RETR in TYPE A"
+    );
+    assert!(
+        transfer_is_ascii(&mut h, b"STOR f\r\n", 50_302),
+        "STOR in TYPE A"
+    );
+    assert!(
+        transfer_is_ascii(&mut h, b"APPE f\r\n", 50_303),
+        "APPE in TYPE A"
+    );
+    // TYPE A N (non-print, the default format) is the same ASCII type.
+    h.input(b"TYPE I\r\nTYPE A N\r\n");
+    assert_eq!(h.codes(), [200, 200]);
+    assert!(transfer_is_ascii(&mut h, b"RETR f\r\n", 50_304), "TYPE A N");
+    h.input(b"TYPE I\r\n");
+    assert_eq!(h.codes(), [200]);
+    assert!(
+        !transfer_is_ascii(&mut h, b"RETR f\r\n", 50_305),
+        "back to TYPE I"
+    );
+    assert!(
+        !transfer_is_ascii(&mut h, b"STOR f\r\n", 50_306),
+        "back to TYPE I"
+    );
+}
+
+/// A REST belongs to the next transfer command even when that command is refused: a later,
+/// unrelated STOR must not write at the old offset into the middle of a file.
+#[test]
+#[ignore = "RETR/STOR refused before rest.take() (425 no data channel) keep the offset; issue 15"]
+fn a_refused_retr_uses_up_the_rest_offset() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    h.input(b"REST 5\r\nRETR f\r\n");
+    assert_eq!(h.codes(), [350, 425]);
+    h.pasv(50_400);
+    h.replies();
+    h.input(b"STOR f\r\n");
+    let (_, req) = h.storage();
+    assert_eq!(
+        req,
+        StorageRequest::OpenWrite {
+            path: vp("/f"),
+            mode: WriteMode::Truncate
+        }
+    );
+}

@@ -66,18 +66,24 @@ fn peers_dir() -> PathBuf {
     std::env::var_os("FTP_PEERS_DIR").map_or_else(|| PathBuf::from("/opt/ftp-peers"), PathBuf::from)
 }
 
-/// A free loopback port (bound, then released: the server binds it right after).
-fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// Ports for this process's peer servers: a block of 1000 chosen by process id in
+/// 10000..32000, below Linux's ephemeral range (32768-60999), so no outgoing connection of a
+/// concurrent test takes one between our check and the server's bind (a port found by binding
+/// port 0 and releasing it is an ephemeral port: any `connect` can grab it meanwhile).
+/// The block is cut into 48 slots of 20 ports, one slot per peer started, in turn: the first
+/// port is the control port, the other 19 the passive range, enough for a whole client suite
+/// run (each passive connection can leave a port in TIME_WAIT).
+fn port_slot() -> (u16, u16, u16) {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let block = 10_000 + (std::process::id() % 22) as u16 * 1000;
+    let slot = NEXT.fetch_add(1, Ordering::Relaxed) % 48;
+    let control = block + slot * 20;
+    (control, control + 1, control + 19)
 }
 
-/// A passive port range no other peer of this process uses.
-fn passive_range() -> (u16, u16) {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = 30_000 + (std::process::id() % 50) as u16 * 100;
-    let slot = NEXT.fetch_add(1, Ordering::Relaxed) % 10;
-    let low = base + slot * 10 + 5000;
-    (low, low + 9)
+/// Whether `port` can be bound on loopback now (nothing else listens on it).
+fn port_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
 fn make_dir(kind: PeerKind) -> io::Result<PathBuf> {
@@ -135,12 +141,33 @@ fn make_cert(dir: &Path) -> io::Result<(PathBuf, PathBuf)> {
 }
 
 impl PeerServer {
-    /// Starts a server of `kind` on a free loopback port and waits for its 220 greeting.
+    /// Starts a server of `kind` on a free loopback port and waits for its 220 greeting. A
+    /// server that could not bind (another process took the port) is retried on the next
+    /// slot.
     pub fn start(kind: PeerKind, tls: PeerTls) -> io::Result<PeerServer> {
+        let mut last = None;
+        for _ in 0..5 {
+            let (port, low, high) = port_slot();
+            if !port_free(port) {
+                continue;
+            }
+            match PeerServer::start_on(kind, tls, port, low, high) {
+                Ok(server) => return Ok(server),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::other("no free peer port slot")))
+    }
+
+    fn start_on(
+        kind: PeerKind,
+        tls: PeerTls,
+        port: u16,
+        low: u16,
+        high: u16,
+    ) -> io::Result<PeerServer> {
         let dir = make_dir(kind)?;
         let root = dir.join("root");
-        let port = free_port()?;
-        let (low, high) = passive_range();
         let bin = peers_dir();
         let d = dir.display();
         let r = root.display();
@@ -342,6 +369,13 @@ impl PeerServer {
                 }
                 if line.starts_with("220") {
                     let _ = (&stream).write_all(b"QUIT\r\n");
+                    // A greeting from a server that is not ours: ours failed to bind.
+                    if let Some(status) = self.child.try_wait()? {
+                        return Err(io::Error::other(format!(
+                            "{:?} exited ({status}) while another server answered on its port",
+                            self.kind
+                        )));
+                    }
                     return Ok(());
                 }
             }

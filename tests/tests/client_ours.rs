@@ -15,6 +15,7 @@ const CAPS: Caps = Caps {
     mlsd: true,
     rest_stor: true,
     nlst_dots: false,
+    follows_symlinks: true,
 };
 
 /// An upload source that fails after a few reads.
@@ -50,13 +51,155 @@ impl futures_io::AsyncRead for Failing {
     }
 }
 
+/// What [`ScriptedServer`] saw of the one upload it served.
+#[derive(Debug, Default)]
+struct Seen {
+    /// Bytes read on the data connection.
+    data_bytes: usize,
+    /// The data connection ended with a clean end of stream (FIN), not a reset.
+    clean_eof: bool,
+    /// Control commands in arrival order, ABOR included, with `<data end>` where the data
+    /// connection ended.
+    log: Vec<String>,
+}
+
+impl Seen {
+    /// Whether a server would have taken the upload as finished: the data ended cleanly and
+    /// no ABOR came before that end.
+    fn upload_complete(&self) -> bool {
+        let end = self.log.iter().position(|l| l == "<data end>");
+        let abor = self.log.iter().position(|l| l == "ABOR");
+        self.clean_eof && !matches!((abor, end), (Some(a), Some(e)) if a < e)
+    }
+}
+
+/// A minimal FTP server on loopback that logs in anyone, serves one passive upload and
+/// records what it saw of it, so a test can judge the client from the server's side. Control
+/// and data are watched from one thread by polling both, which keeps the order of ABOR and
+/// the end of data.
+struct ScriptedServer {
+    addr: std::net::SocketAddr,
+    thread: std::thread::JoinHandle<Seen>,
+}
+
+impl ScriptedServer {
+    fn start() -> ScriptedServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let thread = std::thread::spawn(move || {
+            let (ctl, _) = listener.accept().unwrap();
+            serve_one_upload(ctl)
+        });
+        ScriptedServer { addr, thread }
+    }
+
+    fn finish(self) -> Seen {
+        self.thread.join().expect("scripted server")
+    }
+}
+
+fn serve_one_upload(ctl: std::net::TcpStream) -> Seen {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::time::{Duration, Instant};
+    let mut seen = Seen::default();
+    let mut w = ctl.try_clone().unwrap();
+    ctl.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let mut r = BufReader::new(ctl);
+    let say =
+        |w: &mut std::net::TcpStream, s: &str| w.write_all(format!("{s}\r\n").as_bytes()).unwrap();
+    say(&mut w, "220 scripted");
+    let mut passive: Option<std::net::TcpListener> = None;
+    let mut data: Option<std::net::TcpStream> = None;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut line = String::new();
+    while Instant::now() < deadline {
+        if let Some(d) = data.as_mut() {
+            let mut buf = [0u8; 4096];
+            match d.read(&mut buf) {
+                Ok(0) => {
+                    seen.clean_eof = true;
+                    seen.log.push("<data end>".into());
+                    data = None;
+                    say(&mut w, "226 stored");
+                }
+                Ok(n) => seen.data_bytes += n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => {
+                    seen.log.push("<data end>".into());
+                    data = None;
+                    say(&mut w, "426 connection lost");
+                }
+            }
+        }
+        match r.read_line(&mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(_) => break,
+        }
+        let cmd = std::mem::take(&mut line);
+        let verb = cmd
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        seen.log.push(verb.clone());
+        match verb.as_str() {
+            "USER" => say(&mut w, "331 password"),
+            "PASS" => say(&mut w, "230 in"),
+            "PWD" => say(&mut w, "257 \"/\""),
+            "EPSV" => {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                let port = l.local_addr().unwrap().port();
+                passive = Some(l);
+                say(
+                    &mut w,
+                    &format!("229 Entering Extended Passive Mode (|||{port}|)"),
+                );
+            }
+            "STOR" => {
+                let (d, _) = passive.take().expect("EPSV before STOR").accept().unwrap();
+                d.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+                data = Some(d);
+                say(&mut w, "150 go");
+            }
+            "ABOR" => {
+                if data.take().is_some() {
+                    seen.log.push("<data end>".into());
+                    say(&mut w, "426 aborted");
+                }
+                say(&mut w, "226 abort done");
+            }
+            "QUIT" => {
+                say(&mut w, "221 bye");
+                break;
+            }
+            "FEAT" | "OPTS" | "HOST" => say(&mut w, "502 not here"),
+            _ => say(&mut w, "200 ok"),
+        }
+    }
+    seen
+}
+
 /// Our tests for one client adapter (a module made by `client_suite!`), against the server
 /// of `Adapter::$server`.
 macro_rules! ours_tests {
     ($client:ident, $krate:ident, $server:ident, $read_ext:path) => {
         mod $client {
             use super::*;
-            use client_suite::$client::{block_on, connect, connect_with, run};
+            use client_suite::$client::{block_on, connect, connect_with, run, run_extras};
             use $read_ext as _;
 
             fn suite(opts: Options, mode: Mode) {
@@ -108,6 +251,16 @@ macro_rules! ours_tests {
                 };
                 suite(v6(), Mode::Active);
                 suite(v6(), Mode::Epsv);
+            }
+
+            #[test]
+            fn extras_stou_mfmt_site_stat() {
+                let server = with_adapter(Adapter::$server, TestServer::start);
+                block_on(async {
+                    let client = connect(server.addr, USER, PASS, Mode::Epsv).await;
+                    run_extras(&client, server.root.path(), "ours").await;
+                    client.quit().await.expect("quit");
+                });
             }
 
             #[test]
@@ -201,15 +354,29 @@ macro_rules! ours_tests {
                 });
             }
 
+            /// What a server sees of an upload whose local source fails: the data connection
+            /// must not end the way a finished upload ends (a clean end of data with no ABOR
+            /// before it), or the server stores the first bytes as the whole file and says 226.
             #[test]
             fn failing_upload_source_is_never_a_complete_file() {
-                let server = with_adapter(Adapter::$server, TestServer::start);
+                // Our server keeps the bytes of a broken upload on disk (FsStorage writes in
+                // place), so its disk cannot tell a cut upload from a finished one; a scripted
+                // server sees the difference on the wire.
+                let server = ScriptedServer::start();
                 block_on(async {
                     let client = connect(server.addr, USER, PASS, Mode::Epsv).await;
                     let err = client.stor("broken.bin", Failing(3)).await.unwrap_err();
                     assert!(matches!(err, Error::Local(_)), "{err}");
                     client.noop().await.expect("session goes on");
+                    client.quit().await.expect("quit");
                 });
+                let seen = server.finish();
+                assert!(seen.data_bytes <= 3000, "{seen:?}");
+                assert!(
+                    !seen.upload_complete(),
+                    "the server was shown a complete {}-byte file: {seen:?}",
+                    seen.data_bytes
+                );
             }
         }
     };

@@ -17,21 +17,25 @@ fn caps(kind: PeerKind) -> Caps {
             mlsd: false,
             rest_stor: true,
             nlst_dots: false,
+            follows_symlinks: false,
         },
         PeerKind::PureFtpd => Caps {
             mlsd: true,
             rest_stor: true,
             nlst_dots: true,
+            follows_symlinks: false,
         },
         PeerKind::Proftpd => Caps {
             mlsd: true,
             rest_stor: true,
             nlst_dots: false,
+            follows_symlinks: false,
         },
         PeerKind::Pyftpdlib => Caps {
             mlsd: true,
             rest_stor: true,
             nlst_dots: false,
+            follows_symlinks: false,
         },
     }
 }
@@ -98,7 +102,7 @@ macro_rules! client_peer_tests {
     ($client:ident) => {
         mod $client {
             use super::*;
-            use client_suite::$client::{block_on, connect_with, run};
+            use client_suite::$client::{block_on, connect_with, run, run_extras};
 
             fn suite_with(
                 kind: PeerKind,
@@ -135,6 +139,23 @@ macro_rules! client_peer_tests {
                     insecure_client_config()
                 };
                 suite_with(kind, tls, mode, config);
+            }
+
+            /// STOU, MFMT, SITE and STAT against a real server that has all four.
+            #[test]
+            fn extras_against_pyftpdlib() {
+                let server = PeerServer::start(PeerKind::Pyftpdlib, PeerTls::Off)
+                    .unwrap_or_else(|e| panic!("pyftpdlib: {e}"));
+                let logs = scopeguard(&server);
+                block_on(async {
+                    let config = client_suite::config(PEER_USER, PEER_PASS, Mode::Epsv);
+                    let client =
+                        connect_with(server.addr, config, Mode::Epsv, insecure_client_config())
+                            .await;
+                    run_extras(&client, &server.root, "extras").await;
+                    client.quit().await.expect("quit");
+                });
+                drop(logs);
             }
 
             peer_tests!(vsftpd, PeerKind::Vsftpd, PeerTls::ExplicitRequireReuse);

@@ -8,43 +8,115 @@ fn s(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Which data-connection command a session must use, and the one it must not fall back to.
+#[derive(Clone, Copy)]
+struct Uses {
+    cmd: &'static str,
+    reply: &'static str,
+    not: &'static str,
+}
+
+const EPSV: Uses = Uses {
+    cmd: "EPSV",
+    reply: "229",
+    not: "PASV",
+};
+const PASV: Uses = Uses {
+    cmd: "PASV",
+    reply: "227",
+    not: "EPSV",
+};
+const EPRT: Uses = Uses {
+    cmd: "EPRT",
+    reply: "200",
+    not: "PORT",
+};
+const PORT: Uses = Uses {
+    cmd: "PORT",
+    reply: "200",
+    not: "EPRT",
+};
+
+/// Checks curl's `-v` log: `uses.cmd` was sent and answered with `uses.reply` right away, and
+/// the fallback `uses.not` was never sent (curl silently retries with it, so a broken EPSV or
+/// EPRT would otherwise pass).
+fn assert_uses(out: &std::process::Output, uses: Uses) {
+    let log = String::from_utf8_lossy(&out.stderr);
+    let sent: Vec<&str> = log.lines().filter_map(|l| l.strip_prefix("> ")).collect();
+    let pos = sent
+        .iter()
+        .position(|c| c.starts_with(uses.cmd))
+        .unwrap_or_else(|| panic!("{} never sent:\n{log}", uses.cmd));
+    assert!(
+        !sent.iter().any(|c| c.starts_with(uses.not)),
+        "fell back to {}:\n{log}",
+        uses.not
+    );
+    let after = log
+        .split(&format!("> {}", sent[pos]))
+        .nth(1)
+        .and_then(|rest| rest.lines().find(|l| l.starts_with("< ")))
+        .unwrap_or_default();
+    assert!(
+        after.starts_with(&format!("< {} ", uses.reply)),
+        "{} answered {after:?}:\n{log}",
+        uses.cmd
+    );
+}
+
+/// Downloads and uploads a 3 MB file with the extra curl flags, checking both copies, and
+/// with `uses`, which data-connection command both transfers used.
+fn get_put_using(srv: &TestServer, scheme: &str, flags: &[&str], uses: Uses) {
+    get_put_checked(srv, scheme, flags, Some(uses));
+}
+
 /// Downloads and uploads a 3 MB file with the extra curl flags, checking both copies.
 fn get_put(srv: &TestServer, scheme: &str, flags: &[&str]) {
+    get_put_checked(srv, scheme, flags, None);
+}
+
+fn get_put_checked(srv: &TestServer, scheme: &str, flags: &[&str], uses: Option<Uses>) {
     let data = content(3_000_000, 7);
     srv.put_file("big.bin", &data);
     let local = tempfile::tempdir().unwrap();
     let url = srv.url(scheme, "big.bin");
-    let mut args = vec!["-sS", "-g", "-o", "got.bin"];
+    let mut args = vec!["-sS", "-v", "-g", "-o", "got.bin"];
     args.extend_from_slice(flags);
     args.push(&url);
-    run_ok("curl", &args, local.path());
+    let out = run_ok("curl", &args, local.path());
     assert_eq!(sha256_file(&local.path().join("got.bin")), sha256(&data));
+    if let Some(uses) = uses {
+        assert_uses(&out, uses);
+    }
 
     let up = content(2_500_000, 8);
     std::fs::write(local.path().join("up.bin"), &up).unwrap();
     let url = srv.url(scheme, "uploaded.bin");
-    let mut args = vec!["-sS", "-g", "-T", "up.bin"];
+    let mut args = vec!["-sS", "-v", "-g", "-T", "up.bin"];
     args.extend_from_slice(flags);
     args.push(&url);
-    run_ok("curl", &args, local.path());
+    let out = run_ok("curl", &args, local.path());
     assert_eq!(sha256_file(&srv.path("uploaded.bin")), sha256(&up));
+    if let Some(uses) = uses {
+        assert_uses(&out, uses);
+    }
 }
 
 ftp_tests::adapter_tests! {
     fn passive_epsv_get_put() {
-        get_put(&TestServer::start(), "ftp", &[]);
+        get_put_using(&TestServer::start(), "ftp", &[], EPSV);
     }
 
     fn passive_pasv_get_put() {
-        get_put(&TestServer::start(), "ftp", &["--disable-epsv"]);
+        get_put_using(&TestServer::start(), "ftp", &["--disable-epsv"], PASV);
     }
 
     fn active_eprt_get_put() {
-        get_put(&TestServer::start(), "ftp", &["-P", "-"]);
+        get_put_using(&TestServer::start(), "ftp", &["-P", "-"], EPRT);
     }
 
     fn active_port_get_put() {
-        get_put(&TestServer::start(), "ftp", &["-P", "-", "--disable-eprt"]);
+        get_put_using(&TestServer::start(), "ftp", &["-P", "-", "--disable-eprt"], PORT);
     }
 
     fn ipv6_epsv_and_eprt() {
@@ -52,8 +124,8 @@ ftp_tests::adapter_tests! {
             ipv6: true,
             ..Options::default()
         });
-        get_put(&srv, "ftp", &[]);
-        get_put(&srv, "ftp", &["-P", "-"]);
+        get_put_using(&srv, "ftp", &[], EPSV);
+        get_put_using(&srv, "ftp", &["-P", "-"], EPRT);
     }
 
     fn listings_list_nlst_mlsd() {
@@ -200,7 +272,8 @@ ftp_tests::adapter_tests! {
             &["-sS", "--use-ascii", &srv.url("ftp", "text.txt")],
             dir.path(),
         );
-        // The server sends CRLF; curl turns it back into LF.
+        // curl turns the CRLF of TYPE A back into LF, so this shows the round trip only; the
+        // bytes on the wire are checked in interop_ascii.
         assert_eq!(got.stdout, b"one\ntwo\n");
         // curl sends LF as CRLF; the server stores LF.
         std::fs::write(dir.path().join("up.txt"), b"a\nb\n").unwrap();
@@ -259,6 +332,15 @@ ftp_tests::adapter_tests! {
             ..Options::default()
         });
         get_put(&srv, "ftps", &["-k"]);
+        // Implicit, not explicit: the handshake comes before the greeting and no AUTH is sent.
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_ok("curl", &["-sS", "-v", "-k", "-l", &srv.url("ftps", "")], dir.path());
+        let log = String::from_utf8_lossy(&out.stderr);
+        let tls = log.find("SSL connection using").expect("no TLS handshake");
+        let greeting = log.find("< 220").expect("no greeting");
+        assert!(tls < greeting, "greeting before TLS:\n{log}");
+        assert!(!log.contains("> AUTH"), "{log}");
+        assert_eq!(s(&out).lines().collect::<Vec<_>>(), ["big.bin", "uploaded.bin"]);
     }
 
     fn ftps_with_required_session_reuse() {

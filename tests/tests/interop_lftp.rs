@@ -20,18 +20,47 @@ fn lftp(
         std::net::SocketAddr::V6(a) => format!("[{}]", a.ip()),
         std::net::SocketAddr::V4(a) => a.ip().to_string(),
     };
+    // The debug log (commands as sent, `---> EPSV`) goes to a file so stdout keeps only
+    // the listings.
     let script = format!(
-        "{BASE}{settings}; open -u {USER},{PASS} -p {} {scheme}://{host}; {commands}",
+        "debug -o {LOG} 5; {BASE}{settings}; open -u {USER},{PASS} -p {} {scheme}://{host}; {commands}",
         srv.addr.port()
     );
     let out = run_ok("lftp", &["-c", &script], dir);
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// lftp's debug log, in the working directory.
+const LOG: &str = "lftp-debug.log";
+
+/// The commands lftp sent, from its debug log in `dir`.
+fn sent(dir: &std::path::Path) -> Vec<String> {
+    let log = std::fs::read_to_string(dir.join(LOG)).expect("lftp debug log");
+    log.lines()
+        .filter_map(|l| l.strip_prefix("---> "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Asserts lftp opened its data connections with `cmd` only, never with `not` (lftp falls
+/// back on its own, so a broken EPSV or EPRT would pass a test that checks the files only).
+fn assert_data_cmd(dir: &std::path::Path, cmd: &str, not: &str) {
+    let sent = sent(dir);
+    assert!(
+        sent.iter().any(|c| c.starts_with(cmd)),
+        "{cmd} never sent: {sent:?}"
+    );
+    assert!(
+        !sent.iter().any(|c| c.starts_with(not)),
+        "fell back to {not}: {sent:?}"
+    );
+}
+
 const PLAIN: &str = "set ftp:ssl-allow no";
 
-/// Everything one session can do: listings, get, put, resume, rename, delete, mkdir, rmdir.
-fn full_session(srv: &TestServer, scheme: &str, settings: &str) {
+/// Everything one session can do: listings, get, put, resume, rename, delete, mkdir, rmdir;
+/// every data connection opened with `uses.0`, never with `uses.1`.
+fn full_session(srv: &TestServer, scheme: &str, settings: &str, uses: (&str, &str)) {
     let data = content(2_000_000, 11);
     srv.put_file("big.bin", &data);
     srv.put_file("del.txt", b"x");
@@ -75,6 +104,13 @@ fn full_session(srv: &TestServer, scheme: &str, settings: &str) {
     assert_eq!(nlst, ["big.bin", "del.txt", "olddir", "part.bin"], "{out}");
     let mlsd = section("MLSD");
     assert_eq!(mlsd, ["big.bin", "del.txt", "olddir/", "part.bin"], "{out}");
+    // `cls` falls back to LIST silently; the names alone do not show which one ran.
+    assert!(
+        sent(dir.path()).iter().any(|c| c == "MLSD"),
+        "MLSD never sent: {:?}",
+        sent(dir.path())
+    );
+    assert_data_cmd(dir.path(), uses.0, uses.1);
 
     assert_eq!(sha256_file(&dir.path().join("got.bin")), sha256(&data));
     assert_eq!(sha256_file(&dir.path().join("resume.bin")), sha256(&data));
@@ -94,6 +130,7 @@ ftp_tests::adapter_tests! {
             &TestServer::start(),
             "ftp",
             &format!("{PLAIN}; set ftp:prefer-epsv yes"),
+            ("EPSV", "PASV"),
         );
     }
 
@@ -102,6 +139,7 @@ ftp_tests::adapter_tests! {
             &TestServer::start(),
             "ftp",
             &format!("{PLAIN}; set ftp:prefer-epsv no"),
+            ("PASV", "EPSV"),
         );
     }
 
@@ -110,6 +148,7 @@ ftp_tests::adapter_tests! {
             &TestServer::start(),
             "ftp",
             &format!("{PLAIN}; set ftp:passive-mode no"),
+            ("PORT", "EPRT"),
         );
     }
 
@@ -118,7 +157,7 @@ ftp_tests::adapter_tests! {
             ipv6: true,
             ..Options::default()
         };
-        full_session(&TestServer::with(opts), "ftp", PLAIN);
+        full_session(&TestServer::with(opts), "ftp", PLAIN, ("EPSV", "PASV"));
     }
 
     /// In active mode on IPv6, lftp 4.9.2 sends `EPRT |2|::|port|` (the unspecified address),
@@ -132,6 +171,7 @@ ftp_tests::adapter_tests! {
             &TestServer::with(opts),
             "ftp",
             &format!("{PLAIN}; set ftp:passive-mode no"),
+            ("EPRT", "PORT"),
         );
     }
 
@@ -140,11 +180,12 @@ ftp_tests::adapter_tests! {
             tls: TlsMode::Explicit,
             ..Options::default()
         };
-        full_session(&TestServer::with(opts.clone()), "ftp", TLS);
+        full_session(&TestServer::with(opts.clone()), "ftp", TLS, ("PASV", "EPSV"));
         full_session(
             &TestServer::with(opts),
             "ftp",
             &format!("{TLS}; set ftp:passive-mode no"),
+            ("PORT", "EPRT"),
         );
     }
 
@@ -157,7 +198,25 @@ ftp_tests::adapter_tests! {
             &TestServer::with(opts),
             "ftps",
             "set ssl:verify-certificate no",
+            ("PASV", "EPSV"),
         );
+    }
+
+    /// lftp's `ftps://` is implicit FTPS: TLS from the first byte, no AUTH. A server that
+    /// spoke plain FTP on the port would fail the handshake.
+    fn ftps_implicit_sends_no_auth() {
+        let opts = Options {
+            tls: TlsMode::Implicit,
+            ..Options::default()
+        };
+        let srv = TestServer::with(opts);
+        srv.put_file("a.txt", b"implicit");
+        let dir = tempfile::tempdir().unwrap();
+        lftp(&srv, "ftps", "set ssl:verify-certificate no", "get a.txt -o a.txt", dir.path());
+        assert_eq!(std::fs::read(dir.path().join("a.txt")).unwrap(), b"implicit");
+        let sent = sent(dir.path());
+        assert!(!sent.iter().any(|c| c.starts_with("AUTH")), "{sent:?}");
+        assert!(sent.iter().any(|c| c == "PROT P"), "{sent:?}");
     }
 
     fn ftps_with_required_session_reuse() {
@@ -167,6 +226,6 @@ ftp_tests::adapter_tests! {
             require_tls_reuse: true,
             ..Options::default()
         };
-        full_session(&TestServer::with(opts), "ftp", TLS);
+        full_session(&TestServer::with(opts), "ftp", TLS, ("PASV", "EPSV"));
     }
 }

@@ -106,8 +106,36 @@ pub(crate) async fn serve<S: Storage, A: Authenticator>(
                 }
                 Action::StopTls => {
                     if let Stream::Tls(tls) = &mut control {
-                        tls.get_mut().1.send_close_notify();
-                        timeout(idle, control.flush()).await??;
+                        if let futures_rustls::TlsStream::Server(tls) = &mut **tls {
+                            let (tcp, session) = tls.get_mut();
+                            let first = timeout(CCC_GRACE, peek(tcp)).await;
+                            let answer = match first {
+                                // The client closed first (lftp, ftplib): take its
+                                // close_notify, then answer with ours, which it waits for.
+                                Ok(Some(b)) if ftp_host::net::starts_tls_record(b) => {
+                                    let _ = timeout(idle, peer_close_notify(tcp, session)).await;
+                                    true
+                                }
+                                // Cleartext already: a close_notify now would land in the
+                                // client's replies.
+                                Ok(_) => false,
+                                // The client waits for ours (curl).
+                                Err(_) => true,
+                            };
+                            if answer {
+                                tls.get_mut().1.send_close_notify();
+                                timeout(idle, control.flush()).await??;
+                                if first.is_err() {
+                                    if let Stream::Tls(tls) = &mut control {
+                                        if let futures_rustls::TlsStream::Server(tls) = &mut **tls {
+                                            let (tcp, session) = tls.get_mut();
+                                            let _ = timeout(idle, peer_close_notify(tcp, session))
+                                                .await;
+                                        }
+                                    }
+                                }
+                            }
+                        }
                         control = std::mem::replace(&mut control, Stream::Closed).into_plain();
                     }
                 }
@@ -248,4 +276,47 @@ fn act<S: Storage, A: Authenticator>(
 /// closes the channel) cancels it.
 fn spawn(f: impl std::future::Future<Output = ()> + Send + 'static) -> Task<()> {
     rt::spawn(f.in_current_span())
+}
+
+/// How long the server waits after `200` to CCC for the client's close_notify before it sends
+/// its own. RFC 4217 §6 has both sides close TLS, but clients differ on who goes first: lftp
+/// and Python's ftplib close first and take a close_notify that arrives with the `200` for
+/// the end of the connection; curl waits for the server's.
+const CCC_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The first byte waiting on the socket, left there; `None` when the connection ended.
+async fn peek(tcp: &Tcp) -> Option<u8> {
+    let mut first = [0u8; 1];
+    match tcp.peek(&mut first).await {
+        Ok(1) => Some(first[0]),
+        _ => None,
+    }
+}
+
+/// Takes the client's close_notify after CCC (RFC 4217 §6) off the socket, one whole TLS
+/// record at a time and through the TLS session, so that the cleartext after it is read as
+/// commands and not lost inside the TLS layer; returns at once when the client goes
+/// straight to cleartext.
+async fn peer_close_notify(tcp: &mut Tcp, session: &mut rustls::ServerConnection) {
+    use futures_lite::AsyncReadExt;
+    loop {
+        match peek(tcp).await {
+            Some(b) if ftp_host::net::starts_tls_record(b) => {}
+            _ => return,
+        }
+        let mut header = [0u8; 5];
+        if tcp.read_exact(&mut header).await.is_err() {
+            return;
+        }
+        let mut record = vec![0u8; ftp_host::net::tls_record_len(&header)];
+        record[..5].copy_from_slice(&header);
+        if tcp.read_exact(&mut record[5..]).await.is_err() {
+            return;
+        }
+        let fed = session.read_tls(&mut &record[..]).is_ok();
+        match session.process_new_packets() {
+            Ok(state) if fed && !state.peer_has_closed() => {}
+            _ => return,
+        }
+    }
 }

@@ -59,6 +59,10 @@ impl<S: Storage, A> Ctx<'_, S, A> {
     }
 }
 
+/// How long the server waits after `200` to CCC for the client's close_notify before it
+/// sends its own: clients differ on who goes first (see [`Blocker::CccWait`]).
+const CCC_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Something that must finish before the session's next action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Blocker {
@@ -66,8 +70,17 @@ enum Blocker {
     StartTls,
     /// The control connection's TLS handshake, until this deadline.
     Handshake(Instant),
-    /// CCC: close_notify once the replies before it are written, then cleartext.
+    /// CCC: once the replies before it are written, wait for the client's close_notify.
     StopTls,
+    /// CCC: the client may close TLS first until this deadline (lftp and Python's ftplib do,
+    /// and take a close_notify that comes with the `200` for the end of the connection);
+    /// then the server sends its own (curl waits for it).
+    CccWait(Instant),
+    /// CCC: the server's close_notify is queued; flush it, then cleartext.
+    CccAnswer,
+    /// CCC: the server closed first; take the client's answering close_notify if one comes
+    /// before cleartext, until this deadline.
+    CccSent(Instant),
     /// Close once the replies before it are written.
     Close,
 }
@@ -206,7 +219,9 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
         };
         add(self.implicit);
         add(self.write_stalled.map(|t| crate::later(t, idle)));
-        if let Some(Blocker::Handshake(t)) = self.blocker {
+        if let Some(Blocker::Handshake(t) | Blocker::CccWait(t) | Blocker::CccSent(t)) =
+            self.blocker
+        {
             add(Some(t));
         }
         for t in self.tasks.values() {
@@ -641,6 +656,66 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
         ok
     }
 
+    /// One step of leaving TLS after CCC (RFC 4217 §6); true if it moved.
+    fn ccc_step(&mut self, now: Instant, idle: std::time::Duration) -> std::io::Result<bool> {
+        use crate::sock::CccPeek;
+        let Some(c) = self.control.as_mut() else {
+            self.blocker = None;
+            return Ok(true);
+        };
+        let before = self.blocker;
+        match self.blocker {
+            Some(Blocker::CccWait(t)) => match c.ccc_peek()? {
+                CccPeek::TlsRecord => {
+                    if c.ccc_take_record()? == Some(true) {
+                        c.close_notify();
+                        self.blocker = Some(Blocker::CccAnswer);
+                    }
+                }
+                // A close_notify now would land in the client's cleartext replies.
+                CccPeek::Cleartext => {
+                    c.drop_tls();
+                    self.blocker = None;
+                }
+                CccPeek::Nothing if t <= now => {
+                    c.close_notify();
+                    if c.flush()? {
+                        self.blocker = Some(Blocker::CccSent(crate::later(now, idle)));
+                    } else {
+                        self.blocker = Some(Blocker::CccAnswer);
+                    }
+                }
+                CccPeek::Nothing => {}
+            },
+            Some(Blocker::CccAnswer) => {
+                let sent = c.flush()?;
+                if sent {
+                    c.drop_tls();
+                    self.blocker = None;
+                }
+            }
+            Some(Blocker::CccSent(t)) => match c.ccc_peek()? {
+                CccPeek::TlsRecord => {
+                    if c.ccc_take_record()? == Some(true) {
+                        c.drop_tls();
+                        self.blocker = None;
+                    }
+                }
+                CccPeek::Cleartext => {
+                    c.drop_tls();
+                    self.blocker = None;
+                }
+                CccPeek::Nothing if t <= now => {
+                    c.drop_tls();
+                    self.blocker = None;
+                }
+                CccPeek::Nothing => {}
+            },
+            _ => {}
+        }
+        Ok(self.blocker != before)
+    }
+
     /// Control connection I/O: the implicit handshake, writes, blockers, reads.
     fn control_io(&mut self, ctx: &mut Ctx<'_, S, A>) -> bool {
         let now = Instant::now();
@@ -689,23 +764,24 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
             }
             Some(Blocker::StopTls) if flushed => {
                 moved = true;
-                if let Some(c) = self.control.as_mut() {
-                    c.close_notify();
-                    match c.flush() {
-                        Ok(true) => {
-                            c.drop_tls();
-                            self.blocker = None;
-                        }
-                        Ok(false) => {}
-                        Err(_) => {
-                            self.control_lost(now);
-                            return true;
-                        }
-                    }
-                } else {
-                    self.blocker = None;
+                self.blocker = Some(Blocker::CccWait(crate::later(now, CCC_GRACE)));
+            }
+            _ => {}
+        }
+        if matches!(
+            self.blocker,
+            Some(Blocker::CccWait(_) | Blocker::CccAnswer | Blocker::CccSent(_))
+        ) {
+            let idle = ctx.shared.config.idle_timeout;
+            match self.ccc_step(now, idle) {
+                Ok(m) => moved |= m,
+                Err(_) => {
+                    self.control_lost(now);
+                    return true;
                 }
             }
+        }
+        match self.blocker {
             Some(Blocker::Close) if flushed => {
                 if let Some(c) = self.control.as_ref() {
                     c.shutdown_write();

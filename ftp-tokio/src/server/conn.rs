@@ -124,8 +124,35 @@ async fn serve_inner<S: Storage, A: Authenticator>(
                 }
                 Action::StopTls => {
                     if let Stream::Tls(mut tls) = control {
-                        tls.get_mut().1.send_close_notify();
-                        flush(&shared, &mut tls).await?;
+                        let limit = shared.config.idle_timeout;
+                        let (tcp, session) = tls.get_mut();
+                        let first = tokio::time::timeout(CCC_GRACE, peek(tcp)).await;
+                        let answer = match first {
+                            // The client closed first (lftp, ftplib): take its close_notify,
+                            // then answer with ours, which it waits for.
+                            Ok(Some(b)) if ftp_host::net::starts_tls_record(b) => {
+                                let _ =
+                                    tokio::time::timeout(limit, peer_close_notify(tcp, session))
+                                        .await;
+                                true
+                            }
+                            // Cleartext already: the client dropped TLS without a word, and a
+                            // close_notify now would land in its replies.
+                            Ok(_) => false,
+                            // The client waits for ours (curl): send it, then take the client's
+                            // answer if it sends one.
+                            Err(_) => true,
+                        };
+                        if answer {
+                            tls.get_mut().1.send_close_notify();
+                            flush(&shared, &mut tls).await?;
+                            if first.is_err() {
+                                let (tcp, session) = tls.get_mut();
+                                let _ =
+                                    tokio::time::timeout(limit, peer_close_notify(tcp, session))
+                                        .await;
+                            }
+                        }
                         control = Stream::Plain(tls.into_inner().0);
                     }
                 }
@@ -311,5 +338,48 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+/// How long the server waits after `200` to CCC for the client's close_notify before it sends
+/// its own. RFC 4217 §6 has both sides close TLS, but clients differ on who goes first: lftp
+/// and Python's ftplib close first and take a close_notify that arrives with the `200` for
+/// the end of the connection; curl waits for the server's.
+const CCC_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The first byte waiting on the socket, left there; `None` when the connection ended.
+async fn peek(tcp: &TcpStream) -> Option<u8> {
+    let mut first = [0u8; 1];
+    match tcp.peek(&mut first).await {
+        Ok(1) => Some(first[0]),
+        _ => None,
+    }
+}
+
+/// Takes the client's close_notify after CCC (RFC 4217 §6) off the socket, one whole TLS
+/// record at a time and through the TLS session, so that the cleartext after it is read as
+/// commands and not lost inside the TLS layer; returns at once when the client goes
+/// straight to cleartext (curl sends no close_notify).
+async fn peer_close_notify(tcp: &mut TcpStream, session: &mut rustls::ServerConnection) {
+    loop {
+        let mut first = [0u8; 1];
+        match tcp.peek(&mut first).await {
+            Ok(1) if ftp_host::net::starts_tls_record(first[0]) => {}
+            _ => return,
+        }
+        let mut header = [0u8; 5];
+        if tcp.read_exact(&mut header).await.is_err() {
+            return;
+        }
+        let mut record = vec![0u8; ftp_host::net::tls_record_len(&header)];
+        record[..5].copy_from_slice(&header);
+        if tcp.read_exact(&mut record[5..]).await.is_err() {
+            return;
+        }
+        let fed = session.read_tls(&mut &record[..]).is_ok();
+        match session.process_new_packets() {
+            Ok(state) if fed && !state.peer_has_closed() => {}
+            _ => return,
+        }
     }
 }

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use ftp_host::client::{Config, Error, Operations};
 use ftp_proto::client::DataMode;
+use ftp_proto::listing::EntryKind;
+use ftp_proto::time::Timestamp;
 use ftp_tests::{content, sha256};
 
 /// How to connect.
@@ -41,6 +43,8 @@ pub struct Caps {
     pub rest_stor: bool,
     /// NLST includes `.` and `..`.
     pub nlst_dots: bool,
+    /// LIST shows a symlink as the file it points to.
+    pub follows_symlinks: bool,
 }
 
 pub fn config(user: &str, pass: &str, mode: Mode) -> Config {
@@ -141,6 +145,146 @@ macro_rules! client_suite {
                 assert_eq!(n, bytes.len() as u64);
             }
 
+            /// A file dated long ago (LIST shows a year: day precision), a recent one (LIST
+            /// shows the time: minute precision), a directory and a symlink, put on disk
+            /// beside the client's files; LIST (and MLSD where offered) must give each the
+            /// type, size and date the disk has.
+            async fn check_listing_facts(
+                client: &$krate::client::Client,
+                root: &Path,
+                caps: Caps,
+                tag: &str,
+            ) {
+                let old = format!("{tag}-old.bin");
+                let recent = format!("{tag}-recent.bin");
+                let dir = format!("{tag}-listed-dir");
+                let link = format!("{tag}-link");
+                let now = std::time::SystemTime::now();
+                // 2021-03-04T05:06:07Z, and three days ago at 30 s past a minute.
+                let old_time = std::time::UNIX_EPOCH + Duration::from_secs(1_614_834_367);
+                let ago = now.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 3 * 86_400;
+                let recent_time = std::time::UNIX_EPOCH + Duration::from_secs(ago - ago % 60 + 30);
+                for (name, len, time) in [(&old, 12_345, old_time), (&recent, 777, recent_time)] {
+                    std::fs::write(root.join(name), content(len, 5)).unwrap();
+                    std::fs::File::options()
+                        .write(true)
+                        .open(root.join(name))
+                        .and_then(|f| f.set_modified(time))
+                        .unwrap();
+                }
+                std::fs::create_dir(root.join(&dir)).unwrap();
+                std::os::unix::fs::symlink(&old, root.join(&link)).unwrap();
+                let unix = |t: std::time::SystemTime| {
+                    t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+                };
+
+                let entries = client.list(None::<&str>).await.expect("list");
+                let find = |name: &str| {
+                    entries
+                        .iter()
+                        .find(|e| e.name.as_ref() == name.as_bytes())
+                        .unwrap_or_else(|| panic!("LIST has no {name}: {entries:?}"))
+                };
+                let e = find(&old);
+                assert_eq!(e.kind, EntryKind::File, "{e:?}");
+                assert_eq!(e.size, Some(12_345), "{e:?}");
+                let t = e.modified.expect("LIST date").unix_seconds();
+                // A year-dated LIST line has the day only (2021-03-04); a server listing
+                // in UTC puts it on that day.
+                assert_eq!(t - t % 86_400, 1_614_816_000, "{e:?}");
+                let e = find(&recent);
+                assert_eq!(e.kind, EntryKind::File, "{e:?}");
+                assert_eq!(e.size, Some(777), "{e:?}");
+                let t = e.modified.expect("LIST date").unix_seconds();
+                assert_eq!(t, unix(recent_time) - 30, "minute of {e:?}");
+                let e = find(&dir);
+                assert_eq!(e.kind, EntryKind::Dir, "{e:?}");
+                let e = find(&link);
+                assert!(
+                    matches!(&e.kind, EntryKind::Symlink { target } if target.as_deref() == Some(old.as_bytes()))
+                        || (caps.follows_symlinks && e.kind == EntryKind::File && e.size == Some(12_345)),
+                    "{e:?}"
+                );
+
+                if caps.mlsd {
+                    let entries = client.mlsd(None::<&str>).await.expect("mlsd");
+                    let find = |name: &str| {
+                        entries
+                            .iter()
+                            .find(|e| e.name.as_ref() == name.as_bytes())
+                            .unwrap_or_else(|| panic!("MLSD has no {name}: {entries:?}"))
+                    };
+                    for (name, len, time) in [(&old, 12_345, old_time), (&recent, 777, recent_time)] {
+                        let e = find(name);
+                        assert_eq!(e.kind, EntryKind::File, "{e:?}");
+                        assert_eq!(e.size, Some(len), "{e:?}");
+                        // MLSD's modify fact is UTC to the second.
+                        assert_eq!(e.modified.map(|t| t.unix_seconds()), Some(unix(time)), "{e:?}");
+                    }
+                    assert_eq!(find(&dir).kind, EntryKind::Dir);
+                }
+                for name in [&old, &recent, &link] {
+                    std::fs::remove_file(root.join(name)).unwrap();
+                }
+                std::fs::remove_dir(root.join(&dir)).unwrap();
+            }
+
+            /// STOU, MFMT, SITE CHMOD and STAT, checked on disk where they change it.
+            pub async fn run_extras(client: &$krate::client::Client, root: &Path, tag: &str) {
+                use std::os::unix::fs::PermissionsExt;
+                // STOU: the server picks the name; the reply names it and the file holds the
+                // bytes sent.
+                let body = format!("{tag} unique\n").into_bytes();
+                let name = client
+                    .stou(&body[..])
+                    .await
+                    .expect("stou")
+                    .expect("the STOU reply names the file");
+                let name = String::from_utf8_lossy(&name).into_owned();
+                let name = name.rsplit('/').next().unwrap_or(&name).to_owned();
+                assert_eq!(on_disk(root, &name), body, "STOU file {name}");
+                std::fs::remove_file(root.join(&name)).unwrap();
+
+                // MFMT sets the date on disk, and MDTM reads it back.
+                let file = format!("{tag}-extras.txt");
+                std::fs::write(root.join(&file), b"x").unwrap();
+                std::fs::set_permissions(
+                    root.join(&file),
+                    std::fs::Permissions::from_mode(0o644),
+                )
+                .unwrap();
+                // 2020-01-02T03:04:05Z
+                let when = Timestamp::from_unix(1_577_934_245, 0).unwrap();
+                let r = client.mfmt(&file, when).await.expect("mfmt");
+                assert_eq!(r.code().to_string(), "213", "{r:?}");
+                let modified = std::fs::metadata(root.join(&file)).unwrap().modified().unwrap();
+                assert_eq!(Timestamp::from_system_time(modified), Some(when));
+                assert_eq!(client.mdtm(&file).await.expect("mdtm"), when);
+
+                // SITE CHMOD changes the mode on disk.
+                let r = client
+                    .site(format!("CHMOD 600 {file}"))
+                    .await
+                    .expect("site chmod");
+                assert_eq!(r.code().to_string(), "200", "{r:?}");
+                let mode = std::fs::metadata(root.join(&file)).unwrap().permissions().mode();
+                assert_eq!(mode & 0o777, 0o600);
+                // An unknown SITE command is refused with the server's reply.
+                let err = client.site("NO-SUCH-THING").await.unwrap_err();
+                assert!(err.reply().is_some_and(|r| r.code().to_string().starts_with('5')), "{err}");
+
+                // STAT of the server, and of a file (its listing line, over the control
+                // connection).
+                let r = client.stat(None::<&str>).await.expect("stat");
+                assert!(r.code().to_string().starts_with("21"), "{r:?}");
+                let r = client.stat(Some(&file)).await.expect("stat file");
+                assert!(r.code().to_string().starts_with("21"), "{r:?}");
+                let text = r.lines().map(|l| String::from_utf8_lossy(l).into_owned()).collect::<Vec<_>>().join("\n");
+                assert!(text.contains(&file), "{text}");
+                assert!(text.contains("-rw-------"), "{text}");
+                client.delete(&file).await.expect("delete");
+            }
+
             /// Every operation, against a server whose user lands in `root`.
             pub async fn run(client: &$krate::client::Client, root: &Path, caps: Caps, tag: &str) {
                 client.noop().await.expect("noop");
@@ -199,6 +343,9 @@ macro_rules! client_suite {
                 put(client, &name, b"one\n").await;
                 client.appe(&name, &b"two\n"[..]).await.expect("appe");
                 assert_eq!(on_disk(root, &name), b"one\ntwo\n");
+
+                // LIST and MLSD entries as the client parses them, against the disk.
+                check_listing_facts(client, root, caps, tag).await;
 
                 // Listings.
                 let listed = names(&client.list(None::<&str>).await.expect("list"));
@@ -395,6 +542,12 @@ pub mod mio_shim {
             }
             pub async fn appe(&self, path: &str, src: impl std::io::Read) -> Result<u64, Error> {
                 self.0.appe(path, src)
+            }
+            pub async fn stou(
+                &self,
+                src: impl std::io::Read,
+            ) -> Result<Option<bytes::Bytes>, Error> {
+                self.0.stou(src)
             }
             pub async fn quit(self) -> Result<(), Error> {
                 self.0.quit()
