@@ -36,6 +36,11 @@ impl Tcp {
     pub(crate) fn get_ref(&self) -> &TcpStream {
         self.0.get_ref()
     }
+
+    /// Takes the connection out of the reactor (it stays non-blocking).
+    pub(crate) fn into_std(self) -> io::Result<TcpStream> {
+        self.0.into_inner()
+    }
 }
 
 impl AsyncRead for Tcp {
