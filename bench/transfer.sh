@@ -84,6 +84,9 @@ NAMES+=(vsftpd)
 
 SIZE=$((SIZE_MIB * 1024 * 1024))
 CLK_TCK=$(python3 -c 'import os; print(os.sysconf("SC_CLK_TCK"))')
+# The interpreter itself, not a wrapper script (a pyenv shim runs python as its own child, and
+# the server's PID would be taken for the wrapper's).
+PYTHON=$(python3 -c 'import sys; print(sys.executable)')
 WORK=""
 declare -A PORT=() ROOT=() WRAP=() PID=() CRED=()
 
@@ -176,7 +179,7 @@ quiesce() {
 # checks the login and that the test file is visible.
 start_server() {
   local name=$1 i line; shift
-  python3 "$WORK/reaper.py" "$@" >"$WORK/$name.log" 2>&1 </dev/null &
+  "$PYTHON" "$WORK/reaper.py" "$@" >"$WORK/$name.log" 2>&1 </dev/null &
   WRAP[$name]=$!
   for ((i = 0; i < 50; i++)); do
     PID[$name]=$(children "${WRAP[$name]}")

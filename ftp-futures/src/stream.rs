@@ -41,6 +41,11 @@ impl Tcp {
     pub(crate) async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.peek(buf).await
     }
+
+    /// Takes the connection out of the reactor (it stays non-blocking).
+    pub(crate) fn into_std(self) -> io::Result<TcpStream> {
+        self.0.into_inner()
+    }
 }
 
 impl AsyncRead for Tcp {

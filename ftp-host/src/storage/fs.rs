@@ -291,6 +291,12 @@ impl Storage for FsStorage {
         Ok((file, Some(meta.len().saturating_sub(offset))))
     }
 
+    /// The reader is the file itself, positioned at the offset asked for (a regular file:
+    /// [`open_read`](Storage::open_read) refuses anything else).
+    fn reader_into_file(reader: File) -> Result<File, File> {
+        Ok(reader)
+    }
+
     fn open_write(
         &self,
         path: &VirtualPath,

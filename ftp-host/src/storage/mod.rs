@@ -86,6 +86,15 @@ pub trait Storage: Send + Sync + 'static {
         offset: u64,
     ) -> Result<(Self::Reader, Option<u64>), Failure>;
 
+    /// The open file behind a reader of [`open_read`](Self::open_read), for hosts that can
+    /// send it without reading it (`sendfile(2)` for plain TYPE I downloads on Linux; see
+    /// [`FileSide::zero_copy`](crate::transfer::FileSide::zero_copy)). Give the file only when
+    /// what it holds from its current position to its end is exactly what the reader would
+    /// yield. The default keeps the reader, and the download is read and sent chunk by chunk.
+    fn reader_into_file(reader: Self::Reader) -> Result<std::fs::File, Self::Reader> {
+        Err(reader)
+    }
+
     /// Opens a file for writing. For [`WriteMode::CreateUnique`] `path` is the directory and
     /// the returned path names the file created; otherwise the returned path is `None`.
     fn open_write(

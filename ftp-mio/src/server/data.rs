@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use ftp_host::transfer::{
-    upload_outcome, Chunk, NetEnd, Progress, TransferOutcome, TRANSFER_CHUNK,
+    upload_outcome, Chunk, NetEnd, Progress, SendGuard, TransferOutcome, TRANSFER_CHUNK,
 };
 use ftp_proto::server::TransferError;
 use mio::net::TcpListener;
@@ -58,6 +58,8 @@ pub(crate) enum Work {
     },
     /// A download or a listing.
     Sending(Box<Sending>),
+    /// A zero-copy download: its connection left the loop for a transfer thread.
+    SendingFile(SendingFile),
     /// An upload.
     Receiving(Box<Receiving>),
 }
@@ -66,7 +68,7 @@ impl Work {
     /// The connection the task owns, if any.
     pub(crate) fn sock_mut(&mut self) -> Option<&mut DataSock> {
         match self {
-            Work::Accepting(..) => None,
+            Work::Accepting(..) | Work::SendingFile(_) => None,
             Work::Connecting { sock, .. } | Work::Securing { sock, .. } => sock.as_mut(),
             Work::Sending(s) => Some(&mut s.sock),
             Work::Receiving(r) => Some(&mut r.sock),
@@ -82,6 +84,7 @@ impl Work {
             }
             Work::Sending(s) => Some(s.sock.token),
             Work::Receiving(r) => Some(r.sock.token),
+            Work::SendingFile(_) => None,
         }
     }
 
@@ -193,6 +196,41 @@ impl Sending {
     /// The file side ended.
     pub(crate) fn file_done(&mut self, r: Result<(), TransferError>) {
         self.file = Some(r);
+    }
+}
+
+/// A zero-copy download, sent by a transfer thread with `sendfile(2)`
+/// ([`ftp_host::transfer::SendJob`]); the loop only waits for it to end. Dropping it (the
+/// core closed or aborted the channel) drops the guard, which stops the thread and shuts the
+/// connection down.
+pub(crate) struct SendingFile {
+    _guard: SendGuard,
+    progress: Progress,
+    end: Option<Result<(), TransferError>>,
+}
+
+impl SendingFile {
+    pub(crate) fn new(guard: SendGuard, progress: Progress) -> SendingFile {
+        SendingFile {
+            _guard: guard,
+            progress,
+            end: None,
+        }
+    }
+
+    /// The transfer thread ended.
+    pub(crate) fn file_done(&mut self, r: Result<(), TransferError>) {
+        self.end = Some(r);
+    }
+
+    /// `(moved, outcome at the end)`: the thread's verdict, once it has one. Every byte it
+    /// sent is in `progress`.
+    pub(crate) fn step(&mut self) -> (bool, Option<TransferOutcome>) {
+        match self.end.take() {
+            Some(Ok(())) => (true, Some(TransferOutcome::Done(self.progress.get()))),
+            Some(Err(e)) => (true, Some(TransferOutcome::Failed(e))),
+            None => (false, None),
+        }
     }
 }
 

@@ -4,7 +4,8 @@
 //! - A [`Job`] (a login or a storage call) runs to its end and its [`Done`] goes back to the
 //!   loop as a [`Notice`].
 //! - The file side of a transfer ([`Downloader::run`] or [`Uploader::run`]) runs on a thread
-//!   of its own for the whole transfer, exchanging chunks with the loop through a [`Pipe`] of
+//!   of its own for the whole transfer (a zero-copy download, [`SendJob::run`], its network
+//!   side too), exchanging chunks with the loop through a [`Pipe`] of
 //!   at most [`CHUNKS_IN_FLIGHT`] chunks. A fixed number of transfer threads would make the
 //!   next transfer wait for a free one, moving nothing, and the core would take it for stalled
 //!   (426); the number of transfers is bounded by the connection limit instead.
@@ -21,7 +22,7 @@ use bytes::Bytes;
 use ftp_host::auth::Authenticator;
 use ftp_host::server::{Done, Job};
 use ftp_host::storage::Storage;
-use ftp_host::transfer::{Chunk, Downloader, Source, Uploader};
+use ftp_host::transfer::{Chunk, Downloader, SendJob, Source, TransferOutcome, Uploader};
 use ftp_proto::server::{DataId, TransferError};
 
 /// Chunks in flight between the network and the file side of one transfer: enough to keep
@@ -198,6 +199,8 @@ pub(crate) enum Work<S: Storage, A> {
     Job(u64, Job<S, A>),
     Download(u64, DataId, Downloader<Source<S::Reader>>, Arc<Pipe<Bytes>>),
     Upload(u64, DataId, Uploader<S>, Arc<Pipe<Chunk>>),
+    /// A zero-copy download: the whole transfer, connection included, on the thread.
+    SendFile(u64, DataId, SendJob),
 }
 
 struct Queues<S: Storage, A> {
@@ -333,6 +336,13 @@ fn run<S: Storage, A: Authenticator>(work: Work<S, A>, notifier: &Notifier<S>) {
                 Some(chunk)
             });
             pipe.close_consumer();
+            notifier.send(Notice::File(key, id, r));
+        }
+        Work::SendFile(key, id, job) => {
+            let r = match job.run() {
+                TransferOutcome::Failed(e) => Err(e),
+                TransferOutcome::Done(_) | TransferOutcome::Truncated(_) => Ok(()),
+            };
             notifier.send(Notice::File(key, id, r));
         }
     }

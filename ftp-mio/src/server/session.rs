@@ -17,7 +17,7 @@ use ftp_proto::server::{DataId, ServerConfig, ServerSession};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Interest, Registry, Token};
 
-use super::data::{DataSock, DataTask, Receiving, Sending, Task, Work};
+use super::data::{DataSock, DataTask, Receiving, Sending, SendingFile, Task, Work};
 use super::pool::{Pipe, Pool, Work as PoolWork};
 use crate::sock::{ReadResult, Sock};
 use ftp_host::net::connect_state;
@@ -205,6 +205,7 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
         match self.tasks.get_mut(&id).map(|t| &mut t.work) {
             Some(Work::Sending(s)) => s.file_done(r),
             Some(Work::Receiving(rx)) => rx.file_done(r),
+            Some(Work::SendingFile(f)) => f.file_done(r),
             _ => {}
         }
     }
@@ -358,6 +359,14 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
         Ok(token)
     }
 
+    /// Takes a data connection out of the loop for good (deregistered, token freed).
+    fn release(&mut self, ctx: &mut Ctx<'_, S, A>, mut s: DataSock) -> std::net::TcpStream {
+        let _ = ctx.registry.deregister(&mut s.sock.tcp);
+        ctx.tokens.remove(&s.token);
+        self.data_tokens.retain(|t| *t != s.token);
+        std::net::TcpStream::from(s.sock.tcp)
+    }
+
     /// Points a connection's token at channel `id` again (it was with `ServerConn`).
     fn adopt(&mut self, ctx: &mut Ctx<'_, S, A>, id: DataId, s: &mut DataSock) {
         ctx.tokens.insert(s.token, (self.key, Some(id)));
@@ -438,6 +447,16 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
                     file,
                     progress,
                 } => {
+                    let file = match file.zero_copy(!stream.sock.is_tls()) {
+                        Ok(zero) => {
+                            let tcp = self.release(ctx, stream);
+                            let (job, guard) = zero.start(tcp, progress.clone());
+                            ctx.pool.submit(PoolWork::SendFile(self.key, id, job));
+                            self.add_task(id, Work::SendingFile(SendingFile::new(guard, progress)));
+                            continue;
+                        }
+                        Err(file) => file,
+                    };
                     self.adopt(ctx, id, &mut stream);
                     let work = match file {
                         FileSide::Download(d) => {
@@ -574,6 +593,14 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
                 }
                 Work::Sending(s) => {
                     let (m, end) = s.step();
+                    moved |= m;
+                    if let Some(outcome) = end {
+                        task.alive.set(false);
+                        reports.push((id, None, Some(Err(outcome))));
+                    }
+                }
+                Work::SendingFile(f) => {
+                    let (m, end) = f.step();
                     moved |= m;
                     if let Some(outcome) = end {
                         task.alive.set(false);

@@ -1,5 +1,6 @@
 //! The network side of data connections: connects, TLS and the byte loops. The file side
-//! runs on tokio's blocking pool ([`ftp_host::transfer`]).
+//! runs on tokio's blocking pool ([`ftp_host::transfer`]); a plain TYPE I download on Linux
+//! runs there whole, with `sendfile(2)` ([`ftp_host::transfer::SendFile`]).
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -8,7 +9,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use ftp_host::storage::Storage;
 use ftp_host::transfer::{
-    download_outcome, upload_outcome, Chunk, FileSide, NetEnd, Progress, TransferOutcome,
+    download_outcome, upload_outcome, Chunk, FileSide, NetEnd, Progress, SendFile, TransferOutcome,
 };
 use ftp_proto::server::TransferError;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -53,6 +54,10 @@ pub(crate) async fn transfer<S: Storage>(
     file: FileSide<S>,
     progress: Progress,
 ) -> TransferOutcome {
+    let file = match file.zero_copy(matches!(stream, Stream::Plain(_))) {
+        Ok(zero) => return send_file(stream, zero, progress).await,
+        Err(file) => file,
+    };
     match file {
         FileSide::Download(d) => {
             let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
@@ -78,6 +83,23 @@ pub(crate) async fn transfer<S: Storage>(
             upload_outcome(net, file, bytes)
         }
     }
+}
+
+/// A zero-copy download: the connection leaves the reactor for a blocking thread, which sends
+/// the file with `sendfile(2)`. The guard, dropped with this future when the conn drops the
+/// task, stops that thread and shuts the connection down.
+async fn send_file(stream: Stream, file: SendFile, progress: Progress) -> TransferOutcome {
+    let tcp = match stream {
+        Stream::Plain(tcp) => tcp.into_std(),
+        _ => return TransferOutcome::Failed(TransferError::ConnectionLost),
+    };
+    let Ok(tcp) = tcp else {
+        return TransferOutcome::Failed(TransferError::ConnectionLost);
+    };
+    let (job, _guard) = file.start(tcp, progress);
+    tokio::task::spawn_blocking(move || job.run())
+        .await
+        .unwrap_or(TransferOutcome::Failed(TransferError::Local))
 }
 
 async fn send(
