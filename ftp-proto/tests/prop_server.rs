@@ -799,8 +799,6 @@ proptest! {
 
     /// REST applies to the next transfer command only.
     #[test]
-    #[ignore = "a RETR or STOR refused before it opens anything (425 no data channel, 550 \
-                read-only) leaves the REST offset set, and the next transfer uses it; issue 15"]
     fn rest_applies_to_the_next_transfer_only(
         tls in any::<u8>(),
         reuse in any::<bool>(),

@@ -2753,7 +2753,6 @@ fn type_a_marks_file_transfers_ascii_both_ways_until_type_i() {
 /// A REST belongs to the next transfer command even when that command is refused: a later,
 /// unrelated STOR must not write at the old offset into the middle of a file.
 #[test]
-#[ignore = "RETR/STOR refused before rest.take() (425 no data channel) keep the offset; issue 15"]
 fn a_refused_retr_uses_up_the_rest_offset() {
     let mut h = H::new(ServerConfig::default());
     h.login();

@@ -184,8 +184,10 @@ impl ServerSession {
                 _ => self.passive(PassiveForm::Epsv),
             },
             Command::Retr(path) => {
+                // REST applies to the next transfer command whatever its fate: a refused one
+                // uses it up too, or it would land on some later, unrelated transfer.
+                let offset = self.rest.take().unwrap_or(0);
                 if let Some(p) = self.data_command_path(&path, false) {
-                    let offset = self.rest.take().unwrap_or(0);
                     let next = StorageRequest::OpenRead { path: p.clone(), offset };
                     if offset == 0 {
                         self.open(Direction::Send, false, false, next);
@@ -197,11 +199,12 @@ impl ServerSession {
                 }
             }
             Command::Stor(path) => {
+                let rest = self.rest.take();
                 if !self.writable() {
                     return;
                 }
                 if let Some(p) = self.data_command_path(&path, true) {
-                    let mode = match self.rest.take() {
+                    let mode = match rest {
                         Some(n) if n > 0 => WriteMode::AtOffset(n),
                         _ => WriteMode::Truncate,
                     };
@@ -209,10 +212,11 @@ impl ServerSession {
                 }
             }
             Command::Appe(path) => {
+                let rest = self.rest.take();
                 if !self.writable() {
                     return;
                 }
-                if self.rest.take().is_some_and(|n| n > 0) {
+                if rest.is_some_and(|n| n > 0) {
                     return self.reply(550, b"REST is not allowed with APPE.");
                 }
                 if let Some(p) = self.data_command_path(&path, true) {
@@ -220,10 +224,11 @@ impl ServerSession {
                 }
             }
             Command::Stou(_) => {
+                let rest = self.rest.take();
                 if !self.writable() {
                     return;
                 }
-                if self.rest.take().is_some_and(|n| n > 0) {
+                if rest.is_some_and(|n| n > 0) {
                     return self.reply(550, b"REST is not allowed with STOU.");
                 }
                 if self.data_ready_check() {
