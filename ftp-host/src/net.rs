@@ -151,6 +151,12 @@ pub fn tls_record_len(header: &[u8; 5]) -> usize {
     5 + usize::from(u16::from_be_bytes([header[3], header[4]]))
 }
 
+/// How long a server waits after `200` to CCC for the client's close_notify before it sends
+/// its own. RFC 4217 §6 has both sides close TLS, but clients differ on who goes first: lftp
+/// and Python's ftplib close first and take a close_notify that arrives with the `200` for
+/// the end of the connection; curl waits for the server's.
+pub const CCC_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -15,6 +15,23 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// After CCC: feeds one whole TLS record the client sent (see
+/// [`net::starts_tls_record`](crate::net::starts_tls_record) and
+/// [`net::tls_record_len`](crate::net::tls_record_len)) to the control connection's TLS
+/// session; `Ok(true)` once the client's close_notify is in, so the bytes after it are
+/// cleartext commands. An adapter takes exactly one record off the socket per call, so that
+/// no cleartext is swallowed by the TLS layer.
+pub fn ccc_feed_record(
+    session: &mut rustls::ServerConnection,
+    record: &[u8],
+) -> std::io::Result<bool> {
+    session.read_tls(&mut &record[..])?;
+    let state = session
+        .process_new_packets()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    Ok(state.peer_has_closed())
+}
+
 /// Builds a rustls server configuration for FTPS from a certificate chain and a private key.
 ///
 /// It uses the ring provider with rustls' safe defaults (TLS 1.2 and 1.3), offers ALPN `ftp`

@@ -335,12 +335,14 @@ impl Sock {
         let record = buf.get_mut(..len).unwrap_or_default();
         self.tcp.read_exact(record)?;
         #[cfg(feature = "tls")]
-        if let Some(tls) = self.tls.as_mut() {
-            tls.read_tls(&mut &record[..])?;
-            let state = tls
-                .process_new_packets()
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-            return Ok(Some(state.peer_has_closed()));
+        if let Some(tls) = self.tls.as_deref_mut() {
+            return match tls {
+                rustls::Connection::Server(server) => {
+                    ftp_host::tls::ccc_feed_record(server, record).map(Some)
+                }
+                // Only a server waits for the peer's close_notify after CCC.
+                rustls::Connection::Client(_) => Ok(Some(true)),
+            };
         }
         Ok(Some(true))
     }

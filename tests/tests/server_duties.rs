@@ -410,7 +410,14 @@ ftp_tests::adapter_tests! {
         // socket buffers hold, read slowly), at the same time: none may wait, moving nothing,
         // for a server thread and be taken for stalled.
         use sha2::{Digest, Sha256};
-        let srv = quick_data_timeout();
+        // A 3-second data timeout, not 1: on a loaded 2-core machine a transfer thread can go
+        // unscheduled for a second, which is not the stall this test is about. The reads are
+        // slowed to match, so each transfer still outlasts the timeout (96 reads x 60 ms).
+        let srv = TestServer::with(Options {
+            anonymous: false,
+            data_timeout: Duration::from_secs(3),
+            ..Options::default()
+        });
         let body = content(48 << 20, 7);
         srv.put_file("shared.bin", &body);
         let addr = srv.addr;
@@ -433,7 +440,7 @@ ftp_tests::adapter_tests! {
                             break;
                         }
                         hash.update(&buf[..n]);
-                        std::thread::sleep(Duration::from_millis(20));
+                        std::thread::sleep(Duration::from_millis(60));
                     }
                     let r = c.reply();
                     assert!(r.starts_with("226"), "{r}");

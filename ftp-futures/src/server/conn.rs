@@ -278,11 +278,7 @@ fn spawn(f: impl std::future::Future<Output = ()> + Send + 'static) -> Task<()> 
     rt::spawn(f.in_current_span())
 }
 
-/// How long the server waits after `200` to CCC for the client's close_notify before it sends
-/// its own. RFC 4217 §6 has both sides close TLS, but clients differ on who goes first: lftp
-/// and Python's ftplib close first and take a close_notify that arrives with the `200` for
-/// the end of the connection; curl waits for the server's.
-const CCC_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+use ftp_host::net::CCC_GRACE;
 
 /// The first byte waiting on the socket, left there; `None` when the connection ended.
 async fn peek(tcp: &Tcp) -> Option<u8> {
@@ -313,10 +309,8 @@ async fn peer_close_notify(tcp: &mut Tcp, session: &mut rustls::ServerConnection
         if tcp.read_exact(&mut record[5..]).await.is_err() {
             return;
         }
-        let fed = session.read_tls(&mut &record[..]).is_ok();
-        match session.process_new_packets() {
-            Ok(state) if fed && !state.peer_has_closed() => {}
-            _ => return,
+        if !matches!(ftp_host::tls::ccc_feed_record(session, &record), Ok(false)) {
+            return;
         }
     }
 }

@@ -59,9 +59,7 @@ impl<S: Storage, A> Ctx<'_, S, A> {
     }
 }
 
-/// How long the server waits after `200` to CCC for the client's close_notify before it
-/// sends its own: clients differ on who goes first (see [`Blocker::CccWait`]).
-const CCC_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+use ftp_host::net::CCC_GRACE;
 
 /// Something that must finish before the session's next action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
