@@ -347,7 +347,9 @@ fn v6(ip: IpAddr) -> Ipv6Addr {
 /// count to [`filled`](Self::filled). At most [`V2_MAX`] bytes are held.
 #[derive(Debug, Clone)]
 pub struct Decoder {
+    /// The header's bytes so far (`len` of them), then the space of the last `space` call.
     buf: Vec<u8>,
+    len: usize,
     need: usize,
 }
 
@@ -362,6 +364,7 @@ impl Decoder {
     pub fn new() -> Decoder {
         Decoder {
             buf: Vec::with_capacity(64),
+            len: 0,
             need: MIN_HEADER,
         }
     }
@@ -369,19 +372,19 @@ impl Decoder {
     /// Where to read the next bytes: as many as may be read without passing the header's
     /// end (never empty before the header is complete).
     pub fn space(&mut self) -> &mut [u8] {
-        let start = self.buf.len();
-        self.buf.resize(start + self.need, 0);
-        &mut self.buf[start..]
+        // The same space again when a read into the last one failed.
+        self.buf.resize(self.len + self.need, 0);
+        &mut self.buf[self.len..]
     }
 
     /// Takes the first `n` bytes of the last [`space`](Self::space) (more than its length
     /// counts as its length): the header when it is complete, `None` when more is needed, or
     /// the error. `n` of 0 (end of stream) before the header is complete is `NotProxy` when
-    /// nothing came, [`ProxyError::Truncated`] otherwise. Call [`space`](Self::space) before
-    /// each call.
+    /// nothing came, [`ProxyError::Truncated`] otherwise.
     pub fn filled(&mut self, n: usize) -> Result<Option<(Header, Version)>, ProxyError> {
-        let kept = self.buf.len() - self.need + n.min(self.need);
-        self.buf.truncate(kept);
+        self.buf.resize(self.len + self.need, 0);
+        self.len += n.min(self.need);
+        self.buf.truncate(self.len);
         if n == 0 {
             return Err(match self.buf.is_empty() {
                 true => ProxyError::NotProxy,

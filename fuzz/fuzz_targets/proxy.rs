@@ -5,8 +5,9 @@
 //! - no input panics; a complete header is at most 107 (v1) or `V2_MAX` (v2) bytes;
 //! - `Incomplete { need }` asks for at least one byte and never for a byte past the header:
 //!   for every proper prefix of a complete header, prefix + need <= the header's length;
-//! - the `Decoder`, fed in reads of the size the first input byte picks, takes exactly the
-//!   header's bytes and agrees with `parse` (error or header);
+//! - the `Decoder`, fed in reads of the size the first input byte picks (asking for space
+//!   twice before each read when its top bit is set), takes exactly the header's bytes and
+//!   agrees with `parse` (error or header);
 //! - a `Tcp` header re-encodes (v1 and v2) to bytes that parse to the same header;
 //! - a `Cidr` that parses prints as text that parses to the same block, which contains its
 //!   own address.
@@ -15,10 +16,18 @@
 use ftp_proto::proxy::{parse, Cidr, Decoder, Header, Status, Version, V1_MAX, V2_MAX};
 use libfuzzer_sys::fuzz_target;
 
-fn decode(bytes: &[u8], chunk: usize) -> (Result<Option<(Header, Version)>, ()>, usize) {
+fn decode(
+    bytes: &[u8],
+    chunk: usize,
+    retry: bool,
+) -> (Result<Option<(Header, Version)>, ()>, usize) {
     let mut d = Decoder::new();
     let mut at = 0;
     loop {
+        if retry {
+            // A reader whose read would block asks for the same space again.
+            let _ = d.space();
+        }
         let space = d.space();
         assert!(!space.is_empty());
         let n = space.len().min(chunk).min(bytes.len() - at);
@@ -56,10 +65,14 @@ fuzz_target!(|data: &[u8]| {
                     other => panic!("prefix {cut} of a header: {other:?}"),
                 }
             }
-            let (got, used) = decode(input, chunk);
+            let (got, used) = decode(input, chunk, first & 0x80 != 0);
             assert_eq!(got, Ok(Some((header, version))));
             assert_eq!(used, len);
-            if let Header::Tcp { source, destination } = header {
+            if let Header::Tcp {
+                source,
+                destination,
+            } = header
+            {
                 for bytes in [header.encode_v1(), header.encode_v2()] {
                     match parse(&bytes) {
                         Ok(Status::Complete { header: h, len, .. }) => {
@@ -75,12 +88,12 @@ fuzz_target!(|data: &[u8]| {
         }
         Ok(Status::Incomplete { need }) => {
             assert!(need >= 1 && input.len() + need <= V2_MAX);
-            let (got, used) = decode(input, chunk);
+            let (got, used) = decode(input, chunk, first & 0x80 != 0);
             assert_eq!(got, Err(()));
             assert_eq!(used, input.len());
         }
         Err(_) => {
-            let (got, used) = decode(input, chunk);
+            let (got, used) = decode(input, chunk, first & 0x80 != 0);
             assert_eq!(got, Err(()));
             assert!(used <= input.len());
         }

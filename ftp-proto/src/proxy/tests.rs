@@ -21,6 +21,8 @@ fn decode(bytes: &[u8], chunk: usize) -> Result<(Header, usize), ProxyError> {
     let mut d = Decoder::new();
     let mut at = 0;
     loop {
+        // A reader whose read failed (would block) asks for the space again.
+        let _ = d.space();
         let space = d.space();
         assert!(!space.is_empty());
         let n = space.len().min(chunk).min(bytes.len() - at);
