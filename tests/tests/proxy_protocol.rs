@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use ftp_host::proxy::ProxyProtocol;
 use ftp_proto::proxy::Header;
+use ftp_proto::server::TlsMode;
 use ftp_tests::ctl::Ctl;
 use ftp_tests::{adapter_tests, content, run_client, run_ok, Options, TestServer, PASS, USER};
 
@@ -24,11 +25,16 @@ const OTHER_CLIENT: [u8; 4] = [127, 0, 0, 3];
 
 /// A server behind the PROXY protocol, trusting `from`, with a 1 s header deadline.
 fn server(from: &str, max_per_ip: usize) -> TestServer {
+    server_with(from, max_per_ip, TlsMode::Disabled)
+}
+
+fn server_with(from: &str, max_per_ip: usize, tls: TlsMode) -> TestServer {
     let mut proxy = ProxyProtocol::new([from.parse().unwrap()]);
     proxy.timeout = Duration::from_secs(1);
     TestServer::with(Options {
         proxy: Some(proxy),
         max_per_ip,
+        tls,
         ..Options::default()
     })
 }
@@ -246,6 +252,23 @@ adapter_tests! {
     /// PROXY v2 from HAProxy's `send-proxy-v2`.
     fn curl_through_haproxy_send_proxy_v2() {
         curl_through_haproxy("send-proxy-v2");
+    }
+
+    /// Implicit FTPS behind HAProxy: the header comes before the TLS handshake; the TLS data
+    /// connection (EPSV) goes straight to the server and passes the peer check.
+    fn implicit_ftps_through_haproxy() {
+        let srv = server_with("127.0.0.1/32", 32, TlsMode::Implicit);
+        let body = content(100_000, 9);
+        srv.put_file("f.bin", &body);
+        let haproxy = Haproxy::start(srv.addr, "send-proxy-v2");
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("ftps://{USER}:{PASS}@{}/f.bin", haproxy.addr);
+        run_ok(
+            "curl",
+            &["-sS", "-k", "--interface", "127.0.0.2", "--epsv", "--max-time", "20", "-o", "got.bin", &url],
+            dir.path(),
+        );
+        assert_eq!(std::fs::read(dir.path().join("got.bin")).unwrap(), body);
     }
 
     /// A connection without a header is closed without a greeting: one that sends FTP at
