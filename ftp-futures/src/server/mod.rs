@@ -85,8 +85,9 @@ impl<S: Storage, A: Authenticator> Server<S, A> {
     ftp_host::server_builder_methods!(settings);
     ftp_host::server_builder_tls_method!(settings);
 
-    /// Binds every listen address. Errs if one cannot be bound, if none was given, or if the
-    /// config wants TLS and no TLS configuration was set.
+    /// Binds every listen address. Errs if one cannot be bound, if none was given, if the
+    /// config wants TLS and no TLS configuration was set, or if the PROXY protocol is on with
+    /// no trusted proxy.
     pub async fn bind(self) -> Result<BoundServer<S, A>, Error> {
         let p = self.settings.prepare()?;
         let shared = Arc::new(Shared {
