@@ -46,6 +46,11 @@ Options:
   --max-connections N      most simultaneous sessions (default 4096)
   --max-per-ip N           most simultaneous sessions from one client address (default 1024:
                            many users can share an address behind a NAT)
+  --proxy-protocol         every connection starts with a PROXY header (v1 or v2, from HAProxy
+                           or a load balancer): its client address is the session's peer;
+                           no default user (clients are not local); needs --proxy-from
+  --proxy-from CIDR        trust PROXY headers from this address block only, e.g. 10.0.0.0/8
+                           (repeatable); connections from elsewhere are closed
   -h, --help               this text
 
 Log level: RUST_LOG (default info), e.g. RUST_LOG=ftp_tokio=debug.
@@ -99,6 +104,10 @@ pub struct Args {
     pub max_connections: Option<usize>,
     /// `--max-per-ip N`.
     pub max_per_ip: Option<usize>,
+    /// `--proxy-protocol`.
+    pub proxy_protocol: bool,
+    /// `--proxy-from CIDR`, in order.
+    pub proxy_from: Vec<ftp_proto::proxy::Cidr>,
 }
 
 impl Args {
@@ -153,6 +162,8 @@ impl Args {
                 Long("data-timeout") => a.data_timeout = Some(p.value()?.parse()?),
                 Long("max-connections") => a.max_connections = Some(p.value()?.parse()?),
                 Long("max-per-ip") => a.max_per_ip = Some(p.value()?.parse()?),
+                Long("proxy-protocol") => a.proxy_protocol = true,
+                Long("proxy-from") => a.proxy_from.push(p.value()?.parse()?),
                 Short('h') | Long("help") => return Ok(None),
                 _ => return Err(arg.unexpected().into()),
             }
@@ -173,9 +184,23 @@ impl Args {
             Some(r) => r,
             None => std::env::current_dir()?,
         };
+        let proxy_protocol = match (a.proxy_protocol, a.proxy_from.is_empty()) {
+            (true, false) => Some(ftp_host::proxy::ProxyProtocol::new(a.proxy_from.clone())),
+            (false, true) => None,
+            (true, true) => return Err("--proxy-protocol needs --proxy-from CIDR".into()),
+            (false, false) => return Err("--proxy-from needs --proxy-protocol".into()),
+        };
         let mut users = UserList::new();
         if a.users.is_empty() {
-            match default_access(&a.listen, a.anonymous) {
+            // Behind a proxy the clients are not local, whatever the listen address.
+            let access = match default_access(&a.listen, a.anonymous) {
+                DefaultAccess::UserAndAnonymous if proxy_protocol.is_some() => match a.anonymous {
+                    true => DefaultAccess::AnonymousOnly,
+                    false => DefaultAccess::Refuse,
+                },
+                access => access,
+            };
+            match access {
                 DefaultAccess::UserAndAnonymous => {
                     users = users.user("user", "password");
                     a.anonymous = true;
@@ -236,6 +261,7 @@ impl Args {
             max_per_ip: a.max_per_ip,
             shutdown_grace: SHUTDOWN_GRACE,
             implicit_tls: a.implicit_tls,
+            proxy_protocol,
         })
     }
 }
@@ -299,6 +325,8 @@ pub struct Setup {
     pub shutdown_grace: Duration,
     /// TLS from the first byte: the addresses are `ftps://` ones.
     pub implicit_tls: bool,
+    /// `--proxy-protocol` with its `--proxy-from` blocks.
+    pub proxy_protocol: Option<ftp_host::proxy::ProxyProtocol>,
 }
 
 impl Setup {
@@ -318,6 +346,7 @@ impl Setup {
         if let Some(n) = self.max_per_ip {
             settings.max_per_ip = n;
         }
+        settings.proxy_protocol = self.proxy_protocol.clone();
         settings
     }
 
@@ -434,6 +463,43 @@ mod tests {
         }
         let grace = format!("get {} s", SHUTDOWN_GRACE.as_secs());
         assert!(SHUTDOWN_MESSAGE.contains(&grace));
+    }
+
+    #[test]
+    fn proxy_protocol_flags() {
+        let s = parse(&[
+            "--proxy-protocol",
+            "--proxy-from",
+            "127.0.0.1",
+            "--proxy-from",
+            "10.0.0.0/8",
+            "--anonymous",
+        ])
+        .unwrap()
+        .unwrap()
+        .setup()
+        .unwrap();
+        let p = s.settings(()).proxy_protocol.unwrap();
+        assert_eq!(p.from.len(), 2);
+        assert!(p.trusts("10.1.2.3".parse().unwrap()) && !p.trusts("11.0.0.1".parse().unwrap()));
+        // Anonymous only: the default user is for local clients, and these are not.
+        use ftp_host::auth::{Authenticator, Credentials};
+        let default_user = s.users.login(&Credentials::new("user", "password"));
+        assert!(s.config.anonymous && default_user.is_err());
+        let bare = parse(&["--proxy-protocol"]).unwrap().unwrap().setup();
+        assert!(bare.unwrap_err().to_string().contains("--proxy-from"));
+        let alone = parse(&["--proxy-from", "127.0.0.1/32"]).unwrap().unwrap();
+        assert!(alone.setup().is_err());
+        assert!(parse(&["--proxy-from", "10.0.0.0/33"]).is_err());
+        let nobody = parse(&["--proxy-protocol", "--proxy-from", "127.0.0.1"]);
+        assert!(nobody.unwrap().unwrap().setup().is_err());
+        assert!(parse(&[])
+            .unwrap()
+            .unwrap()
+            .setup()
+            .unwrap()
+            .proxy_protocol
+            .is_none());
     }
 
     #[test]

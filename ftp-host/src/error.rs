@@ -23,4 +23,7 @@ pub enum Error {
     /// No listen address was given.
     #[error("no listen address")]
     NoListenAddress,
+    /// The PROXY protocol is on and no proxy address block was given to trust it from.
+    #[error("the PROXY protocol needs at least one trusted proxy address block")]
+    ProxyWithoutSources,
 }

@@ -18,6 +18,8 @@
 //!   `bind`, and the builder methods every adapter's `Server` has;
 //! - [`net`]: socket set-up with `socket2`: control listeners, passive listeners in a port
 //!   range, active connects bound to the control connection's address;
+//! - [`proxy`]: the PROXY protocol on control connections: trusted proxies, the header
+//!   deadline, the client address it gives;
 //! - [`server::ServerConn`]: the bookkeeping of a server connection's drive loop (requests
 //!   out, handles opened, data channels, transfers and their progress) as a plain struct that
 //!   an adapter feeds and polls;
@@ -31,6 +33,7 @@ pub mod client;
 mod error;
 pub mod limits;
 pub mod net;
+pub mod proxy;
 pub mod server;
 pub mod setup;
 pub mod storage;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use ftp_proto::server::{ServerConfig, TlsMode};
 
 use crate::limits::Admission;
+use crate::proxy::ProxyProtocol;
 use crate::Error;
 
 /// The default of [`Settings::max_connections`].
@@ -40,6 +41,10 @@ pub struct Settings<S, A> {
     pub max_per_ip: usize,
     /// How long a shutdown lets running transfers finish.
     pub grace: Duration,
+    /// The PROXY protocol on every control listener (`None`: off): each connection must come
+    /// from a trusted proxy and start with a header, whose client address is then the
+    /// session's peer.
+    pub proxy_protocol: Option<ProxyProtocol>,
 }
 
 /// A server's settings after [`Settings::prepare`]: bound non-blocking listeners, shared
@@ -69,6 +74,8 @@ pub struct Prepared<S, A> {
     pub admission: Admission,
     /// The shutdown grace period.
     pub grace: Duration,
+    /// The PROXY protocol, when on: read the header before admission and the greeting.
+    pub proxy_protocol: Option<Arc<ProxyProtocol>>,
 }
 
 impl<S, A> Settings<S, A> {
@@ -89,14 +96,23 @@ impl<S, A> Settings<S, A> {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_per_ip: DEFAULT_MAX_PER_IP,
             grace: Duration::from_secs(30),
+            proxy_protocol: None,
         }
     }
 
     /// Checks the settings and binds every listen address. Errs if none was given, if the
-    /// config wants TLS and no TLS configuration was set, or if an address cannot be bound.
+    /// config wants TLS and no TLS configuration was set, if the PROXY protocol is on with no
+    /// trusted proxy, or if an address cannot be bound.
     pub fn prepare(self) -> Result<Prepared<S, A>, Error> {
         if self.listen.is_empty() {
             return Err(Error::NoListenAddress);
+        }
+        if self
+            .proxy_protocol
+            .as_ref()
+            .is_some_and(|p| p.from.is_empty())
+        {
+            return Err(Error::ProxyWithoutSources);
         }
         #[cfg(feature = "tls")]
         let configured = self.tls.is_some();
@@ -125,13 +141,14 @@ impl<S, A> Settings<S, A> {
             tls: self.tls,
             admission: Admission::new(self.max_connections, self.max_per_ip),
             grace: self.grace,
+            proxy_protocol: self.proxy_protocol.map(Arc::new),
         })
     }
 }
 
 /// The builder methods of an adapter's `Server`, written once: expands, inside
 /// `impl<S, A> Server<S, A> { ... }`, to `listen`, `config`, `max_connections`,
-/// `max_connections_per_ip` and `shutdown_timeout`, each setting the [`Settings`] held in the
+/// `max_connections_per_ip`, `shutdown_timeout` and `proxy_protocol`, each setting the [`Settings`] held in the
 /// named field; add `tls` with
 /// [`server_builder_tls_method!`](crate::server_builder_tls_method). The adapter adds `new`,
 /// `bind` and anything of its own.
@@ -174,6 +191,19 @@ macro_rules! server_builder_methods {
             self.$settings.grace = grace;
             self
         }
+
+        /// Turns the PROXY protocol (versions 1 and 2) on for every listen address, trusting
+        /// headers from `from` only (see
+        /// [`ProxyProtocol`]($crate::proxy::ProxyProtocol)): a connection from elsewhere, or
+        /// without a valid header within the deadline, is closed; the header's client address
+        /// is the session's peer for limits, checks and logs.
+        pub fn proxy_protocol(
+            mut self,
+            from: impl ::std::iter::IntoIterator<Item = $crate::ftp_proto::proxy::Cidr>,
+        ) -> Self {
+            self.$settings.proxy_protocol = Some($crate::proxy::ProxyProtocol::new(from));
+            self
+        }
     };
 }
 
@@ -214,5 +244,15 @@ mod tests {
         assert!(!p.implicit_tls);
         #[cfg(feature = "tls")]
         assert!(p.data_tls.is_none());
+        assert!(p.proxy_protocol.is_none());
+        let mut proxy = Settings::new((), ());
+        proxy.listen.push("127.0.0.1:0".parse().unwrap());
+        proxy.proxy_protocol = Some(ProxyProtocol::new([]));
+        assert!(matches!(
+            proxy.clone().prepare(),
+            Err(Error::ProxyWithoutSources)
+        ));
+        proxy.proxy_protocol = Some(ProxyProtocol::new(["127.0.0.1".parse().unwrap()]));
+        assert!(proxy.prepare().unwrap().proxy_protocol.is_some());
     }
 }

@@ -9,6 +9,7 @@
 //! - [`addr`]: PORT/PASV, EPRT/EPSV and LPRT/LPSV host-port encodings;
 //! - [`listing`]: LIST and MLSx lines, formatted and parsed;
 //! - [`path`]: virtual, rooted and normalized paths;
+//! - [`proxy`]: the PROXY protocol header (versions 1 and 2) and address blocks;
 //! - [`ascii`]: the streaming TYPE A line-ending transform;
 //! - [`time`]: UTC timestamps and the RFC 3659 `time-val`;
 //! - [`server`]: the server session state machine;
@@ -23,6 +24,7 @@ pub mod command;
 pub mod line;
 pub mod listing;
 pub mod path;
+pub mod proxy;
 pub mod reply;
 pub mod server;
 pub mod time;

@@ -17,7 +17,11 @@ pub struct Ctl {
 impl Ctl {
     /// Connects; the 220 greeting is left for [`reply`](Self::reply) or [`login`](Self::login).
     pub fn connect(addr: SocketAddr) -> Ctl {
-        let s = TcpStream::connect(addr).unwrap();
+        Ctl::from_stream(TcpStream::connect(addr).unwrap())
+    }
+
+    /// Wraps a connected stream (one bound to a chosen source address, say).
+    pub fn from_stream(s: TcpStream) -> Ctl {
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         Ctl {
             r: BufReader::new(s.try_clone().unwrap()),

@@ -103,6 +103,8 @@ pub struct Options {
     /// The TLS certificate chain and private key (PEM) when `tls` is on; a self-signed
     /// certificate for localhost, 127.0.0.1 and ::1 when `None`.
     pub tls_cert: Option<(String, String)>,
+    /// The PROXY protocol on the control listener (off when `None`).
+    pub proxy: Option<ftp_host::proxy::ProxyProtocol>,
 }
 
 impl Default for Options {
@@ -115,6 +117,7 @@ impl Default for Options {
             login_timeout: ServerConfig::default().login_timeout,
             passive_ports: None,
             tls_cert: None,
+            proxy: None,
             ipv6: false,
             tls: TlsMode::Disabled,
             anonymous: true,
@@ -169,6 +172,7 @@ fn parts(opts: &Options) -> Parts {
     settings.config = Arc::new(config);
     settings.max_per_ip = opts.max_per_ip;
     settings.grace = Duration::from_secs(2);
+    settings.proxy_protocol = opts.proxy.clone();
     settings.tls = (opts.tls != TlsMode::Disabled).then(|| {
         let (cert, key) = opts.tls_cert.clone().unwrap_or_else(|| {
             let cert = rcgen::generate_simple_self_signed(vec![

@@ -12,6 +12,7 @@ use std::time::Instant;
 use async_channel::{Receiver, Sender};
 use async_io::Timer;
 use ftp_host::auth::Authenticator;
+use ftp_host::proxy::ProxyProtocol;
 use ftp_host::server::{Action, Report, ServerConn};
 use ftp_host::storage::Storage;
 use ftp_proto::server::{ServerConfig, ServerSession};
@@ -49,6 +50,41 @@ enum Wake<S: Storage> {
 /// Runs the TLS server handshake on `tcp`.
 pub(crate) async fn accept_tls(acceptor: &TlsAcceptor, tcp: Tcp) -> io::Result<Stream> {
     Ok(Stream::Tls(Box::new(acceptor.accept(tcp).await?.into())))
+}
+
+/// Reads the PROXY header of a connection accepted from `proxy` (nothing past it) within the
+/// header deadline: the client's address, or `None` when the connection is to be closed (the
+/// host has logged why).
+pub(crate) async fn read_proxy_header(
+    protocol: &ProxyProtocol,
+    tcp: &mut Tcp,
+    proxy: SocketAddr,
+) -> Option<SocketAddr> {
+    use futures_lite::AsyncReadExt;
+    let mut header = protocol.start(proxy, Instant::now()).ok()?;
+    let read = async {
+        loop {
+            let n = match tcp.read(header.space()).await {
+                Ok(n) => n,
+                Err(e) => {
+                    debug!(%proxy, "reading the PROXY header: {e}");
+                    return None;
+                }
+            };
+            match header.filled(n) {
+                Ok(Some(client)) => return Some(client),
+                Ok(None) => {}
+                Err(_) => return None,
+            }
+        }
+    };
+    match timeout(protocol.timeout, read).await {
+        Ok(client) => client,
+        Err(_) => {
+            header.timed_out();
+            None
+        }
+    }
 }
 
 /// Serves one control connection to its end (call it in a span naming the peer: data tasks

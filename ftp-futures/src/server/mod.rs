@@ -52,7 +52,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
-use ftp_host::limits::Admission;
+use ftp_host::limits::{Admission, Slot};
+use ftp_host::proxy::ProxyProtocol;
 use ftp_proto::server::refusal_reply;
 use futures_lite::future::or;
 use futures_rustls::TlsAcceptor;
@@ -84,8 +85,9 @@ impl<S: Storage, A: Authenticator> Server<S, A> {
     ftp_host::server_builder_methods!(settings);
     ftp_host::server_builder_tls_method!(settings);
 
-    /// Binds every listen address. Errs if one cannot be bound, if none was given, or if the
-    /// config wants TLS and no TLS configuration was set.
+    /// Binds every listen address. Errs if one cannot be bound, if none was given, if the
+    /// config wants TLS and no TLS configuration was set, or if the PROXY protocol is on with
+    /// no trusted proxy.
     pub async fn bind(self) -> Result<BoundServer<S, A>, Error> {
         let p = self.settings.prepare()?;
         let shared = Arc::new(Shared {
@@ -103,8 +105,45 @@ impl<S: Storage, A: Authenticator> Server<S, A> {
             shutdown: async_channel::bounded(1),
             admission: p.admission,
             grace: p.grace,
+            proxy_protocol: p.proxy_protocol,
         })
     }
+}
+
+/// Admits a connection from `peer`, or answers 421 (unless the connection is to start with
+/// TLS) and refuses it.
+fn admit(admission: &Admission, tcp: &Tcp, peer: SocketAddr, implicit_tls: bool) -> Option<Slot> {
+    match admission.admit(peer.ip()) {
+        Ok(slot) => Some(slot),
+        Err(reason) => {
+            debug!(%peer, ?reason, "connection limit reached");
+            if !implicit_tls {
+                let _ = tcp.get_ref().write(&refusal_reply(reason));
+            }
+            None
+        }
+    }
+}
+
+/// Serves the admitted connection from `peer` in a span naming it; reports its end as `id`.
+async fn session<S: Storage, A: Authenticator>(
+    shared: Arc<Shared<S, A>>,
+    tcp: Tcp,
+    peer: SocketAddr,
+    stop: Receiver<()>,
+    slot: Slot,
+    ended: Sender<u64>,
+    id: u64,
+) {
+    let served = async move {
+        match conn::serve(shared, tcp, peer, stop).await {
+            Err(e) => debug!("connection ended: {e}"),
+            Ok(()) => debug!("connection closed"),
+        }
+    };
+    served.instrument(tracing::info_span!("ftp", %peer)).await;
+    drop(slot);
+    let _ = ended.try_send(id);
 }
 
 /// A server whose addresses are bound; [`run`](Self::run) serves until shut down.
@@ -116,6 +155,7 @@ pub struct BoundServer<S, A> {
     shutdown: (Sender<()>, Receiver<()>),
     admission: Admission,
     grace: Duration,
+    proxy_protocol: Option<Arc<ProxyProtocol>>,
 }
 
 /// Stops a running server: [`shutdown`](Self::shutdown) stops accepting, closes idle sessions
@@ -200,26 +240,36 @@ impl<S: Storage, A: Authenticator> BoundServer<S, A> {
                 }
                 Event::Stop => break,
             };
-            let slot = match self.admission.admit(peer.ip()) {
-                Ok(slot) => slot,
-                Err(reason) => {
-                    debug!(%peer, ?reason, "connection limit reached");
-                    if !self.shared.implicit_tls {
-                        let _ = tcp.get_ref().write(&refusal_reply(reason));
-                    }
-                    continue;
-                }
-            };
             let (shared, stop, ended) = (self.shared.clone(), stop.clone(), ended_tx.clone());
-            let served = async move {
-                match conn::serve(shared, tcp, peer, stop).await {
-                    Err(e) => debug!("connection ended: {e}"),
-                    Ok(()) => debug!("connection closed"),
+            let task = match self.proxy_protocol.clone() {
+                None => {
+                    let Some(slot) = admit(&self.admission, &tcp, peer, shared.implicit_tls) else {
+                        continue;
+                    };
+                    rt::spawn(session(shared, tcp, peer, stop, slot, ended, id))
                 }
-                drop(slot);
-                let _ = ended.try_send(id);
+                Some(proxy) => {
+                    // Behind a proxy the client is known only from the header, so it is read
+                    // (within its deadline) before the connection is admitted as the client's.
+                    let admission = self.admission.clone();
+                    rt::spawn(async move {
+                        let mut tcp = tcp;
+                        let client = conn::read_proxy_header(&proxy, &mut tcp, peer).await;
+                        let slot = client.and_then(|client| {
+                            admit(&admission, &tcp, client, shared.implicit_tls)
+                                .map(|slot| (client, slot))
+                        });
+                        match slot {
+                            Some((client, slot)) => {
+                                session(shared, tcp, client, stop, slot, ended, id).await
+                            }
+                            None => {
+                                let _ = ended.try_send(id);
+                            }
+                        }
+                    })
+                }
             };
-            let task = rt::spawn(served.instrument(tracing::info_span!("ftp", %peer)));
             sessions.insert(id, task);
         }
         drop(acceptors);

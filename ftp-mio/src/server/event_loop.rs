@@ -3,7 +3,8 @@
 //! `mio::Waker`) and one ordered set of deadlines.
 
 use std::collections::{BTreeSet, HashMap};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -11,10 +12,11 @@ use std::time::{Duration, Instant};
 
 use ftp_host::auth::Authenticator;
 use ftp_host::limits::Admission;
+use ftp_host::proxy::HeaderRead;
 use ftp_host::server::Report;
 use ftp_host::storage::Storage;
 use ftp_proto::server::{refusal_reply, DataId};
-use mio::net::TcpListener;
+use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 
 use super::pool::{Notice, Pool};
@@ -43,6 +45,16 @@ pub(crate) struct EventLoop<S: Storage, A> {
     accept_retry: Option<Instant>,
     dirty: Vec<u64>,
     buf: Vec<u8>,
+    /// Connections still sending their PROXY header, by token (not yet admitted).
+    pending: HashMap<Token, Pending>,
+    /// Their deadlines, ordered.
+    pending_timers: BTreeSet<(Instant, Token)>,
+}
+
+/// A connection from a trusted proxy whose header is not complete yet.
+struct Pending {
+    tcp: TcpStream,
+    header: HeaderRead,
 }
 
 impl<S: Storage, A: Authenticator> EventLoop<S, A> {
@@ -75,6 +87,8 @@ impl<S: Storage, A: Authenticator> EventLoop<S, A> {
             accept_retry: None,
             dirty: Vec::new(),
             buf: vec![0u8; 8192],
+            pending: HashMap::new(),
+            pending_timers: BTreeSet::new(),
         }
     }
 
@@ -103,7 +117,8 @@ impl<S: Storage, A: Authenticator> EventLoop<S, A> {
                 }
             }
             let mut deadline = self.timers.first().map(|(t, _)| *t);
-            for d in [grace, self.accept_retry].into_iter().flatten() {
+            let header = self.pending_timers.first().map(|(t, _)| *t);
+            for d in [grace, self.accept_retry, header].into_iter().flatten() {
                 deadline = Some(deadline.map_or(d, |x| x.min(d)));
             }
             // Sessions that stopped with work left are driven again without waiting.
@@ -125,6 +140,10 @@ impl<S: Storage, A: Authenticator> EventLoop<S, A> {
                 }
                 if token.0 <= self.listeners.len() {
                     self.accept(token.0 - 1, now);
+                    continue;
+                }
+                if self.pending.contains_key(&token) {
+                    self.read_header(token, now);
                     continue;
                 }
                 let Some(&(key, id)) = self.tokens.get(&token) else {
@@ -162,6 +181,16 @@ impl<S: Storage, A: Authenticator> EventLoop<S, A> {
                     s.filed = None;
                     s.fire(now, idle);
                     self.dirty.push(key);
+                }
+            }
+            while let Some(&(t, token)) = self.pending_timers.first() {
+                if t > now {
+                    break;
+                }
+                self.pending_timers.pop_first();
+                if let Some(mut p) = self.pending.remove(&token) {
+                    p.header.timed_out();
+                    let _ = self.poll.registry().deregister(&mut p.tcp);
                 }
             }
             if self.accept_retry.is_some_and(|t| t <= now) {
@@ -229,13 +258,18 @@ impl<S: Storage, A: Authenticator> EventLoop<S, A> {
         self.dirty = again;
     }
 
-    /// Stops accepting and tells every session.
+    /// Stops accepting and tells every session; connections still sending their PROXY
+    /// header are closed.
     fn begin_shutdown(&mut self, now: Instant) {
         for l in &mut self.listeners {
             if let Some(mut l) = l.take() {
                 let _ = self.poll.registry().deregister(&mut l);
             }
         }
+        for (_, mut p) in self.pending.drain() {
+            let _ = self.poll.registry().deregister(&mut p.tcp);
+        }
+        self.pending_timers.clear();
         for (key, s) in &mut self.sessions {
             s.shutdown(now);
             self.dirty.push(*key);
@@ -259,40 +293,102 @@ impl<S: Storage, A: Authenticator> EventLoop<S, A> {
                     return;
                 }
             };
-            let slot = match self.admission.admit(peer.ip()) {
-                Ok(slot) => slot,
-                Err(reason) => {
-                    tracing::debug!(%peer, ?reason, "connection limit reached");
-                    if !self.shared.implicit_tls {
-                        let _ = tcp.write(&refusal_reply(reason));
+            match self.shared.proxy_protocol.clone() {
+                None => self.start_session(tcp, peer, now),
+                // Behind a proxy the client is known only from the header, so it is read
+                // (within its deadline) before the connection is admitted as the client's.
+                Some(proxy) => {
+                    let Ok(header) = proxy.start(peer, now) else {
+                        continue;
+                    };
+                    let token = Token(self.next_token);
+                    self.next_token += 1;
+                    if let Err(e) =
+                        self.poll
+                            .registry()
+                            .register(&mut tcp, token, Interest::READABLE)
+                    {
+                        tracing::warn!("cannot watch a connection: {e}");
+                        continue;
                     }
-                    continue;
+                    self.pending_timers.insert((header.deadline(), token));
+                    self.pending.insert(token, Pending { tcp, header });
+                    // Bytes may have arrived with the connection.
+                    self.read_header(token, now);
+                }
+            }
+        }
+    }
+
+    /// Reads what the pending connection `token` has sent of its PROXY header (never past
+    /// it); once it is whole, the connection is admitted as the client's and its session
+    /// starts. A refused header closes the connection.
+    fn read_header(&mut self, token: Token, now: Instant) {
+        let Some(p) = self.pending.get_mut(&token) else {
+            return;
+        };
+        let client = loop {
+            let n = match p.tcp.read(p.header.space()) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::debug!(proxy = %p.header.proxy(), "reading the PROXY header: {e}");
+                    break None;
                 }
             };
-            if let Err(e) = ftp_host::net::setup_control(socket2::SockRef::from(&tcp)) {
-                tracing::debug!(%peer, "control socket options: {e}");
+            match p.header.filled(n) {
+                Ok(Some(client)) => break Some(client),
+                Ok(None) => {}
+                Err(_) => break None,
             }
-            let key = self.next_key;
-            self.next_key += 1;
-            let token = Token(self.next_token);
-            self.next_token += 1;
-            if let Err(e) = self.poll.registry().register(
-                &mut tcp,
-                token,
-                Interest::READABLE | Interest::WRITABLE,
-            ) {
-                tracing::warn!("cannot watch a connection: {e}");
-                continue;
-            }
-            match Session::new(key, token, tcp, peer, slot, &self.shared, now) {
-                Ok(s) => {
-                    tracing::debug!(%peer, "connected");
-                    self.tokens.insert(token, (key, None));
-                    self.sessions.insert(key, s);
-                    self.dirty.push(key);
+        };
+        let Some(mut p) = self.pending.remove(&token) else {
+            return;
+        };
+        self.pending_timers.remove(&(p.header.deadline(), token));
+        let _ = self.poll.registry().deregister(&mut p.tcp);
+        if let Some(client) = client {
+            self.start_session(p.tcp, client, now);
+        }
+    }
+
+    /// Admits the control connection from `peer` (421 when over a limit) and starts its
+    /// session.
+    fn start_session(&mut self, mut tcp: TcpStream, peer: SocketAddr, now: Instant) {
+        let slot = match self.admission.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(reason) => {
+                tracing::debug!(%peer, ?reason, "connection limit reached");
+                if !self.shared.implicit_tls {
+                    let _ = tcp.write(&refusal_reply(reason));
                 }
-                Err(e) => tracing::debug!(%peer, "connection set-up failed: {e}"),
+                return;
             }
+        };
+        if let Err(e) = ftp_host::net::setup_control(socket2::SockRef::from(&tcp)) {
+            tracing::debug!(%peer, "control socket options: {e}");
+        }
+        let key = self.next_key;
+        self.next_key += 1;
+        let token = Token(self.next_token);
+        self.next_token += 1;
+        if let Err(e) =
+            self.poll
+                .registry()
+                .register(&mut tcp, token, Interest::READABLE | Interest::WRITABLE)
+        {
+            tracing::warn!("cannot watch a connection: {e}");
+            return;
+        }
+        match Session::new(key, token, tcp, peer, slot, &self.shared, now) {
+            Ok(s) => {
+                tracing::debug!(%peer, "connected");
+                self.tokens.insert(token, (key, None));
+                self.sessions.insert(key, s);
+                self.dirty.push(key);
+            }
+            Err(e) => tracing::debug!(%peer, "connection set-up failed: {e}"),
         }
     }
 }

@@ -113,9 +113,9 @@ impl<S: Storage, A: Authenticator> Server<S, A> {
         self
     }
 
-    /// Binds every listen address. Errs if one cannot be bound, if none was given, or if the
+    /// Binds every listen address. Errs if one cannot be bound, if none was given, if the
     /// config wants TLS and no TLS configuration was set (or the crate was built without its
-    /// `tls` feature).
+    /// `tls` feature), or if the PROXY protocol is on with no trusted proxy.
     pub fn bind(self) -> Result<BoundServer<S, A>, Error> {
         #[cfg(not(feature = "tls"))]
         if self.settings.config.tls != TlsMode::Disabled {
@@ -143,6 +143,7 @@ impl<S: Storage, A: Authenticator> Server<S, A> {
             #[cfg(feature = "tls")]
             tls: p.tls,
             implicit_tls: p.implicit_tls,
+            proxy_protocol: p.proxy_protocol,
         };
         Ok(BoundServer {
             poll,

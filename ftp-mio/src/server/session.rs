@@ -38,6 +38,8 @@ pub(crate) struct Shared<S, A> {
     #[cfg(feature = "tls")]
     pub(crate) data_tls: Option<Arc<rustls::ServerConfig>>,
     pub(crate) implicit_tls: bool,
+    /// The PROXY protocol on the control listeners, when on.
+    pub(crate) proxy_protocol: Option<Arc<ftp_host::proxy::ProxyProtocol>>,
 }
 
 /// What the loop lends a session while it runs.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ftp_host::auth::Authenticator;
+use ftp_host::proxy::ProxyProtocol;
 use ftp_host::server::{Action, Report, ServerConn};
 use ftp_host::storage::Storage;
 use ftp_proto::server::{ServerConfig, ServerSession};
@@ -53,6 +54,40 @@ pub(crate) async fn accept_tls(
     let tls = acceptor.accept(tcp).await?;
     let resumed = tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
     Ok((Stream::Tls(Box::new(tls)), resumed))
+}
+
+/// Reads the PROXY header of a connection accepted from `proxy` (nothing past it) within the
+/// header deadline: the client's address, or `None` when the connection is to be closed (the
+/// host has logged why).
+pub(crate) async fn read_proxy_header(
+    protocol: &ProxyProtocol,
+    tcp: &mut TcpStream,
+    proxy: SocketAddr,
+) -> Option<SocketAddr> {
+    let mut header = protocol.start(proxy, Instant::now()).ok()?;
+    let read = async {
+        loop {
+            let n = match tcp.read(header.space()).await {
+                Ok(n) => n,
+                Err(e) => {
+                    debug!(%proxy, "reading the PROXY header: {e}");
+                    return None;
+                }
+            };
+            match header.filled(n) {
+                Ok(Some(client)) => return Some(client),
+                Ok(None) => {}
+                Err(_) => return None,
+            }
+        }
+    };
+    match tokio::time::timeout(protocol.timeout, read).await {
+        Ok(client) => client,
+        Err(_) => {
+            header.timed_out();
+            None
+        }
+    }
 }
 
 /// Serves one control connection to its end.

@@ -45,7 +45,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ftp_host::limits::Admission;
+use ftp_host::limits::{Admission, Slot};
+use ftp_host::proxy::ProxyProtocol;
 use ftp_proto::server::refusal_reply;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -77,8 +78,9 @@ impl<S: Storage, A: Authenticator> Server<S, A> {
     ftp_host::server_builder_methods!(settings);
     ftp_host::server_builder_tls_method!(settings);
 
-    /// Binds every listen address. Errs if one cannot be bound, if none was given, or if the
-    /// config wants TLS and no TLS configuration was set.
+    /// Binds every listen address. Errs if one cannot be bound, if none was given, if the
+    /// config wants TLS and no TLS configuration was set, or if the PROXY protocol is on with
+    /// no trusted proxy.
     pub async fn bind(self) -> Result<BoundServer<S, A>, Error> {
         let p = self.settings.prepare()?;
         let listeners = p
@@ -102,7 +104,28 @@ impl<S: Storage, A: Authenticator> Server<S, A> {
             shutdown: shutdown_tx,
             admission: p.admission,
             grace: p.grace,
+            proxy_protocol: p.proxy_protocol,
         })
+    }
+}
+
+/// Admits a connection from `peer`, or answers 421 (unless the connection is to start with
+/// TLS) and refuses it.
+fn admit(
+    admission: &Admission,
+    tcp: &TcpStream,
+    peer: SocketAddr,
+    implicit_tls: bool,
+) -> Option<Slot> {
+    match admission.admit(peer.ip()) {
+        Ok(slot) => Some(slot),
+        Err(reason) => {
+            debug!(%peer, ?reason, "connection limit reached");
+            if !implicit_tls {
+                let _ = tcp.try_write(&refusal_reply(reason));
+            }
+            None
+        }
     }
 }
 
@@ -114,6 +137,7 @@ pub struct BoundServer<S, A> {
     shutdown: watch::Sender<bool>,
     admission: Admission,
     grace: Duration,
+    proxy_protocol: Option<Arc<ProxyProtocol>>,
 }
 
 /// Stops a running server: [`shutdown`](Self::shutdown) stops accepting, closes idle sessions
@@ -170,21 +194,33 @@ impl<S: Storage, A: Authenticator> BoundServer<S, A> {
         loop {
             tokio::select! {
                 conn = rx.recv() => {
-                    let Some((tcp, peer)) = conn else { break };
-                    let slot = match self.admission.admit(peer.ip()) {
-                        Ok(slot) => slot,
-                        Err(reason) => {
-                            debug!(%peer, ?reason, "connection limit reached");
-                            if !self.shared.implicit_tls {
-                                let _ = tcp.try_write(&refusal_reply(reason));
-                            }
-                            continue;
-                        }
-                    };
+                    let Some((mut tcp, peer)) = conn else { break };
                     let shared = self.shared.clone();
                     let stop = self.shutdown.subscribe();
+                    let Some(proxy) = self.proxy_protocol.clone() else {
+                        let Some(slot) = admit(&self.admission, &tcp, peer, shared.implicit_tls)
+                        else {
+                            continue;
+                        };
+                        sessions.spawn(async move {
+                            conn::serve(shared, tcp, peer, stop).await;
+                            drop(slot);
+                        });
+                        continue;
+                    };
+                    // Behind a proxy the client is known only from the header, so it is read
+                    // (within its deadline) before the connection is admitted as the client's.
+                    let admission = self.admission.clone();
                     sessions.spawn(async move {
-                        conn::serve(shared, tcp, peer, stop).await;
+                        let Some(client) = conn::read_proxy_header(&proxy, &mut tcp, peer).await
+                        else {
+                            return;
+                        };
+                        let Some(slot) = admit(&admission, &tcp, client, shared.implicit_tls)
+                        else {
+                            return;
+                        };
+                        conn::serve(shared, tcp, client, stop).await;
                         drop(slot);
                     });
                 }
