@@ -261,6 +261,10 @@ fn abort_a_download_and_go_on() {
 
 #[test]
 fn shutdown_closes_idle_sessions_and_run_returns() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let server = start(TlsMode::Disabled);
     let client = ftp_futures::block_on(connect(&server, DataMode::Passive, false));
     // Dropping the server shuts it down and joins the thread that runs it.

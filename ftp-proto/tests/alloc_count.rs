@@ -6,8 +6,8 @@
 //! `unsafe impl GlobalAlloc` is unavoidable; that crate holds the one impl, so the forbid stays
 //! in force everywhere else.
 //!
-//! The counter is process-wide, so everything is measured from the one `#[test]` below, in
-//! sequence. Run it with `cargo test -p ftp-proto --test alloc_count -- --nocapture` to see the
+//! The counter counts the calling thread's allocations, and everything is measured from the
+//! one `#[test]` below, in sequence. Run it with `cargo test -p ftp-proto --test alloc_count -- --nocapture` to see the
 //! table. Each case is run `WARMUP` times, then `ROUNDS` times under the counter, and the
 //! steady-state count per operation must equal the expected one exactly: a new allocation on a
 //! hot path fails the test, and so does one that went away (update the table then).
@@ -268,10 +268,10 @@ fn replies(rows: &mut Vec<Row>, cold: &mut Vec<(String, Snapshot)>) {
 
 /// Runs `op` for the warm-up and measured rounds and records its steady-state cost.
 ///
-/// The counters are process-wide, and the test harness's own threads allocate now and then
-/// (seen under load: 4 stray allocations in 50 rounds). Those can only add, so the rounds are
-/// measured three times and the smallest count kept: the code under test allocates the same
-/// every time.
+/// The counters are the test thread's own (the harness's threads allocated now and then
+/// under load when they were process-wide); the rounds are still measured three times and the
+/// smallest count kept, as anything stray can only add: the code under test allocates the
+/// same every time.
 fn measure(rows: &mut Vec<Row>, what: &str, expected: usize, mut op: impl FnMut()) {
     for _ in 0..WARMUP {
         op();

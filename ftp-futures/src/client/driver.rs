@@ -117,6 +117,14 @@ impl Driver {
                 Wake::Timer => self.conn.handle_timeout(now),
             }
         }
+        // A request sent while the session was ending is still queued: an async-channel keeps
+        // its messages while a sender lives, even with the receiver gone, so its `done` would
+        // never be answered or dropped and the caller would wait for ever. Close the queue and
+        // fail what is in it (the closed session refuses each operation).
+        self.requests.close();
+        while let Ok(r) = self.requests.try_recv() {
+            self.conn.start(Instant::now(), r.start, r.pipe, r.done);
+        }
         self.conn.finish();
         while let Some(action) = self.conn.poll_action() {
             self.apply(action).await;

@@ -16,15 +16,30 @@
 //! let cost = ftp_alloc_counter::snapshot() - before;
 //! ```
 //!
-//! The counters are process-wide: measure from one thread at a time.
+//! The call counters ([`snapshot`]) count the calling thread's allocations only, so that the
+//! test harness's own threads cannot add to a measurement; the byte gauges ([`live_bytes`],
+//! [`peak_bytes`]) are process-wide, for servers whose threads allocate on their behalf.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::ops::{Add, Sub};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-static REALLOCS: AtomicUsize = AtomicUsize::new(0);
-static BYTES: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    // Const-initialised and without a destructor: reading them never allocates, so the
+    // allocator may use them, even while a thread is being torn down.
+    static ALLOCS: Cell<usize> = const { Cell::new(0) };
+    static REALLOCS: Cell<usize> = const { Cell::new(0) };
+    static BYTES: Cell<usize> = const { Cell::new(0) };
+}
+
+fn bump(counter: &'static std::thread::LocalKey<Cell<usize>>, n: usize) {
+    let _ = counter.try_with(|c| c.set(c.get().wrapping_add(n)));
+}
+
+fn read(counter: &'static std::thread::LocalKey<Cell<usize>>) -> usize {
+    counter.try_with(Cell::get).unwrap_or(0)
+}
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 
@@ -109,12 +124,12 @@ impl Add for Snapshot {
     }
 }
 
-/// Reads the process-wide counters.
+/// Reads the calling thread's counters.
 pub fn snapshot() -> Snapshot {
     Snapshot {
-        allocs: ALLOCS.load(Ordering::SeqCst),
-        reallocs: REALLOCS.load(Ordering::SeqCst),
-        bytes: BYTES.load(Ordering::SeqCst),
+        allocs: read(&ALLOCS),
+        reallocs: read(&REALLOCS),
+        bytes: read(&BYTES),
     }
 }
 
@@ -123,16 +138,16 @@ pub fn snapshot() -> Snapshot {
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        bump(&ALLOCS, 1);
+        bump(&BYTES, layout.size());
         grow(layout.size());
         // SAFETY: forwarded contract (non-zero-size layout, per `GlobalAlloc::alloc`).
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(layout.size(), Ordering::Relaxed);
+        bump(&ALLOCS, 1);
+        bump(&BYTES, layout.size());
         grow(layout.size());
         // SAFETY: forwarded contract.
         unsafe { System.alloc_zeroed(layout) }
@@ -145,8 +160,8 @@ unsafe impl GlobalAlloc for CountingAlloc {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        REALLOCS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(new_size, Ordering::Relaxed);
+        bump(&REALLOCS, 1);
+        bump(&BYTES, new_size);
         // Counted as the new block arriving before the old one goes: the peak a copying
         // realloc really reaches.
         grow(new_size);
