@@ -43,6 +43,8 @@ pub mod storage;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod transfer;
+#[cfg(feature = "users-file")]
+pub mod users_file;
 
 pub use error::Error;
 pub use ftp_proto;
