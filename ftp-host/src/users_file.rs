@@ -146,25 +146,26 @@ fn parse(text: &str, root: &Path, file: &str) -> Result<UserList, UsersFileError
                 .ok_or_else(|| invalid(Some(rate.span()), "max_rate must be above 0".into()))?;
             user.max_rate = Some(rate);
         }
-        list =
-            match (anonymous, &u.password) {
-                (true, None) => list.anonymous_user(user),
-                (true, Some(p)) => {
-                    return Err(invalid(
-                        Some(p.span()),
-                        "the anonymous user takes no password".into(),
-                    ))
-                }
-                (false, None) => return Err(invalid(
+        list = match (anonymous, &u.password) {
+            (true, None) => list.anonymous_user(user),
+            (true, Some(p)) => {
+                return Err(invalid(
+                    Some(p.span()),
+                    "the anonymous user takes no password".into(),
+                ))
+            }
+            (false, None) => {
+                return Err(invalid(
                     Some(entry_span),
                     format!(
                         "user {name:?} has no password (a PHC string from `server hash-password`)"
                     ),
-                )),
-                (false, Some(p)) => list.hashed_user(user, p.get_ref()).map_err(|e| {
-                    invalid(Some(p.span()), format!("password of user {name:?}: {e}"))
-                })?,
-            };
+                ))
+            }
+            (false, Some(p)) => list
+                .hashed_user(user, p.get_ref())
+                .map_err(|e| invalid(Some(p.span()), format!("password of user {name:?}: {e}")))?,
+        };
     }
     Ok(list)
 }
