@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ftp_host::auth::UserList;
+use ftp_host::bans::{BanPolicy, Banning, Bans};
 use ftp_proto::server::{PassiveAddress, ServerConfig, TlsMode};
 
 use crate::Error;
@@ -16,6 +17,7 @@ use crate::Error;
 /// The text of `--help`.
 pub const HELP: &str = "\
 Usage: server [OPTIONS]
+       server hash-password < PASSWORD
 
 Serves a directory over FTP (and FTPS with a certificate). With no options: the current
 directory on 127.0.0.1:2121, anonymous read-only access, and a default user 'user' with
@@ -28,8 +30,15 @@ alone for anonymous read-only access; without either the server refuses to start
 Options:
   --listen ADDR            address to listen on, e.g. 127.0.0.1:2121 or [::1]:2121 (repeatable)
   --root DIR               directory to serve (default: the current directory)
+  --users FILE             users from a TOML file: name, password (argon2id PHC string from
+                           `server hash-password`), home (relative to --root, or absolute),
+                           permissions (\"read-only\", \"read-write\" or a list of list, download,
+                           upload, append, delete, rename, mkdir, rmdir), max_rate (bytes/s,
+                           read but not enforced yet); a user named anonymous without a
+                           password allows anonymous login with its home and permissions
   --user NAME:PASS         a user with write access (repeatable; replaces the default user,
-                           needed on non-loopback addresses)
+                           needed on non-loopback addresses). The password is visible to
+                           other local users (ps): prefer --users
   --anonymous              allow anonymous login (read-only; on by default when no --user is given)
   --read-only              every user is read-only
   --passive-ports LOW-HIGH passive data ports (default 49152-65534)
@@ -51,7 +60,14 @@ Options:
                            no default user (clients are not local); needs --proxy-from
   --proxy-from CIDR        trust PROXY headers from this address block only, e.g. 10.0.0.0/8
                            (repeatable); connections from elsewhere are closed
+  --ban-after N            ban an address after N failed logins within --ban-window: its new
+                           connections get 421 for --ban-time (default: no bans)
+  --ban-window SECS        the window failed logins are counted in (default 600)
+  --ban-time SECS          how long a ban lasts (default 900)
   -h, --help               this text
+
+`server hash-password` reads a password from standard input (its first line) and prints
+its argon2id PHC string for a users file.
 
 Log level: RUST_LOG (default info), e.g. RUST_LOG=ftp_tokio=debug.
 ";
@@ -108,6 +124,14 @@ pub struct Args {
     pub proxy_protocol: bool,
     /// `--proxy-from CIDR`, in order.
     pub proxy_from: Vec<ftp_proto::proxy::Cidr>,
+    /// `--users FILE`.
+    pub users_file: Option<PathBuf>,
+    /// `--ban-after N`.
+    pub ban_after: Option<u32>,
+    /// `--ban-window SECS`.
+    pub ban_window: Option<u64>,
+    /// `--ban-time SECS`.
+    pub ban_time: Option<u64>,
 }
 
 impl Args {
@@ -164,6 +188,10 @@ impl Args {
                 Long("max-per-ip") => a.max_per_ip = Some(p.value()?.parse()?),
                 Long("proxy-protocol") => a.proxy_protocol = true,
                 Long("proxy-from") => a.proxy_from.push(p.value()?.parse()?),
+                Long("users") => a.users_file = Some(p.value()?.into()),
+                Long("ban-after") => a.ban_after = Some(p.value()?.parse()?),
+                Long("ban-window") => a.ban_window = Some(p.value()?.parse()?),
+                Long("ban-time") => a.ban_time = Some(p.value()?.parse()?),
                 Short('h') | Long("help") => return Ok(None),
                 _ => return Err(arg.unexpected().into()),
             }
@@ -190,8 +218,17 @@ impl Args {
             (true, true) => return Err("--proxy-protocol needs --proxy-from CIDR".into()),
             (false, false) => return Err("--proxy-from needs --proxy-protocol".into()),
         };
-        let mut users = UserList::new();
-        if a.users.is_empty() {
+        let mut users = match &a.users_file {
+            Some(path) => ftp_host::users_file::load_users(path, &root)?,
+            None => UserList::new(),
+        };
+        if users.allows_anonymous() {
+            a.anonymous = true;
+        }
+        if !a.users.is_empty() {
+            eprintln!("{USER_FLAG_WARNING}");
+        }
+        if a.users.is_empty() && a.users_file.is_none() {
             // Behind a proxy the clients are not local, whatever the listen address.
             let access = match default_access(&a.listen, a.anonymous) {
                 DefaultAccess::UserAndAnonymous if proxy_protocol.is_some() => match a.anonymous {
@@ -213,12 +250,28 @@ impl Args {
         for (n, p) in a.users {
             users = users.user(n, p);
         }
-        if a.anonymous {
+        if a.anonymous && !users.allows_anonymous() {
             users = users.anonymous();
         }
         if a.read_only {
             users = users.all_read_only();
         }
+
+        let bans = match (a.ban_after, a.ban_window, a.ban_time) {
+            (None, None, None) => None,
+            (None, _, _) => return Err("--ban-window and --ban-time need --ban-after".into()),
+            (Some(0), _, _) => return Err("--ban-after wants a count of 1 or more".into()),
+            (Some(n), window, time) => {
+                let mut policy = BanPolicy::new(n);
+                if let Some(w) = window {
+                    policy = policy.window(Duration::from_secs(w));
+                }
+                if let Some(t) = time {
+                    policy = policy.ban_time(Duration::from_secs(t));
+                }
+                Some(Bans::new(policy))
+            }
+        };
 
         let mut config = ServerConfig::default();
         config.anonymous = a.anonymous;
@@ -262,8 +315,36 @@ impl Args {
             shutdown_grace: SHUTDOWN_GRACE,
             implicit_tls: a.implicit_tls,
             proxy_protocol,
+            bans,
         })
     }
+}
+
+/// The warning printed (to stderr) when `--user` is given.
+pub const USER_FLAG_WARNING: &str = "warning: --user puts a password on the command line, \
+    where other local users can read it (ps, /proc): prefer --users FILE with hashes from \
+    `server hash-password`";
+
+/// `server hash-password`: reads a password from the first line of `input` (without its line
+/// ending) and writes its argon2id PHC string and a newline to `out`. Errs on an empty
+/// password.
+pub fn hash_password_command(
+    mut input: impl std::io::BufRead,
+    mut out: impl std::io::Write,
+) -> Result<(), Error> {
+    let mut line = String::new();
+    input.read_line(&mut line)?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        return Err("hash-password: no password on standard input".into());
+    }
+    writeln!(
+        out,
+        "{}",
+        ftp_host::auth::hash_password(password.as_bytes())?
+    )?;
+    Ok(())
 }
 
 /// Why the server refuses to start on a non-loopback address with neither `--user` nor
@@ -327,6 +408,8 @@ pub struct Setup {
     pub implicit_tls: bool,
     /// `--proxy-protocol` with its `--proxy-from` blocks.
     pub proxy_protocol: Option<ftp_host::proxy::ProxyProtocol>,
+    /// Bans after failed logins (`--ban-after`, `--ban-window`, `--ban-time`), if any.
+    pub bans: Option<Bans>,
 }
 
 impl Setup {
@@ -334,8 +417,13 @@ impl Setup {
     /// [`root`](Self::root)): listen addresses, users, session and TLS configuration, the
     /// connection limit and the grace period. Give them to the adapter's
     /// `Server::from_settings`.
-    pub fn settings<S>(&self, storage: S) -> ftp_host::setup::Settings<S, UserList> {
-        let mut settings = ftp_host::setup::Settings::new(storage, self.users.clone());
+    ///
+    /// Each user's session is served from the user's home: give a storage whose
+    /// [`for_user`](ftp_host::storage::Storage::for_user) honours [`ftp_host::auth::User::home`]
+    /// (`FsStorage` does).
+    pub fn settings<S>(&self, storage: S) -> ftp_host::setup::Settings<S, Banning<UserList>> {
+        let mut settings = ftp_host::setup::Settings::new(storage, self.users.clone())
+            .with_bans(self.bans.clone());
         settings.listen = self.listen.clone();
         settings.config = self.config.clone();
         settings.tls = self.tls.clone();
@@ -397,6 +485,18 @@ pub fn on_shutdown_signal(f: impl FnOnce() + Send + 'static) -> std::io::Result<
 /// runs the server to its end. Any error is printed as `server: ERROR`, with exit status 1.
 pub fn main(serve: impl FnOnce(Setup) -> Result<(), Error>) -> ExitCode {
     crate::init_tracing();
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "hash-password")
+    {
+        return match hash_password_command(std::io::stdin().lock(), std::io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("server: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     match Args::parse().and_then(Args::setup).and_then(serve) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -544,6 +644,73 @@ mod tests {
             s.config.passive_address,
             PassiveAddress::MasqueradeExceptLocal(ip) if ip == IpAddr::from([10, 0, 0, 1])
         ));
+    }
+
+    #[test]
+    fn users_file_and_ban_flags() {
+        use ftp_host::auth::{Authenticator as _, Credentials, Permissions};
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("home")).unwrap();
+        let mut phc = Vec::new();
+        hash_password_command(&b"pa ss\r\nignored\n"[..], &mut phc).unwrap();
+        let phc = String::from_utf8(phc).unwrap();
+        assert!(
+            phc.starts_with("$argon2id$") && phc.ends_with('\n'),
+            "{phc}"
+        );
+        assert!(ftp_host::auth::verify_password(phc.trim_end(), b"pa ss").unwrap());
+        assert!(hash_password_command(&b"\n"[..], &mut Vec::new()).is_err());
+        let file = root.path().join("users.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[[user]]\nname = \"u\"\npassword = \"{}\"\nhome = \"home\"\n\n\
+                 [[user]]\nname = \"anonymous\"\npermissions = [\"list\"]\n",
+                phc.trim_end()
+            ),
+        )
+        .unwrap();
+        let (file_arg, root_arg) = (file.to_str().unwrap(), root.path().to_str().unwrap());
+        let flags = [
+            "--listen",
+            "0.0.0.0:0",
+            "--users",
+            file_arg,
+            "--root",
+            root_arg,
+        ];
+        let s = parse(&[&flags[..], &["--ban-after", "3", "--ban-time", "5"]].concat())
+            .unwrap()
+            .unwrap()
+            .setup()
+            .unwrap();
+        // The file's anonymous entry turns anonymous access on, with its permissions; no
+        // default user on a non-loopback address is needed.
+        assert!(s.config.anonymous);
+        let u = s.users.login(&Credentials::new("u", "pa ss")).unwrap();
+        assert_eq!(u.permissions, Permissions::READ_ONLY);
+        assert_eq!(
+            s.users.anonymous_account().unwrap().permissions,
+            Permissions::LIST
+        );
+        let policy = *s.bans.as_ref().unwrap().policy();
+        assert_eq!(policy.after, 3);
+        assert_eq!(policy.window, Duration::from_secs(600));
+        assert_eq!(policy.ban_time, Duration::from_secs(5));
+        assert!(s.settings(()).bans.is_some());
+        // A malformed file names its line; ban flags are checked.
+        std::fs::write(&file, "[[user]]\nname = \"u\"\nshell = \"/bin/sh\"\n").unwrap();
+        let e = parse(&flags)
+            .unwrap()
+            .unwrap()
+            .setup()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 3") && e.contains("shell"), "{e}");
+        for bad in [&["--ban-window", "5"][..], &["--ban-after", "0"]] {
+            let args = [&["--anonymous", "--listen", "0.0.0.0:0"][..], bad].concat();
+            assert!(parse(&args).unwrap().unwrap().setup().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -9,11 +9,16 @@
 //! - [`storage`]: the blocking [`Storage`](storage::Storage) trait a server serves files from,
 //!   [`FsStorage`](storage::FsStorage) (path mapping under a root, symlink escape refusal,
 //!   FIFO and device refusal, STOU naming) and the mapping of I/O errors to FTP failures;
-//! - [`auth`]: the [`Authenticator`](auth::Authenticator) trait and
-//!   [`UserList`](auth::UserList);
+//! - [`auth`]: the [`Authenticator`](auth::Authenticator) trait, the
+//!   [`User`](auth::User) a login yields (home, permissions) and
+//!   [`UserList`](auth::UserList) (plaintext or argon2id passwords);
+//! - `users_file` (feature `users-file`): a [`UserList`](auth::UserList) from a TOML users
+//!   file;
 //! - [`tls`]: rustls configurations (ring provider) for the server's control and data
 //!   connections and for clients;
-//! - [`limits`]: connection admission (total and per client address);
+//! - [`bans`]: bans across connections after repeated failed logins, with a store trait a
+//!   cluster can share;
+//! - [`limits`]: connection admission (total and per client address, banned addresses);
 //! - [`setup`]: a server's [`Settings`](setup::Settings), the checks and socket set-up of
 //!   `bind`, and the builder methods every adapter's `Server` has;
 //! - [`net`]: socket set-up with `socket2`: control listeners, passive listeners in a port
@@ -29,6 +34,7 @@
 //! blocking calls (storage, authentication) are handed to the adapter to run on its own pool.
 
 pub mod auth;
+pub mod bans;
 pub mod client;
 mod error;
 pub mod limits;
@@ -40,6 +46,8 @@ pub mod storage;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod transfer;
+#[cfg(feature = "users-file")]
+pub mod users_file;
 
 pub use error::Error;
 pub use ftp_proto;

@@ -1,10 +1,13 @@
-//! Connection admission: at most so many control connections in all and per client address.
+//! Connection admission: at most so many control connections in all and per client address,
+//! and none from a banned address.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use ftp_proto::server::{canonical_ip, Refusal};
+
+use crate::bans::Bans;
 
 #[derive(Debug, Default)]
 struct Counts {
@@ -19,6 +22,7 @@ pub struct Admission {
     counts: Arc<Mutex<Counts>>,
     max_total: usize,
     max_per_ip: usize,
+    bans: Option<Bans>,
 }
 
 impl Admission {
@@ -29,7 +33,15 @@ impl Admission {
             counts: Arc::default(),
             max_total,
             max_per_ip,
+            bans: None,
         }
+    }
+
+    /// The same admission, refusing addresses that `bans` has banned
+    /// ([`Refusal::Banned`]).
+    pub fn with_bans(mut self, bans: Option<Bans>) -> Admission {
+        self.bans = bans;
+        self
     }
 
     /// Admits a connection from `ip`: a [`Slot`] that holds its place until dropped, or the
@@ -37,6 +49,9 @@ impl Admission {
     /// [`refusal_reply`](ftp_proto::server::refusal_reply)).
     pub fn admit(&self, ip: IpAddr) -> Result<Slot, Refusal> {
         let ip = canonical_ip(ip);
+        if self.bans.as_ref().is_some_and(|b| b.is_banned(ip)) {
+            return Err(Refusal::Banned);
+        }
         let mut c = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         let from_ip = c.per_ip.get(&ip).copied().unwrap_or(0);
         if c.total >= self.max_total {
@@ -105,5 +120,18 @@ mod tests {
         drop(p1);
         let _p3 = b.admit(x).unwrap();
         assert_eq!(b.admit(x).unwrap_err(), Refusal::TooManyFromAddress);
+    }
+
+    #[test]
+    fn banned_addresses_are_refused() {
+        use crate::bans::{BanPolicy, Bans};
+        let bans = Bans::new(BanPolicy::new(2));
+        let a = Admission::new(10, 10).with_bans(Some(bans.clone()));
+        let x: IpAddr = "10.0.0.1".parse().unwrap();
+        let _s = a.admit(x).unwrap();
+        bans.login_failed(x);
+        bans.login_failed("::ffff:10.0.0.1".parse().unwrap());
+        assert_eq!(a.admit(x).unwrap_err(), Refusal::Banned);
+        assert!(a.admit("10.0.0.2".parse().unwrap()).is_ok());
     }
 }

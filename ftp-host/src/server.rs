@@ -31,7 +31,7 @@ use ftp_proto::server::{
 };
 use ftp_proto::time::Timestamp;
 
-use crate::auth::{Authenticator, Credentials};
+use crate::auth::{Authenticator, Credentials, User};
 use crate::net;
 use crate::storage::Storage;
 use crate::transfer::{
@@ -148,6 +148,8 @@ pub struct Done<S: Storage> {
     id: RequestId,
     answer: Answer,
     handle: Option<Handle<S>>,
+    /// For a successful login: the user and the storage of its session.
+    login: Option<(User, Arc<S>)>,
 }
 
 impl<S: Storage, A: Authenticator> Job<S, A> {
@@ -166,27 +168,39 @@ impl<S: Storage, A: Authenticator> Job<S, A> {
         let login = matches!(self.work, Work::Login(_));
         let (storage, auth, work) = (self.storage, self.auth, self.work);
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || match work {
-            Work::Login(creds) => match auth.login(&creds) {
-                Ok(grant) => (
-                    Answer::LoggedIn {
-                        read_only: grant.read_only,
-                    },
-                    None,
-                ),
-                Err(f) => (Answer::Failed(f), None),
-            },
-            Work::Storage(req) => storage_request(&*storage, req),
+            Work::Login(creds) => {
+                let login = auth
+                    .login(&creds)
+                    .and_then(|user| Ok((storage.for_user(&user)?, user)));
+                match login {
+                    Ok((storage, user)) => (
+                        Answer::LoggedInWith(user.permissions),
+                        None,
+                        Some((user, storage)),
+                    ),
+                    Err(f) => (Answer::Failed(f), None, None),
+                }
+            }
+            Work::Storage(req) => {
+                let (answer, handle) = storage_request(&*storage, req);
+                (answer, handle, None)
+            }
         }));
-        let (answer, handle) = ran.unwrap_or_else(|_| {
+        let (answer, handle, login) = ran.unwrap_or_else(|_| {
             tracing::error!(%id, "the storage or authenticator panicked");
             let failure = if login {
                 Failure::LoginRefused
             } else {
                 Failure::Other("Requested action not taken.".into())
             };
-            (Answer::Failed(failure), None)
+            (Answer::Failed(failure), None, None)
         });
-        Done { id, answer, handle }
+        Done {
+            id,
+            answer,
+            handle,
+            login,
+        }
     }
 }
 
@@ -301,7 +315,12 @@ pub enum Report<S: Storage, St> {
 /// The bookkeeping of one control connection: see the [module docs](self).
 pub struct ServerConn<S: Storage, A, St, T> {
     session: ServerSession,
+    /// The server's storage, which each login's is made from.
+    base: Arc<S>,
+    /// The storage of the logged-in user's session.
     storage: Arc<S>,
+    /// Who is logged in.
+    user: Option<User>,
     auth: Arc<A>,
     local: SocketAddr,
     /// The client's address, for the log lines an operator acts on.
@@ -337,7 +356,9 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
     ) -> Self {
         ServerConn {
             session,
+            base: storage.clone(),
             storage,
+            user: None,
             auth,
             local,
             peer,
@@ -354,6 +375,13 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
     /// The session, to read its state (user, working directory).
     pub fn session(&self) -> &ServerSession {
         &self.session
+    }
+
+    /// The user logged in, as the authenticator answered (its home and permissions), if any.
+    /// The storage requests of the session go to the storage made for this user
+    /// ([`Storage::for_user`]).
+    pub fn user(&self) -> Option<&User> {
+        self.user.as_ref()
     }
 
     /// Whether to read from the control connection now.
@@ -417,9 +445,24 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
     /// Feeds what a task reports.
     pub fn report(&mut self, now: Instant, report: Report<S, St>) {
         match report {
-            Report::Done(Done { id, answer, handle }) => {
+            Report::Done(Done {
+                id,
+                answer,
+                handle,
+                login,
+            }) => {
                 if let Some((_, user)) = self.login.take_if(|(login, _)| *login == id) {
+                    if let Some((user, storage)) = login {
+                        tracing::info!(
+                            peer = %self.peer,
+                            user = %user.name.escape_debug(),
+                            "logged in"
+                        );
+                        self.storage = storage;
+                        self.user = Some(user);
+                    }
                     if let Answer::Failed(f) = &answer {
+                        self.auth.login_failed(self.peer.ip());
                         // Escaped: the name is the client's bytes, and must not forge lines.
                         let user = String::from_utf8_lossy(&user);
                         tracing::warn!(
@@ -613,6 +656,7 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                         // The authenticator's refusals read `login refused` too: one filter
                         // catches both.
                         tracing::warn!(%peer, %user, %reason, "login refused");
+                        self.auth.login_failed(peer.ip());
                     }
                 }
             }
@@ -660,12 +704,16 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                 anonymous,
             } => {
                 self.login = Some((id, user.clone()));
+                // A new login ends the last one's session storage whatever its outcome.
+                self.storage = self.base.clone();
+                self.user = None;
                 Work::Login(Credentials {
                     user,
                     pass,
                     account,
                     host,
                     anonymous,
+                    peer: Some(self.peer),
                 })
             }
             Request::Storage(req) => Work::Storage(req),
@@ -678,10 +726,14 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                 return None;
             }
         };
+        let storage = match work {
+            Work::Login(_) => self.base.clone(),
+            Work::Storage(_) => self.storage.clone(),
+        };
         Some(Action::Run(Job {
             id,
             work,
-            storage: self.storage.clone(),
+            storage,
             auth: self.auth.clone(),
         }))
     }
@@ -801,13 +853,13 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::{Credentials, Grant};
+    use crate::auth::{Credentials, User};
 
     /// Panics on every call.
     struct Broken;
 
     impl Authenticator for Broken {
-        fn login(&self, _: &Credentials) -> Result<Grant, Failure> {
+        fn login(&self, _: &Credentials) -> Result<User, Failure> {
             panic!("authenticator bug");
         }
     }

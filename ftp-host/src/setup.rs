@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ftp_proto::server::{ServerConfig, TlsMode};
 
+use crate::bans::{Banning, Bans};
 use crate::limits::Admission;
 use crate::proxy::ProxyProtocol;
 use crate::Error;
@@ -45,6 +46,9 @@ pub struct Settings<S, A> {
     /// from a trusted proxy and start with a header, whose client address is then the
     /// session's peer.
     pub proxy_protocol: Option<ProxyProtocol>,
+    /// Addresses banned after failed logins are refused (421) at accept; set with
+    /// [`with_bans`](Self::with_bans), which also counts the failures.
+    pub bans: Option<Bans>,
 }
 
 /// A server's settings after [`Settings::prepare`]: bound non-blocking listeners, shared
@@ -97,6 +101,26 @@ impl<S, A> Settings<S, A> {
             max_per_ip: DEFAULT_MAX_PER_IP,
             grace: Duration::from_secs(30),
             proxy_protocol: None,
+            bans: None,
+        }
+    }
+
+    /// The same settings with bans across connections: the authenticator is wrapped in
+    /// [`Banning`] (failed logins are counted, logins from a banned address refused) and new
+    /// connections from a banned address get 421. `None` wraps without banning.
+    pub fn with_bans(self, bans: Option<Bans>) -> Settings<S, Banning<A>> {
+        Settings {
+            listen: self.listen,
+            config: self.config,
+            storage: self.storage,
+            auth: Banning::new(self.auth, bans.clone()),
+            #[cfg(feature = "tls")]
+            tls: self.tls,
+            max_connections: self.max_connections,
+            max_per_ip: self.max_per_ip,
+            grace: self.grace,
+            proxy_protocol: self.proxy_protocol,
+            bans,
         }
     }
 
@@ -139,7 +163,7 @@ impl<S, A> Settings<S, A> {
             data_tls: self.tls.as_ref().map(crate::tls::data_config),
             #[cfg(feature = "tls")]
             tls: self.tls,
-            admission: Admission::new(self.max_connections, self.max_per_ip),
+            admission: Admission::new(self.max_connections, self.max_per_ip).with_bans(self.bans),
             grace: self.grace,
             proxy_protocol: self.proxy_protocol.map(Arc::new),
         })

@@ -3,6 +3,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -12,6 +13,7 @@ use ftp_proto::server::{Failure, WriteMode};
 use ftp_proto::time::Timestamp;
 
 use super::{io_failure, Listing, Storage};
+use crate::auth::User;
 
 /// Listings of directories with fewer entries than this come sorted by name; larger ones
 /// stream in directory order.
@@ -36,6 +38,13 @@ fn failure(e: io::Error) -> Failure {
 /// path before each operation; a local user who can change links inside the root while a
 /// client works can still race them (time-of-check to time-of-use), so do not give untrusted
 /// local users write access to a served tree that must not leak.
+///
+/// # Users
+///
+/// [`for_user`](Storage::for_user) gives a user with a [`home`](User::home) a storage rooted
+/// at that home (relative to this root, or absolute): the home is the user's `/`, and every
+/// rule above, links included, applies to it, so nothing outside it is reachable. A user
+/// without a home shares this root.
 ///
 /// # Special files
 ///
@@ -64,6 +73,12 @@ impl FsStorage {
             ));
         }
         Ok(FsStorage { root })
+    }
+
+    /// The storage for a user whose home is `home` (relative to this root, or absolute): a
+    /// new `FsStorage` rooted there. Errs if it does not exist or is not a directory.
+    pub fn home(&self, home: &Path) -> io::Result<FsStorage> {
+        FsStorage::new(self.root.join(home))
     }
 
     /// The canonical root directory.
@@ -230,6 +245,23 @@ fn unique_name(attempt: u32) -> String {
 }
 
 impl Storage for FsStorage {
+    fn for_user(self: &Arc<Self>, user: &User) -> Result<Arc<Self>, Failure> {
+        let Some(home) = &user.home else {
+            return Ok(self.clone());
+        };
+        match self.home(home) {
+            Ok(storage) => Ok(Arc::new(storage)),
+            Err(e) => {
+                tracing::error!(
+                    user = %user.name.escape_debug(),
+                    home = %self.root.join(home).display(),
+                    "the user's home cannot be served: {e}"
+                );
+                Err(Failure::LoginRefused)
+            }
+        }
+    }
+
     type Reader = File;
     type Writer = FsWriter;
 

@@ -11,11 +11,14 @@ mod fs;
 pub use fs::{FsStorage, FsWriter};
 
 use std::io::{self, Read, Write};
+use std::sync::Arc;
 
 use ftp_proto::listing::Entry;
 use ftp_proto::path::VirtualPath;
 use ftp_proto::server::{Failure, TransferError, WriteMode};
 use ftp_proto::time::Timestamp;
+
+use crate::auth::User;
 
 /// The entries of a directory as [`Storage::list`] produces them: an iterator that the
 /// transfer drains as it sends, so that only the entries on their way are in memory.
@@ -66,6 +69,19 @@ pub trait Storage: Send + Sync + 'static {
     /// A file open for writing (STOR, APPE, STOU). The upload is reported complete only after
     /// [`finish_write`](Self::finish_write) returns `Ok`.
     type Writer: Write + Send + 'static;
+
+    /// The storage a session of `user` works on, asked once per successful login (on the
+    /// blocking pool, like every method) and used for every request of that session until it
+    /// logs in again. A storage that decides per user returns an instance that knows the user
+    /// (its home, its [`permissions`](User::permissions), its name); an `Err` refuses the login
+    /// (530). The default shares this storage with every user, whoever logs in.
+    ///
+    /// The permissions themselves are enforced by the core before any request reaches the
+    /// storage: a storage needs to check only what is finer than they are.
+    fn for_user(self: &Arc<Self>, user: &User) -> Result<Arc<Self>, Failure> {
+        let _ = user;
+        Ok(self.clone())
+    }
 
     /// Metadata of one path, with the last component as the entry's name.
     fn stat(&self, path: &VirtualPath) -> Result<Entry, Failure>;

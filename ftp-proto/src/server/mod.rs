@@ -78,8 +78,8 @@ pub use config::{canonical_ip, is_local_network, PassiveAddress, ServerConfig, T
 pub use session::ServerSession;
 pub use types::{
     AbortCause, Accept, ActiveRefusal, Answer, DataId, DataIntent, Direction, Failure, ListFormat,
-    LoginRefusal, Notice, PassiveRefusal, Request, RequestId, ServerEvent, ServerOutput,
-    StorageRequest, TransferError, WriteMode,
+    LoginRefusal, Notice, PassiveRefusal, Permissions, Request, RequestId, ServerEvent,
+    ServerOutput, StorageRequest, TransferError, WriteMode,
 };
 
 /// Whether `user` is one of the names FTP servers reserve for anonymous access: `anonymous` or
@@ -101,6 +101,8 @@ pub enum Refusal {
     TooManyFromAddress,
     /// The server is shutting down.
     ShuttingDown,
+    /// The client's address is banned for a while (too many failed logins).
+    Banned,
 }
 
 /// The bytes to write on a connection that is refused without a session (a 421 reply), so
@@ -110,6 +112,7 @@ pub fn refusal_reply(reason: Refusal) -> bytes::Bytes {
         Refusal::TooManyConnections => b"Too many connections; try again later.",
         Refusal::TooManyFromAddress => b"Too many connections from your address.",
         Refusal::ShuttingDown => b"Server shutting down.",
+        Refusal::Banned => b"Too many failed logins from your address; try again later.",
     };
     let mut out = bytes::BytesMut::new();
     crate::reply::Reply::write(

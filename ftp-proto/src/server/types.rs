@@ -372,6 +372,106 @@ pub enum Failure {
     Other(String),
 }
 
+/// What a logged-in user may do, checked by the session before it asks the storage: a
+/// command that needs a permission the user lacks gets 550 naming it.
+///
+/// | permission | commands |
+/// |---|---|
+/// | [`LIST`](Self::LIST) | LIST, NLST, MLSD, MLST, STAT with a path |
+/// | [`DOWNLOAD`](Self::DOWNLOAD) | RETR |
+/// | [`UPLOAD`](Self::UPLOAD) | STOR (also after REST), STOU, MFMT, SITE CHMOD |
+/// | [`APPEND`](Self::APPEND) | APPE |
+/// | [`DELETE`](Self::DELETE) | DELE |
+/// | [`RENAME`](Self::RENAME) | RNFR (and so RNTO) |
+/// | [`MKDIR`](Self::MKDIR) | MKD |
+/// | [`RMDIR`](Self::RMDIR) | RMD |
+///
+/// CWD, CDUP, PWD, SIZE and MDTM need none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Permissions(u8);
+
+impl Permissions {
+    /// Nothing at all (the user can only move around and read sizes and times).
+    pub const NONE: Permissions = Permissions(0);
+    /// Listing directories.
+    pub const LIST: Permissions = Permissions(1);
+    /// Downloading files.
+    pub const DOWNLOAD: Permissions = Permissions(1 << 1);
+    /// Uploading (creating or overwriting) files, and changing their time or mode.
+    pub const UPLOAD: Permissions = Permissions(1 << 2);
+    /// Appending to files.
+    pub const APPEND: Permissions = Permissions(1 << 3);
+    /// Deleting files.
+    pub const DELETE: Permissions = Permissions(1 << 4);
+    /// Renaming files and directories.
+    pub const RENAME: Permissions = Permissions(1 << 5);
+    /// Creating directories.
+    pub const MKDIR: Permissions = Permissions(1 << 6);
+    /// Removing directories.
+    pub const RMDIR: Permissions = Permissions(1 << 7);
+    /// Listing and downloading.
+    pub const READ_ONLY: Permissions = Permissions(0b11);
+    /// Every permission.
+    pub const ALL: Permissions = Permissions(0xff);
+
+    /// Every permission with its name, in order.
+    pub const NAMED: [(&'static str, Permissions); 8] = [
+        ("list", Permissions::LIST),
+        ("download", Permissions::DOWNLOAD),
+        ("upload", Permissions::UPLOAD),
+        ("append", Permissions::APPEND),
+        ("delete", Permissions::DELETE),
+        ("rename", Permissions::RENAME),
+        ("mkdir", Permissions::MKDIR),
+        ("rmdir", Permissions::RMDIR),
+    ];
+
+    /// The single permission called `name` (`list`, `download`, `upload`, `append`, `delete`,
+    /// `rename`, `mkdir`, `rmdir`).
+    pub fn from_name(name: &str) -> Option<Permissions> {
+        Self::NAMED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, p)| *p)
+    }
+
+    /// Whether every permission of `other` is in `self`.
+    pub const fn contains(self, other: Permissions) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The permissions of both.
+    pub const fn union(self, other: Permissions) -> Permissions {
+        Permissions(self.0 | other.0)
+    }
+
+    /// The permissions in both.
+    pub const fn intersection(self, other: Permissions) -> Permissions {
+        Permissions(self.0 & other.0)
+    }
+
+    /// Whether any write permission is in `self` (anything beyond list and download).
+    pub const fn can_write(self) -> bool {
+        self.0 & !Self::READ_ONLY.0 != 0
+    }
+
+    /// The names of the permissions in `self`, in order.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Self::NAMED
+            .into_iter()
+            .filter(move |(_, p)| self.contains(*p))
+            .map(|(n, _)| n)
+    }
+}
+
+impl std::ops::BitOr for Permissions {
+    type Output = Permissions;
+
+    fn bitor(self, other: Permissions) -> Permissions {
+        self.union(other)
+    }
+}
+
 /// The application's answer to a [`Request`].
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -381,6 +481,9 @@ pub enum Answer {
         /// Refuse uploads, deletes, renames, mkdir, rmdir, chmod and MFMT.
         read_only: bool,
     },
+    /// The login succeeded with these [`Permissions`]: a command the user lacks the
+    /// permission for gets 550 without a storage request.
+    LoggedInWith(Permissions),
     /// The operation succeeded.
     Done,
     /// Metadata for [`StorageRequest::Stat`] (boxed: an entry is large and answers are moved
@@ -575,4 +678,25 @@ pub enum Accept {
     },
     /// Drop this connection and keep listening (a foreign host, or no transfer wanted it).
     Reject,
+}
+
+#[cfg(test)]
+mod permission_tests {
+    use super::Permissions;
+
+    #[test]
+    fn names_sets_and_write_bits() {
+        let p = Permissions::from_name("list").unwrap() | Permissions::UPLOAD;
+        assert!(p.contains(Permissions::LIST) && !p.contains(Permissions::DOWNLOAD));
+        assert_eq!(p.names().collect::<Vec<_>>(), ["list", "upload"]);
+        assert!(p.can_write() && !Permissions::READ_ONLY.can_write());
+        assert_eq!(Permissions::from_name("chmod"), None);
+        assert_eq!(
+            Permissions::NAMED
+                .iter()
+                .fold(Permissions::NONE, |a, (_, p)| a | *p),
+            Permissions::ALL
+        );
+        assert_eq!(p.intersection(Permissions::READ_ONLY), Permissions::LIST);
+    }
 }

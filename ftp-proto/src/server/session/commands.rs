@@ -187,6 +187,9 @@ impl ServerSession {
                 // REST applies to the next transfer command whatever its fate: a refused one
                 // uses it up too, or it would land on some later, unrelated transfer.
                 let offset = self.rest.take().unwrap_or(0);
+                if !self.permitted(Permissions::DOWNLOAD) {
+                    return;
+                }
                 if let Some(p) = self.data_command_path(&path, false) {
                     let next = StorageRequest::OpenRead { path: p.clone(), offset };
                     if offset == 0 {
@@ -200,7 +203,7 @@ impl ServerSession {
             }
             Command::Stor(path) => {
                 let rest = self.rest.take();
-                if !self.writable() {
+                if !self.permitted(Permissions::UPLOAD) {
                     return;
                 }
                 if let Some(p) = self.data_command_path(&path, true) {
@@ -213,7 +216,7 @@ impl ServerSession {
             }
             Command::Appe(path) => {
                 let rest = self.rest.take();
-                if !self.writable() {
+                if !self.permitted(Permissions::APPEND) {
                     return;
                 }
                 if rest.is_some_and(|n| n > 0) {
@@ -225,7 +228,7 @@ impl ServerSession {
             }
             Command::Stou(_) => {
                 let rest = self.rest.take();
-                if !self.writable() {
+                if !self.permitted(Permissions::UPLOAD) {
                     return;
                 }
                 if rest.is_some_and(|n| n > 0) {
@@ -243,6 +246,9 @@ impl ServerSession {
                 self.listing(arg, ListFormat::Mlsd(facts))
             }
             Command::Mlst(arg) => {
+                if !self.permitted(Permissions::LIST) {
+                    return;
+                }
                 let path = match &arg {
                     Some(a) => self.resolve(a),
                     None => Some(self.cwd.clone()),
@@ -262,6 +268,9 @@ impl ServerSession {
                 self.reply(211, text.as_bytes());
             }
             Command::Stat(Some(arg)) => {
+                if !self.permitted(Permissions::LIST) {
+                    return;
+                }
                 let (_, path) = split_list_arg(&arg);
                 let target = match path {
                     Some(p) => self.resolve(&p),
@@ -285,7 +294,7 @@ impl ServerSession {
                 }
             }
             Command::Mfmt { time, path } => {
-                if !self.writable() {
+                if !self.permitted(Permissions::UPLOAD) {
                     return;
                 }
                 if let Some(p) = self.resolve(&path) {
@@ -293,7 +302,7 @@ impl ServerSession {
                 }
             }
             Command::Mkd { path, .. } => {
-                if !self.writable() {
+                if !self.permitted(Permissions::MKDIR) {
                     return;
                 }
                 if let Some(p) = self.resolve_new(&path) {
@@ -301,7 +310,7 @@ impl ServerSession {
                 }
             }
             Command::Rmd { path, .. } => {
-                if !self.writable() {
+                if !self.permitted(Permissions::RMDIR) {
                     return;
                 }
                 if let Some(p) = self.resolve(&path) {
@@ -312,7 +321,7 @@ impl ServerSession {
                 }
             }
             Command::Dele(path) => {
-                if !self.writable() {
+                if !self.permitted(Permissions::DELETE) {
                     return;
                 }
                 if let Some(p) = self.resolve(&path) {
@@ -320,7 +329,7 @@ impl ServerSession {
                 }
             }
             Command::Rnfr(path) => {
-                if !self.writable() {
+                if !self.permitted(Permissions::RENAME) {
                     return;
                 }
                 if let Some(p) = self.resolve(&path) {
@@ -340,7 +349,7 @@ impl ServerSession {
             }
             Command::Site(arg) => match SiteCommand::parse(&arg) {
                 Ok(SiteCommand::Chmod { mode, path }) => {
-                    if !self.writable() {
+                    if !self.permitted(Permissions::UPLOAD) {
                         return;
                     }
                     if let Some(p) = self.resolve(&path) {
@@ -371,7 +380,7 @@ impl ServerSession {
             self.login_deadline = self.now.checked_add(self.config.login_timeout);
         }
         self.logged_in = false;
-        self.read_only = false;
+        self.permissions = Permissions::ALL;
         self.user = None;
         self.account = None;
         self.cwd = VirtualPath::root();

@@ -173,7 +173,7 @@ pub struct ServerSession {
     account: Option<Bytes>,
     host: Option<Bytes>,
     logged_in: bool,
-    read_only: bool,
+    permissions: Permissions,
     failed_logins: u32,
     // state
     cwd: VirtualPath,
@@ -226,7 +226,7 @@ impl ServerSession {
             account: None,
             host: None,
             logged_in: false,
-            read_only: false,
+            permissions: Permissions::ALL,
             failed_logins: 0,
             cwd: VirtualPath::root(),
             ascii: false,
@@ -997,11 +997,19 @@ impl ServerSession {
         self.resolve(path)
     }
 
-    fn writable(&mut self) -> bool {
-        if self.read_only {
-            self.reply(550, b"Permission denied: read-only session.");
+    /// Whether the user has `needed`; answers 550 naming it when not.
+    fn permitted(&mut self, needed: Permissions) -> bool {
+        if self.permissions.contains(needed) {
+            return true;
         }
-        !self.read_only
+        let name = needed.names().next().unwrap_or("do this");
+        let text = if self.permissions.can_write() {
+            format!("Permission denied: this user may not {name}.")
+        } else {
+            format!("Permission denied: read-only session, this user may not {name}.")
+        };
+        self.reply(550, text.as_bytes());
+        false
     }
 
     fn tls_required_but_missing(&self) -> bool {

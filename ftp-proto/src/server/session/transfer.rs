@@ -151,6 +151,9 @@ impl ServerSession {
     }
 
     pub(super) fn listing(&mut self, arg: Option<Bytes>, format: ListFormat) {
+        if !self.permitted(Permissions::LIST) {
+            return;
+        }
         let path = match &arg {
             Some(a) => {
                 let (_, path) = if matches!(format, ListFormat::Mlsd(_)) {
@@ -229,10 +232,14 @@ impl ServerSession {
             return Ok(());
         }
         match (pending, answer) {
-            (Pending::Login, Answer::LoggedIn { read_only }) => {
+            (Pending::Login, answer @ (Answer::LoggedIn { .. } | Answer::LoggedInWith(_))) => {
                 self.logged_in = true;
                 self.login_deadline = None;
-                self.read_only = read_only;
+                self.permissions = match answer {
+                    Answer::LoggedInWith(p) => p,
+                    Answer::LoggedIn { read_only: true } => Permissions::READ_ONLY,
+                    _ => Permissions::ALL,
+                };
                 self.failed_logins = 0;
                 self.reply(230, b"Login successful.");
             }
