@@ -349,3 +349,33 @@ fn passive_address_policy_shows_in_the_config_debug() {
         "ControlLocal"
     );
 }
+
+/// Kills `replace match guard pid == id && ... with true in ServerSession::on_answer`
+/// (transfer.rs): an answer naming a request that was already answered (here the login) is
+/// refused and does not stand in for the request that is out (the RETR's open), which the
+/// right answer then completes.
+#[test]
+fn an_answer_to_an_old_request_does_not_answer_the_one_out() {
+    let mut h = H::new(ServerConfig::default());
+    h.input(b"USER alice\r\nPASS secret\r\n");
+    let login = h.request();
+    h.event(ServerEvent::Answer(
+        login,
+        Answer::LoggedIn { read_only: false },
+    ))
+    .unwrap();
+    assert_eq!(h.codes(), [331, 230]);
+    h.pasv(50_010);
+    h.input(b"RETR f\r\n");
+    let open = h.request();
+    let r = h.event(ServerEvent::Answer(login, Answer::Opened { size: None }));
+    assert_eq!(r, Err(SessionError::UnknownRequest(login)));
+    assert!(
+        h.replies().is_empty(),
+        "the stale answer opened the transfer"
+    );
+    assert!(h.take_outs().is_empty());
+    h.event(ServerEvent::Answer(open, Answer::Opened { size: None }))
+        .unwrap();
+    assert_eq!(h.codes(), [150]);
+}
