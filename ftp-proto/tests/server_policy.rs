@@ -379,3 +379,53 @@ fn an_answer_to_an_old_request_does_not_answer_the_one_out() {
         .unwrap();
     assert_eq!(h.codes(), [150]);
 }
+
+/// Kills `replace / with %` and `replace / with *` in the STAT-of-a-path arm of `on_answer`
+/// (transfer.rs): a STAT reply of a large directory stops at half of `max_queued_output` (one
+/// entry past it at most), so one reply cannot fill the output queue; and a small directory
+/// is listed whole.
+#[test]
+fn stat_of_a_large_directory_is_cut_at_half_the_output_limit() {
+    use ftp_proto::listing::{Entry, EntryKind};
+    use ftp_proto::time::Timestamp;
+    let mut config = ServerConfig::default();
+    config.max_queued_output = 8192;
+    let mut h = H::new(config);
+    h.login();
+    let now = Timestamp::from_unix(1_000_100_000, 0).unwrap();
+    let entries = |n: usize| -> Vec<Entry> {
+        (0..n)
+            .map(|i| Entry::new(format!("file-{i:04}"), EntryKind::File).with_size(7))
+            .collect()
+    };
+    h.input(b"STAT /\r\n");
+    let rid = h.request();
+    h.event(ServerEvent::Answer(
+        rid,
+        Answer::Entries {
+            entries: entries(5),
+            now,
+        },
+    ))
+    .unwrap();
+    let lines = h.replies();
+    assert_eq!(lines.len(), 7, "{lines:?}");
+    h.input(b"STAT /\r\n");
+    let rid = h.request();
+    h.event(ServerEvent::Answer(
+        rid,
+        Answer::Entries {
+            entries: entries(1000),
+            now,
+        },
+    ))
+    .unwrap();
+    let lines = h.replies();
+    assert_eq!(lines.last().map(|l| &l[..4]), Some("213 "));
+    let listed = lines.len() - 2;
+    let longest = lines.iter().map(|l| l.len() + 2).max().unwrap();
+    let bytes: usize = lines.iter().map(|l| l.len() + 2).sum();
+    assert!(listed < 1000, "not cut: {listed} entries");
+    assert!(bytes <= 4096 + 2 * longest + 64, "{bytes} bytes");
+    assert!(bytes > 4096 - 2 * longest, "cut too early: {bytes} bytes");
+}
