@@ -429,3 +429,50 @@ fn stat_of_a_large_directory_is_cut_at_half_the_output_limit() {
     assert!(bytes <= 4096 + 2 * longest + 64, "{bytes} bytes");
     assert!(bytes > 4096 - 2 * longest, "cut too early: {bytes} bytes");
 }
+
+/// Kills `replace == with !=` in `check == Vet::Directory` (transfer.rs, `on_answer`): after the
+/// session's own metadata check, a RETR with a REST offset is opened as a file (converted in
+/// TYPE A) and a named MLSD as a listing (never converted: its lines already end in CRLF).
+#[test]
+fn vetted_opens_keep_file_and_listing_apart() {
+    use ftp_proto::listing::{Entry, EntryKind};
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    let cases: [(&[u8], Entry, bool); 2] = [
+        (
+            b"REST 10\r\nRETR f\r\n",
+            Entry::new("f", EntryKind::File).with_size(100),
+            true,
+        ),
+        (b"MLSD d\r\n", Entry::new("d", EntryKind::Dir), false),
+    ];
+    h.input(b"TYPE A\r\n");
+    assert_eq!(h.codes(), [200]);
+    for (command, entry, ascii) in cases {
+        let id = h.pasv(50_020);
+        h.input(command);
+        h.replies();
+        let stat = h.request();
+        h.event(ServerEvent::Answer(stat, Answer::Metadata(Box::new(entry))))
+            .unwrap();
+        let open = h.request();
+        h.event(ServerEvent::Answer(open, Answer::Opened { size: None }))
+            .unwrap();
+        assert_eq!(h.codes(), [150]);
+        h.s.handle_data_accept(h.now, id, "127.0.0.1:50201".parse().unwrap())
+            .unwrap();
+        h.event(ServerEvent::DataReady {
+            id,
+            tls_resumed: None,
+        })
+        .unwrap();
+        match h.take_outs().as_slice() {
+            [ServerOutput::Data(DataIntent::Transfer { ascii: a, .. })] => {
+                assert_eq!(*a, ascii, "{}", String::from_utf8_lossy(command))
+            }
+            other => panic!("expected Transfer, got {other:?}"),
+        }
+        h.event(ServerEvent::TransferDone { id, bytes: 0 }).unwrap();
+        assert_eq!(h.codes(), [226]);
+    }
+}
