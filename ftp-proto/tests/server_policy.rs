@@ -476,3 +476,30 @@ fn vetted_opens_keep_file_and_listing_apart() {
         assert_eq!(h.codes(), [226]);
     }
 }
+
+/// Kills `replace ServerSession::expect_data with Ok(())` (mod.rs): a late failure report for
+/// a channel an earlier PASV made is refused and leaves the new channel alone, so the next
+/// transfer still uses it instead of getting 425.
+#[test]
+fn a_late_failure_of_a_replaced_channel_keeps_the_new_one() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    let old = h.pasv(50_030);
+    let new = h.pasv(50_031);
+    for e in [
+        ServerEvent::DataFailed { id: old },
+        ServerEvent::ListenFailed { id: old },
+    ] {
+        assert_eq!(h.event(e), Err(SessionError::UnknownData(old)));
+    }
+    assert!(h.replies().is_empty());
+    h.input(b"RETR f\r\n");
+    let open = h.request();
+    h.event(ServerEvent::Answer(open, Answer::Opened { size: None }))
+        .unwrap();
+    assert_eq!(h.codes(), [150]);
+    assert_eq!(
+        h.s.handle_data_accept(h.now, new, "127.0.0.1:50202".parse().unwrap()),
+        Ok(Accept::Use { tls: false })
+    );
+}
