@@ -460,6 +460,20 @@ mod tests {
         SocketAddrV4::new(Ipv4Addr::from(a), port)
     }
 
+    #[test]
+    fn pasv_range_error_only_for_a_run_of_six_fields() {
+        // Out of range, but not six fields: the text has no address at all (Syntax).
+        assert_eq!(
+            parse_pasv_reply(b"Entering Passive Mode (300,1)."),
+            Err(AddrError::Syntax)
+        );
+        // Six fields, one out of range: an address that does not fit (Range).
+        assert_eq!(
+            parse_pasv_reply(b"Entering Passive Mode (10,0,0,300,4,1)."),
+            Err(AddrError::Range)
+        );
+    }
+
     fn v6(text: &str, port: u16) -> SocketAddr {
         SocketAddr::V6(SocketAddrV6::new(text.parse().unwrap(), port, 0, 0))
     }
