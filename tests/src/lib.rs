@@ -17,6 +17,7 @@ use ftp_proto::server::{ServerConfig, TlsMode};
 use sha2::{Digest, Sha256};
 
 pub mod ctl;
+pub mod logs;
 pub mod peers;
 
 /// The adapters whose servers the tests run.

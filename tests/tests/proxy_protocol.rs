@@ -11,13 +11,13 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use ftp_host::proxy::ProxyProtocol;
 use ftp_proto::proxy::Header;
 use ftp_proto::server::TlsMode;
 use ftp_tests::ctl::Ctl;
+use ftp_tests::logs::{log, log_line};
 use ftp_tests::{adapter_tests, content, run_client, run_ok, Options, TestServer, PASS, USER};
 
 const CLIENT: [u8; 4] = [127, 0, 0, 2];
@@ -155,47 +155,6 @@ impl Drop for Haproxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Everything logged at INFO and above by every server of this test binary.
-fn log() -> &'static Mutex<Vec<u8>> {
-    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOG.get_or_init(|| {
-        struct Sink(Arc<Mutex<Vec<u8>>>);
-        impl Write for Sink {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let sink = buf.clone();
-        tracing_subscriber::fmt()
-            .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
-            .with_ansi(false)
-            .with_writer(move || Sink(sink.clone()))
-            .init();
-        buf
-    })
-}
-
-/// The first log line that has every one of `needles`, waiting up to 5 s for it.
-fn log_line(needles: &[&str]) -> String {
-    let end = Instant::now() + Duration::from_secs(5);
-    loop {
-        let text = String::from_utf8_lossy(&log().lock().unwrap()).into_owned();
-        if let Some(l) = text.lines().find(|l| needles.iter().all(|n| l.contains(n))) {
-            return l.to_string();
-        }
-        assert!(
-            Instant::now() < end,
-            "no log line with {needles:?} in:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
