@@ -199,7 +199,9 @@ macro_rules! ours_tests {
     ($client:ident, $krate:ident, $server:ident, $read_ext:path) => {
         mod $client {
             use super::*;
-            use client_suite::$client::{block_on, connect, connect_with, run, run_extras};
+            use client_suite::$client::{
+                block_on, connect, connect_with, epsv_given_up, run, run_extras,
+            };
             use $read_ext as _;
 
             fn suite(opts: Options, mode: Mode) {
@@ -214,6 +216,12 @@ macro_rules! ours_tests {
                 block_on(async {
                     let client = connect(server.addr, USER, PASS, mode).await;
                     run(&client, server.root.path(), CAPS, "ours").await;
+                    if matches!(mode, Mode::Epsv | Mode::Tls | Mode::Implicit) {
+                        assert!(
+                            !epsv_given_up(&client).await,
+                            "the client fell back to PASV"
+                        );
+                    }
                     client.quit().await.expect("quit");
                 });
             }

@@ -102,7 +102,7 @@ macro_rules! client_peer_tests {
     ($client:ident) => {
         mod $client {
             use super::*;
-            use client_suite::$client::{block_on, connect_with, run, run_extras};
+            use client_suite::$client::{block_on, connect_with, epsv_given_up, run, run_extras};
 
             fn suite_with(
                 kind: PeerKind,
@@ -123,6 +123,12 @@ macro_rules! client_peer_tests {
                     let client = connect_with(server.addr, config, mode, tls_config).await;
                     let logs = scopeguard(&server);
                     run(&client, &server.root, caps(kind), &tag).await;
+                    if matches!(mode, Mode::Epsv | Mode::Tls | Mode::Implicit) {
+                        assert!(
+                            !epsv_given_up(&client).await,
+                            "the client fell back to PASV"
+                        );
+                    }
                     client.quit().await.expect("quit");
                     drop(logs);
                 });

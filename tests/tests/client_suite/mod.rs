@@ -285,6 +285,24 @@ macro_rules! client_suite {
                 client.delete(&file).await.expect("delete");
             }
 
+            /// Whether the client has given up EPSV on this session and uses PASV instead:
+            /// read from the session itself, because a client that falls back passes every
+            /// transfer test and hides a broken EPSV on either side.
+            pub async fn epsv_given_up(client: &$krate::client::Client) -> bool {
+                use std::sync::atomic::{AtomicBool, Ordering};
+                let seen = Arc::new(AtomicBool::new(true));
+                let out = seen.clone();
+                let op = ftp_host::client::Op::new(
+                    move |s, now| {
+                        out.store(s.is_epsv_disabled(), Ordering::SeqCst);
+                        s.noop(now)
+                    },
+                    |_| Ok(()),
+                );
+                client.run(op).await.expect("noop reading the EPSV state");
+                seen.load(Ordering::SeqCst)
+            }
+
             /// Every operation, against a server whose user lands in `root`.
             pub async fn run(client: &$krate::client::Client, root: &Path, caps: Caps, tag: &str) {
                 client.noop().await.expect("noop");
