@@ -2,8 +2,8 @@
 //! library in the way), with the few data-connection helpers they share.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::time::Duration;
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
 
 use crate::{PASS, USER};
 
@@ -18,6 +18,26 @@ impl Ctl {
     /// Connects; the 220 greeting is left for [`reply`](Self::reply) or [`login`](Self::login).
     pub fn connect(addr: SocketAddr) -> Ctl {
         Ctl::from_stream(TcpStream::connect(addr).unwrap())
+    }
+
+    /// Connects and reads a 220 greeting, retrying for up to 10 s while the server still
+    /// counts an earlier session against a per-address or total cap (421): a closed session's
+    /// place frees up only once the server has noticed the close. `why` names the wait in
+    /// the panic message.
+    pub fn connect_when_free(addr: SocketAddr, why: &str) -> Ctl {
+        let started = Instant::now();
+        loop {
+            let mut c = Ctl::connect(addr);
+            let greeting = c.reply();
+            if greeting.starts_with("220") {
+                return c;
+            }
+            assert!(
+                greeting.starts_with("421") && started.elapsed() < Duration::from_secs(10),
+                "{why}: the place was not freed: {greeting}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Wraps a connected stream (one bound to a chosen source address, say).
@@ -54,6 +74,11 @@ impl Ctl {
     /// Reads the greeting and logs in as [`USER`].
     pub fn login(&mut self) {
         assert!(self.reply().starts_with("220"));
+        self.login_greeted();
+    }
+
+    /// Logs in as [`USER`] once the greeting has been read.
+    pub fn login_greeted(&mut self) {
         assert!(self.cmd(&format!("USER {USER}")).starts_with("331"));
         assert!(self.cmd(&format!("PASS {PASS}")).starts_with("230"));
     }
@@ -87,11 +112,29 @@ pub fn epsv_port(reply: &str) -> u16 {
     inner.trim_end_matches([')', '|']).parse().expect("port")
 }
 
-/// A loopback port nobody listens on (bound, then released), for data connections that fail.
-pub fn closed_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A loopback port nobody listens on, for data connections that must fail: held bound (without
+/// `SO_REUSEADDR`, never listening) for as long as the value lives, so a connection to it is
+/// refused and no other test's listener can take the port meanwhile (a port merely released
+/// could be handed to the next `bind(0)`).
+pub struct ClosedPort(socket2::Socket);
+
+impl ClosedPort {
+    /// Binds the port.
+    pub fn new() -> ClosedPort {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .unwrap();
+        ClosedPort(s)
+    }
+
+    /// The port number.
+    pub fn port(&self) -> u16 {
+        self.0.local_addr().unwrap().as_socket().unwrap().port()
+    }
+}
+
+impl Default for ClosedPort {
+    fn default() -> ClosedPort {
+        ClosedPort::new()
+    }
 }

@@ -71,24 +71,6 @@ fn prelim(c: &mut Ctl, cmd: &str) {
     assert!(r.starts_with("125") || r.starts_with("150"), "{cmd}: {r}");
 }
 
-/// A control connection greeted with 220, retried for up to 10 s while the server still
-/// counts an earlier session of this address against its one-session cap.
-fn connect_when_free(srv: &TestServer, how: &str) -> Ctl {
-    let started = Instant::now();
-    loop {
-        let mut c = Ctl::connect(srv.addr);
-        let greeting = c.reply();
-        if greeting.starts_with("220") {
-            return c;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{how}: the slot was not freed: {greeting}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 ftp_tests::adapter_tests! {
     fn a_full_disk_answers_452_or_552_and_the_session_goes_on() {
         if !can_mount() {
@@ -135,7 +117,7 @@ ftp_tests::adapter_tests! {
         let srv = server(1);
         srv.put_file("big.bin", &content(64 << 20, 3));
         for how in ["control FIN", "control RST", "data RST then control FIN"] {
-            let mut c = connect_when_free(&srv, how);
+            let mut c = Ctl::connect_when_free(srv.addr, how);
             assert!(c.cmd(&format!("USER {}", ftp_tests::USER)).starts_with("331"));
             assert!(c.cmd(&format!("PASS {}", ftp_tests::PASS)).starts_with("230"));
             let mut d = c.data(srv.addr);
@@ -157,7 +139,7 @@ ftp_tests::adapter_tests! {
                 }
             }
             drop(d);
-            let mut again = connect_when_free(&srv, how);
+            let mut again = Ctl::connect_when_free(srv.addr, how);
             assert!(again.cmd("QUIT").starts_with("221"));
             drop(again);
         }
@@ -204,9 +186,13 @@ ftp_tests::adapter_tests! {
         let mut d = c.data(srv.addr);
         prelim(&mut c, "STOR cut.bin");
         d.write_all(&content(1 << 20, 4)).unwrap();
-        // Let the bytes reach the server before the reset: a reset can discard what is
+        // Let bytes reach the server's file before the reset: a reset can discard what is
         // still queued, and a transfer that moved nothing is a different case.
-        std::thread::sleep(Duration::from_millis(300));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let stored = || std::fs::metadata(srv.path("cut.bin")).map_or(0, |m| m.len());
+        while stored() == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         reset(d);
         let r = c.reply();
         assert!(r.starts_with("426") || r.starts_with("451"), "{r}");

@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use ftp_proto::server::TlsMode;
-use ftp_tests::ctl::{closed_port, epsv_port, Ctl};
+use ftp_tests::ctl::{epsv_port, ClosedPort, Ctl};
 use ftp_tests::{content, run_client, sha256, sha256_file, Options, TestServer, PASS, USER};
 
 fn start(passive_ports: Option<std::ops::RangeInclusive<u16>>, per_ip: usize) -> TestServer {
@@ -117,9 +117,7 @@ ftp_tests::adapter_tests! {
         assert!(second.reply().starts_with("421"));
         // The place frees up when the first session ends.
         assert!(first.cmd("QUIT").starts_with("221"));
-        std::thread::sleep(Duration::from_millis(200));
-        let mut third = Ctl::connect(srv.addr);
-        third.login();
+        Ctl::connect_when_free(srv.addr, "after QUIT").login_greeted();
     }
 
     fn passive_range_exhausted_gives_425_and_port_in_use_is_skipped() {
@@ -303,7 +301,8 @@ ftp_tests::adapter_tests! {
         c.login();
         // Active mode to a port nobody listens on: the file is opened, then the data
         // connection fails (425), and the open file must be let go at once.
-        let port = closed_port();
+        let closed = ClosedPort::new();
+        let port = closed.port();
         c.port_to(port);
         let mut r = c.cmd("RETR held.bin");
         while r.starts_with('1') {
@@ -370,7 +369,8 @@ ftp_tests::adapter_tests! {
         srv.put_file("keep.bin", &before);
         let mut c = Ctl::connect(srv.addr);
         c.login();
-        let port = closed_port();
+        let closed = ClosedPort::new();
+        let port = closed.port();
         for (rest, cmd) in [(None, "STOR keep.bin"), (Some("REST 10"), "STOR keep.bin")] {
             c.port_to(port);
             if let Some(rest) = rest {
