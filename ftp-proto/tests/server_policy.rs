@@ -503,3 +503,140 @@ fn a_late_failure_of_a_replaced_channel_keeps_the_new_one() {
         Ok(Accept::Use { tls: false })
     );
 }
+
+/// Kills `replace || with && in ServerSession::serve` at HOST (commands.rs): HOST after USER
+/// (before the login ends) is 503, as it is after a login; before USER it is accepted.
+#[test]
+fn host_is_refused_once_user_was_sent() {
+    let mut h = H::new(ServerConfig::default());
+    h.input(b"HOST ftp.example.org\r\n");
+    assert_eq!(h.codes(), [220]);
+    h.input(b"USER alice\r\n");
+    assert_eq!(h.codes(), [331]);
+    h.input(b"HOST ftp.example.org\r\n");
+    assert_eq!(h.codes(), [503]);
+}
+
+/// Kills `replace > with ==` in the LANG guard (commands.rs): `EN` and any `EN-` tag with a
+/// subtag are English, other languages are not. (`>` as `>=` is equivalent: the parser
+/// already refuses a bare `EN-` with 501.)
+#[test]
+fn lang_accepts_english_tags_only() {
+    let mut h = H::new(ServerConfig::default());
+    h.login();
+    for (tag, code) in [
+        ("EN", 200),
+        ("en", 200),
+        ("EN-US", 200),
+        ("en-gb", 200),
+        ("EN-", 501),
+        ("ENG", 504),
+        ("FR", 504),
+    ] {
+        h.input(format!("LANG {tag}\r\n").as_bytes());
+        assert_eq!(h.codes(), [code], "LANG {tag}");
+    }
+}
+
+/// Kills `replace || with && in ServerSession::serve` at PBSZ (commands.rs): after CCC the
+/// control connection is clear again, so PBSZ (like PROT) is 503, not 200.
+#[test]
+fn pbsz_after_ccc_is_503() {
+    let mut config = ServerConfig::default();
+    config.tls = TlsMode::Explicit;
+    let mut h = H::new(config);
+    h.secure(b"PROT P\r\n");
+    h.login();
+    h.input(b"CCC\r\n");
+    assert_eq!(h.codes(), [200]);
+    assert_eq!(h.take_outs(), [ServerOutput::StopTls]);
+    h.input(b"PBSZ 0\r\n");
+    assert_eq!(h.codes(), [503]);
+}
+
+/// A session whose control connection has the local address `local`.
+fn session_on(local: &str, peer: &str) -> H {
+    let now = Instant::now();
+    let s = ServerSession::new(
+        Arc::new(ServerConfig::default()),
+        peer.parse().unwrap(),
+        local.parse().unwrap(),
+        now,
+    );
+    let mut h = H {
+        s,
+        now,
+        wire: Vec::new(),
+        outs: Vec::new(),
+    };
+    h.drain();
+    assert_eq!(h.codes(), [220]);
+    h.login();
+    h
+}
+
+/// Kills the three mutants of the EPSV protocol guards (commands.rs: each guard as `true`,
+/// `&&` as `||`): on an IPv4 control connection `EPSV 1` opens a listener and `EPSV 2` is 522;
+/// on IPv6 the reverse; an IPv4-mapped local address counts as IPv4.
+#[test]
+fn epsv_with_a_protocol_follows_the_control_connections_family() {
+    for (local, peer, ok, refused) in [
+        ("127.0.0.1:21", "127.0.0.1:50000", "1", "2"),
+        ("[::1]:21", "[::1]:50000", "2", "1"),
+        (
+            "[::ffff:127.0.0.1]:21",
+            "[::ffff:127.0.0.1]:50000",
+            "1",
+            "2",
+        ),
+    ] {
+        let mut h = session_on(local, peer);
+        h.input(format!("EPSV {refused}\r\n").as_bytes());
+        assert_eq!(h.codes(), [522], "EPSV {refused} on {local}");
+        assert!(h.take_outs().is_empty());
+        h.input(format!("EPSV {ok}\r\n").as_bytes());
+        assert!(
+            matches!(
+                h.take_outs().as_slice(),
+                [ServerOutput::Data(DataIntent::Listen { .. })]
+            ),
+            "EPSV {ok} on {local}"
+        );
+    }
+}
+
+/// Kills `match guard n > 0 with true` and `> with >=` at STOR, and the `>` mutants of the
+/// REST checks of APPE and STOU (commands.rs): `REST 0` is no offset (STOR truncates, APPE
+/// and STOU go ahead), while `REST 5` makes STOR write at 5 and APPE/STOU refuse with 550.
+#[test]
+fn rest_zero_is_no_offset_for_uploads() {
+    use ftp_proto::server::{Request, StorageRequest, WriteMode};
+    let opened = |command: String| {
+        let mut h = H::new(ServerConfig::default());
+        h.login();
+        h.pasv(50_030);
+        h.input(command.as_bytes());
+        let codes = h.codes();
+        let mode = match h.take_outs().as_slice() {
+            [ServerOutput::Request(_, Request::Storage(StorageRequest::OpenWrite { mode, .. }))] => {
+                Some(*mode)
+            }
+            [] => None,
+            other => panic!("{command}: expected OpenWrite or nothing, got {other:?}"),
+        };
+        (codes, mode)
+    };
+    for (rest, mode) in [("0", WriteMode::Truncate), ("5", WriteMode::AtOffset(5))] {
+        let (codes, got) = opened(format!("REST {rest}\r\nSTOR f\r\n"));
+        assert_eq!(codes, [350], "REST {rest}");
+        assert_eq!(got, Some(mode), "REST {rest} then STOR");
+    }
+    for command in ["APPE f", "STOU"] {
+        let (codes, got) = opened(format!("REST 0\r\n{command}\r\n"));
+        assert_eq!(codes, [350], "REST 0 then {command}");
+        assert!(got.is_some(), "REST 0 then {command} opens the file");
+        let (codes, got) = opened(format!("REST 5\r\n{command}\r\n"));
+        assert_eq!(codes, [350, 550], "REST 5 then {command}");
+        assert_eq!(got, None, "{command} after REST 5 opens nothing");
+    }
+}
