@@ -66,6 +66,8 @@ fn hash(password: &str) -> String {
 struct Server {
     child: Child,
     addr: SocketAddr,
+    /// Where `--metrics` serves, when given.
+    metrics: Option<SocketAddr>,
     root: tempfile::TempDir,
     /// Holds the users file, outside the served root.
     _conf: tempfile::TempDir,
@@ -92,11 +94,15 @@ impl Server {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut metrics = None;
         let addr = loop {
             let line = lines
                 .next()
                 .expect("the server printed its address")
                 .unwrap();
+            if let Some(rest) = line.strip_prefix("metrics on http://") {
+                metrics = Some(rest.trim_end_matches("/metrics").parse().unwrap());
+            }
             if let Some(rest) = line.split(" on ftp://").nth(1) {
                 break rest.trim_end_matches('/').parse().unwrap();
             }
@@ -106,6 +112,7 @@ impl Server {
         Server {
             child,
             addr,
+            metrics,
             root,
             _conf: conf,
         }
@@ -131,6 +138,18 @@ fn curl(args: &[&str], dir: &Path) -> Output {
     let mut all = vec!["-sS", "--max-time", "20"];
     all.extend_from_slice(args);
     run_client("curl", &all, dir)
+}
+
+/// What `f` returns once it is `Some`, polled for up to 10 s.
+fn wait_for<T>(mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(t) = f() {
+            return t;
+        }
+        assert!(Instant::now() < end, "timed out");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn stdout(o: &Output) -> String {
@@ -333,6 +352,187 @@ adapter_tests! {
             let named = format!("{}, line {line}: ", file.display());
             assert!(err.contains(&named) && err.contains(word), "{text:?}: {err}");
         }
+    }
+
+    /// `--max-rate` paces curl's download and upload, and a user's `max_rate` wins over it:
+    /// each takes size / rate (not less; a little more for the logins and the data set-up).
+    fn rate_limits_hold_for_downloads_and_uploads() {
+        const RATE: usize = 256 * 1024;
+        const SIZE: usize = 640 * 1024; // 2.5 s at RATE
+        let users = format!(
+            "[[user]]\nname = \"fast\"\npassword = \"{}\"\npermissions = \"read-write\"\n\
+             max_rate = {}\n\n\
+             [[user]]\nname = \"plain\"\npassword = \"{}\"\npermissions = \"read-write\"\n",
+            hash("fpw"),
+            RATE * 2,
+            hash("ppw")
+        );
+        let body = ftp_tests::content(SIZE, 12);
+        let b = body.clone();
+        let s = Server::start(&users, move |root| std::fs::write(root.join("big"), &b).unwrap(), &["--max-rate", &RATE.to_string()]);
+        let dir = tempfile::tempdir().unwrap();
+        let timed = |args: &[&str]| {
+            let start = Instant::now();
+            let out = curl(args, dir.path());
+            assert!(out.status.success(), "{out:?}");
+            start.elapsed().as_secs_f64()
+        };
+        let expected = SIZE as f64 / RATE as f64;
+        let check = |what: &str, secs: f64, expected: f64| {
+            eprintln!("{what}: {secs:.2} s for {expected:.2} s at the set rate");
+            assert!(secs >= expected * 0.97, "{what}: {secs:.2} s, under {expected:.2} s");
+            assert!(secs <= expected * 1.1 + 1.0, "{what}: {secs:.2} s, far over {expected:.2} s");
+        };
+        let got = dir.path().join("got");
+        let down = timed(&["-o", "got", &s.url("plain", "ppw", "big")]);
+        assert_eq!(std::fs::read(&got).unwrap(), body);
+        check("download", down, expected);
+        std::fs::write(dir.path().join("up"), &body).unwrap();
+        let up = timed(&["-T", "up", &s.url("plain", "ppw", "up")]);
+        assert_eq!(std::fs::read(s.path("up")).unwrap(), body);
+        check("upload", up, expected);
+        // The user's own rate, twice --max-rate: half the time.
+        let fast = timed(&["-o", "got", &s.url("fast", "fpw", "big")]);
+        assert_eq!(std::fs::read(&got).unwrap(), body);
+        check("download at the user's rate", fast, expected / 2.0);
+    }
+
+    /// `--xferlog`, `--on-upload` and `--metrics` record the same transfers: one xferlog line
+    /// each (byte counts exact, an aborted download `i`), the hook run once per complete
+    /// upload with the file's real path, and the counters on the metrics page.
+    fn xferlog_on_upload_and_metrics_match_the_transfers() {
+        let conf = tempfile::tempdir().unwrap();
+        let xferlog = conf.path().join("xferlog");
+        let hooked = conf.path().join("hooked");
+        let script = conf.path().join("hook.sh");
+        std::fs::write(&script, format!("#!/bin/sh\necho \"$1\" >> '{}'\n", hooked.display())).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let big = ftp_tests::content(4 << 20, 3);
+        let b = big.clone();
+        let s = Server::start(&two_users(), move |root| {
+            homes(root);
+            std::fs::write(root.join("alice/big"), &b).unwrap();
+        }, &[
+            "--xferlog", xferlog.to_str().unwrap(),
+            "--on-upload", script.to_str().unwrap(),
+            "--metrics", "127.0.0.1:0",
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let one = ftp_tests::content(1000, 1);
+        let two = ftp_tests::content(70_000, 2);
+        std::fs::write(dir.path().join("one"), &one).unwrap();
+        std::fs::write(dir.path().join("two"), &two).unwrap();
+        for f in ["one", "two"] {
+            let put = curl(&["-T", f, &s.url("alice", "apw", &format!("up-{f}"))], dir.path());
+            assert!(put.status.success(), "{put:?}");
+        }
+        let get = curl(&["-o", "got", &s.url("bob", "bpw", "b-secret")], dir.path());
+        assert!(get.status.success(), "{get:?}");
+        let bad = curl(&["--list-only", &s.url("bob", "wrong", "")], dir.path());
+        assert!(!bad.status.success());
+        // A download aborted part-way.
+        let mut c = Ctl::connect(s.addr);
+        assert!(c.reply().starts_with("220"));
+        assert!(c.cmd("USER alice").starts_with("331"));
+        assert!(c.cmd("PASS apw").starts_with("230"));
+        assert!(c.cmd("TYPE I").starts_with("200"));
+        let mut data = c.data(s.addr);
+        let r = c.cmd("RETR big");
+        assert!(r.starts_with("150") || r.starts_with("125"), "{r}");
+        let mut buf = [0u8; 1000];
+        std::io::Read::read_exact(&mut data, &mut buf).unwrap();
+        assert!(c.cmd("ABOR").starts_with("426"));
+        assert!(c.reply().starts_with("226"));
+        assert!(c.cmd("QUIT").starts_with("221"));
+
+        // The xferlog: four lines, in order, with exact counts for the complete ones.
+        let lines = wait_for(|| {
+            let text = std::fs::read_to_string(&xferlog).unwrap_or_default();
+            (text.lines().count() >= 4).then_some(text)
+        });
+        let rows: Vec<Vec<&str>> = lines.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(rows.len(), 4, "{lines}");
+        for (row, (bytes, name, dir, user, done)) in rows.iter().zip([
+            ("1000", "/up-one", "i", "alice", "c"),
+            ("70000", "/up-two", "i", "alice", "c"),
+            ("9", "/b-secret", "o", "bob", "c"),
+            ("", "/big", "o", "alice", "i"),
+        ]) {
+            assert_eq!(row.len(), 18, "{row:?}");
+            assert_eq!(row[6], "127.0.0.1", "{row:?}");
+            if !bytes.is_empty() {
+                assert_eq!(row[7], bytes, "{row:?}");
+            } else {
+                let n: usize = row[7].parse().unwrap();
+                // A zero-copy send counts its bytes as each sendfile call returns: maybe none yet.
+                assert!(n < big.len(), "{row:?}");
+            }
+            assert_eq!(&row[8..], [name, "b", "_", dir, "r", user, "ftp", "0", "*", done], "{row:?}");
+        }
+        // The hook: once per complete upload, with the real path.
+        let root = std::fs::canonicalize(s.root.path()).unwrap();
+        let ran = wait_for(|| {
+            let text = std::fs::read_to_string(&hooked).unwrap_or_default();
+            (text.lines().count() >= 2).then_some(text)
+        });
+        let mut ran: Vec<&str> = ran.lines().collect();
+        ran.sort();
+        let want = [root.join("alice/up-one"), root.join("alice/up-two")];
+        assert_eq!(ran, want.iter().map(|p| p.to_str().unwrap()).collect::<Vec<_>>());
+        // The metrics page.
+        let url = format!("http://{}/metrics", s.metrics.unwrap());
+        let page = stdout(&curl(&[&url], dir.path()));
+        for want in [
+            "ftp_transfers_total{direction=\"upload\",complete=\"true\"} 2\n",
+            "ftp_transfer_bytes_total{direction=\"upload\"} 71000\n",
+            "ftp_transfers_total{direction=\"download\",complete=\"true\"} 1\n",
+            "ftp_transfers_total{direction=\"download\",complete=\"false\"} 1\n",
+            "ftp_logins_total{result=\"ok\"} 4\n",
+            "ftp_logins_total{result=\"failed\"} 1\n",
+            "ftp_sessions_total 5\n",
+        ] {
+            assert!(page.contains(want), "{want:?} not in:\n{page}");
+        }
+        // Exactly once: no late second run.
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(std::fs::read_to_string(&hooked).unwrap().lines().count(), 2);
+    }
+
+    /// Logins, logouts and transfers are logged at INFO with the user, path, bytes and
+    /// duration; a password never is.
+    fn logins_logouts_and_transfers_are_logged() {
+        use ftp_tests::logs::{log, log_line};
+        log();
+        let srv = ftp_tests::TestServer::start();
+        let name = format!("logged-{}.bin", srv.addr.port());
+        srv.put_file(&name, &ftp_tests::content(5000, 9));
+        let mut c = Ctl::connect(srv.addr);
+        let peer = format!("peer={}", c.w.local_addr().unwrap());
+        c.login();
+        assert!(c.cmd("TYPE I").starts_with("200"));
+        let mut data = c.data(srv.addr);
+        let r = c.cmd(&format!("RETR {name}"));
+        assert!(r.starts_with("150") || r.starts_with("125"), "{r}");
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut data, &mut got).unwrap();
+        assert_eq!(got.len(), 5000);
+        assert!(c.reply().starts_with("226"));
+        assert!(c.cmd("QUIT").starts_with("221"));
+        let user = format!("user={}", ftp_tests::USER);
+        let line = log_line(&[&peer, &user, "logged in"]);
+        assert!(line.contains("INFO"), "{line}");
+        let line = log_line(&[&peer, &name, "transfer"]);
+        assert!(line.contains("INFO") && line.contains(&user), "{line}");
+        assert!(line.contains("kind=download") && line.contains("bytes=5000"), "{line}");
+        assert!(line.contains("complete=true") && line.contains("secs="), "{line}");
+        let line = log_line(&[&peer, &user, "logged out"]);
+        assert!(line.contains("INFO"), "{line}");
+        let text = String::from_utf8_lossy(&log().lock().unwrap()).into_owned();
+        assert!(!text.contains(ftp_tests::PASS), "a password in the log");
     }
 }
 

@@ -92,6 +92,7 @@ impl<S: Storage, A: Authenticator> Server<S, A> {
         let p = self.settings.prepare()?;
         let shared = Arc::new(Shared {
             implicit_tls: p.implicit_tls,
+            hooks: p.hooks,
             config: p.config,
             storage: p.storage,
             auth: p.auth,

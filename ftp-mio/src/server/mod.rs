@@ -143,6 +143,7 @@ impl<S: Storage, A: Authenticator> Server<S, A> {
             #[cfg(feature = "tls")]
             tls: p.tls,
             implicit_tls: p.implicit_tls,
+            hooks: p.hooks,
             proxy_protocol: p.proxy_protocol,
         };
         Ok(BoundServer {

@@ -96,6 +96,7 @@ impl<S: Storage, A: Authenticator> Server<S, A> {
             data_tls: p.data_tls.map(tokio_rustls::TlsAcceptor::from),
             tls: p.tls.map(tokio_rustls::TlsAcceptor::from),
             implicit_tls: p.implicit_tls,
+            hooks: p.hooks,
         });
         Ok(BoundServer {
             listeners,
