@@ -534,6 +534,88 @@ adapter_tests! {
         let text = String::from_utf8_lossy(&log().lock().unwrap()).into_owned();
         assert!(!text.contains(ftp_tests::PASS), "a password in the log");
     }
+
+    /// A library observer hears a session's login, mkdir, upload (path and size), download,
+    /// rename, delete and logout, in order, from every adapter.
+    fn an_observer_hears_every_session_event() {
+        use ftp_host::events::{Event, Observer, Observers, TransferKind};
+        use std::sync::Arc;
+        #[derive(Default)]
+        struct Record(Mutex<Vec<Event>>);
+        impl Observer for Record {
+            fn event(&self, e: &Event) {
+                self.0.lock().unwrap().push(e.clone());
+            }
+        }
+        let record = Arc::new(Record::default());
+        let mut observers = Observers::new();
+        observers.push(record.clone());
+        let srv = ftp_tests::TestServer::with(ftp_tests::Options {
+            observers,
+            ..Default::default()
+        });
+        let mut c = Ctl::connect(srv.addr);
+        let me = c.w.local_addr().unwrap();
+        c.login();
+        assert!(c.cmd("MKD d").starts_with("257"));
+        assert!(c.cmd("TYPE I").starts_with("200"));
+        let mut data = c.data(srv.addr);
+        let r = c.cmd("STOR d/f");
+        assert!(r.starts_with("150") || r.starts_with("125"), "{r}");
+        data.write_all(&[7u8; 3000]).unwrap();
+        drop(data);
+        assert!(c.reply().starts_with("226"));
+        let mut data = c.data(srv.addr);
+        assert!(c.transfer_cmd("RETR d/f").starts_with("226"));
+        let mut got = Vec::new();
+        std::io::Read::read_to_end(&mut data, &mut got).unwrap();
+        assert_eq!(got.len(), 3000);
+        assert!(c.cmd("RNFR d/f").starts_with("350"));
+        assert!(c.cmd("RNTO d/g").starts_with("250"));
+        assert!(c.cmd("DELE d/g").starts_with("250"));
+        assert!(c.cmd("QUIT").starts_with("221"));
+        let events = wait_for(|| {
+            let events = record.0.lock().unwrap().clone();
+            let ended = events.iter().any(|e| matches!(e, Event::SessionEnded { peer } if *peer == me));
+            ended.then_some(events)
+        });
+        let mine: Vec<String> = events
+            .iter()
+            .filter_map(|e| {
+                let line = match e {
+                    Event::SessionStarted { peer } if *peer == me => "start".to_string(),
+                    Event::LoggedIn { peer, user, anonymous } if *peer == me => format!("login {user} {anonymous}"),
+                    Event::MadeDir { peer, path, .. } if *peer == me => format!("mkdir {path}"),
+                    Event::Transfer(t) if t.peer == me => {
+                        let real = t.real_path.as_ref().map(|p| p.ends_with("d/f"));
+                        format!("{} {} {} {} {:?}", t.kind.as_str(), t.path, t.bytes, t.complete, real)
+                    }
+                    Event::Renamed { peer, from, to, .. } if *peer == me => format!("rename {from} {to}"),
+                    Event::Deleted { peer, user, path } if *peer == me => format!("delete {path} {user}"),
+                    Event::LoggedOut { peer, user } if *peer == me => format!("logout {user}"),
+                    Event::SessionEnded { peer } if *peer == me => "end".to_string(),
+                    _ => return None,
+                };
+                Some(line)
+            })
+            .collect();
+        let user = ftp_tests::USER;
+        assert_eq!(
+            mine,
+            [
+                "start".to_string(),
+                format!("login {user} false"),
+                "mkdir /d".into(),
+                "upload /d/f 3000 true Some(true)".into(),
+                "download /d/f 3000 true None".into(),
+                "rename /d/f /d/g".into(),
+                format!("delete /d/g {user}"),
+                format!("logout {user}"),
+                "end".into(),
+            ]
+        );
+        assert!(events.iter().all(|e| !matches!(e, Event::Transfer(t) if t.kind == TransferKind::Listing && t.peer == me)));
+    }
 }
 
 /// `--user` still works, with a warning on stderr that the password is visible.
@@ -557,4 +639,20 @@ fn user_flag_warns() {
         err.contains("--user") && err.contains("other local users"),
         "{err}"
     );
+}
+
+/// Every adapter re-exports the host's user, permission, ban and event types, so a server
+/// written against one adapter's `server` module names the same types on another.
+#[test]
+fn adapters_reexport_the_same_user_types() {
+    fn same<T>(_: &T, _: &T) {}
+    let user = ftp_tokio::server::User::new("u")
+        .with_permissions(ftp_futures::server::Permissions::READ_ONLY);
+    same(&user, &ftp_mio::server::User::new("u"));
+    same(&user, &ftp_futures::server::Grant::new("u"));
+    let policy = ftp_mio::server::BanPolicy::new(3);
+    same(&policy, &ftp_tokio::server::BanPolicy::new(3));
+    let observers = ftp_futures::server::Observers::new();
+    same(&observers, &ftp_mio::ftp_host::events::Observers::new());
+    same(&observers, &ftp_tokio::ftp_host::events::Observers::new());
 }

@@ -42,7 +42,9 @@ mod event_loop;
 mod pool;
 mod session;
 
-pub use ftp_host::auth::{Authenticator, Credentials, Grant, UserList};
+pub use ftp_host::auth::{Authenticator, Credentials, Grant, Permissions, User, UserList};
+pub use ftp_host::bans::{BanPolicy, Bans};
+pub use ftp_host::events::{Observer, Observers};
 pub use ftp_host::setup::Settings;
 pub use ftp_host::storage::{FsStorage, Storage};
 #[cfg(feature = "tls")]

@@ -32,7 +32,9 @@
 mod conn;
 mod data;
 
-pub use ftp_host::auth::{Authenticator, Credentials, Grant, UserList};
+pub use ftp_host::auth::{Authenticator, Credentials, Grant, Permissions, User, UserList};
+pub use ftp_host::bans::{BanPolicy, Bans};
+pub use ftp_host::events::{Observer, Observers};
 pub use ftp_host::setup::Settings;
 pub use ftp_host::storage::{FsStorage, Storage};
 pub use ftp_host::tls::{
