@@ -1014,6 +1014,7 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                             writer,
                             ascii,
                             rate,
+                            progress: None,
                         }))
                     }
                     _ => None,
@@ -1031,8 +1032,18 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                                 },
                             );
                         }
+                        let mut file = file;
                         let progress = Progress::new();
                         self.running.insert(id, progress.clone());
+                        // A limited upload counts on its paced file side (see `Uploader`);
+                        // the network side gets a counter nobody reads.
+                        let progress = match &mut file {
+                            FileSide::Upload(u) if u.rate.is_some() => {
+                                u.progress = Some(progress);
+                                Progress::new()
+                            }
+                            _ => progress,
+                        };
                         Some(Action::Transfer {
                             id,
                             stream,

@@ -271,6 +271,10 @@ pub struct Uploader<S: Storage> {
     pub(crate) ascii: bool,
     /// The session's rate limit (bytes per second), applied by [`run`](Self::run).
     pub(crate) rate: Option<NonZeroU64>,
+    /// Under a rate limit, the transfer's counter the core's data-idle deadline reads: bytes
+    /// count as they are written, since the network side, its queue full, reads in bursts far
+    /// apart at a low rate and would be taken for stalled.
+    pub(crate) progress: Option<Progress>,
 }
 
 impl<S: Storage> Uploader<S> {
@@ -306,6 +310,9 @@ impl<S: Storage> Uploader<S> {
                 self.writer
                     .write_all(out)
                     .map_err(|e| io_transfer_error(&e))?;
+                if let Some(p) = &self.progress {
+                    p.add(slice.len());
+                }
             }
         }
         let tail = recode.finish();
@@ -889,6 +896,7 @@ mod tests {
             writer: Vec::new(),
             ascii: false,
             rate: None,
+            progress: None,
         });
         assert_eq!(kind(upload.zero_copy(true)), "upload");
     }
@@ -957,6 +965,7 @@ mod tests {
             writer: Vec::new(),
             ascii,
             rate: None,
+            progress: None,
         };
         let mut chunks = vec![Chunk::Data(Bytes::from_static(b"a\r\nb")), Chunk::End].into_iter();
         up(true).run(|| chunks.next()).unwrap();

@@ -616,6 +616,25 @@ adapter_tests! {
         );
         assert!(events.iter().all(|e| !matches!(e, Event::Transfer(t) if t.kind == TransferKind::Listing && t.peer == me)));
     }
+
+    /// A rate-limited upload that takes longer than the data timeout is not taken for
+    /// stalled while its paced bytes keep being stored (the network side, its queue full,
+    /// reads nothing for that long).
+    fn a_slow_rate_limited_upload_is_not_taken_for_stalled() {
+        let users = format!(
+            "[[user]]\nname = \"u\"\npassword = \"{}\"\npermissions = \"read-write\"\n",
+            hash("pw")
+        );
+        let s = Server::start(&users, |_| {}, &["--max-rate", "8192", "--data-timeout", "2"]);
+        let dir = tempfile::tempdir().unwrap();
+        let body = ftp_tests::content(32 * 1024, 5);
+        std::fs::write(dir.path().join("up"), &body).unwrap();
+        let start = Instant::now();
+        let put = curl(&["-T", "up", &s.url("u", "pw", "up")], dir.path());
+        assert!(put.status.success(), "{put:?}");
+        assert!(start.elapsed() >= Duration::from_millis(3900), "{:?}", start.elapsed());
+        assert_eq!(std::fs::read(s.path("up")).unwrap(), body);
+    }
 }
 
 /// `--user` still works, with a warning on stderr that the password is visible.
