@@ -601,6 +601,39 @@ mod tests {
         assert_eq!(s.config.login_timeout, d.login_timeout);
     }
 
+    #[test]
+    fn rate_xferlog_hook_and_metrics_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("xferlog");
+        let s = parse(&[
+            "--max-rate",
+            "1000",
+            "--xferlog",
+            log.to_str().unwrap(),
+            "--on-upload",
+            "/bin/true",
+            "--metrics",
+            "127.0.0.1:0",
+        ])
+        .unwrap()
+        .unwrap()
+        .setup()
+        .unwrap();
+        assert_eq!(s.max_rate, NonZeroU64::new(1000));
+        assert!(log.exists(), "the transfer log is opened at start-up");
+        assert_ne!(s.metrics.unwrap().port(), 0);
+        let settings = s.settings(());
+        assert_eq!(settings.max_rate, NonZeroU64::new(1000));
+        assert_eq!(format!("{:?}", settings.observers), "Observers(3)");
+        assert!(parse(&["--max-rate", "0"]).is_err());
+        let bad = parse(&["--xferlog", "/nonexistent/dir/xferlog"])
+            .unwrap()
+            .unwrap()
+            .setup()
+            .unwrap_err();
+        assert!(bad.to_string().contains("--xferlog"), "{bad}");
+    }
+
     /// The defaults the help text names are the ones in force: the core's, the host's and the
     /// CLI's own.
     #[test]

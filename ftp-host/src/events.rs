@@ -110,7 +110,8 @@ pub enum Event {
         /// The user.
         user: String,
     },
-    /// A transfer ended.
+    /// A transfer ended; told after its final reply (226, 426, 451...) was flushed to the
+    /// client.
     Transfer(TransferRecord),
     /// A file was deleted.
     Deleted {

@@ -377,7 +377,7 @@ impl<S: Storage, A, St, T> ServerConn<S, A, St, T> {
             complete,
             "transfer"
         );
-        self.emit(Event::Transfer(TransferRecord {
+        self.ended.push(Event::Transfer(TransferRecord {
             peer: self.peer,
             user,
             anonymous: self.anonymous,
@@ -436,6 +436,9 @@ impl<S: Storage, A, St, T> ServerConn<S, A, St, T> {
 impl<S: Storage, A, St, T> Drop for ServerConn<S, A, St, T> {
     fn drop(&mut self) {
         self.transfers_cut();
+        for event in std::mem::take(&mut self.ended) {
+            self.emit(event);
+        }
         self.logout();
         self.emit(Event::SessionEnded { peer: self.peer });
     }
@@ -463,6 +466,8 @@ pub struct ServerConn<S: Storage, A, St, T> {
     asked: HashMap<RequestId, Asked>,
     /// The transfers running, for their records.
     transfers: HashMap<DataId, Running>,
+    /// Transfers ended whose observers are told once the replies before are flushed.
+    ended: Vec<Event>,
     handles: HashMap<RequestId, Handle<S>>,
     channels: HashMap<DataId, Channel<St, T>>,
     running: HashMap<DataId, Progress>,
@@ -503,6 +508,7 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
             hooks: Hooks::default(),
             asked: HashMap::new(),
             transfers: HashMap::new(),
+            ended: Vec::new(),
             handles: HashMap::new(),
             channels: HashMap::new(),
             running: HashMap::new(),
@@ -783,6 +789,11 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
             if self.unflushed {
                 self.unflushed = false;
                 return Some(Action::Flush);
+            }
+            // The replies are written and flushed: a transfer's final reply is out before its
+            // observers hear of it (an `--on-upload` command runs after the 226).
+            for event in std::mem::take(&mut self.ended) {
+                self.emit(event);
             }
             return None;
         }

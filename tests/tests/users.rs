@@ -635,6 +635,48 @@ adapter_tests! {
         assert!(start.elapsed() >= Duration::from_millis(3900), "{:?}", start.elapsed());
         assert_eq!(std::fs::read(s.path("up")).unwrap(), body);
     }
+
+    /// Observers hear of a transfer only after its final reply is flushed: an observer that
+    /// waits for the client to have read the 226 is not waiting for ever.
+    fn an_upload_is_observed_after_its_226() {
+        use ftp_host::events::{Event, Observer, Observers};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        #[derive(Default)]
+        struct Waits {
+            client_has_226: AtomicBool,
+            seen_after: Mutex<Option<bool>>,
+        }
+        impl Observer for Waits {
+            fn event(&self, e: &Event) {
+                if let Event::Transfer(_) = e {
+                    let end = Instant::now() + Duration::from_secs(5);
+                    while !self.client_has_226.load(Ordering::SeqCst) && Instant::now() < end {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    *self.seen_after.lock().unwrap() = Some(self.client_has_226.load(Ordering::SeqCst));
+                }
+            }
+        }
+        let waits = Arc::new(Waits::default());
+        let mut observers = Observers::new();
+        observers.push(waits.clone());
+        let srv = ftp_tests::TestServer::with(ftp_tests::Options {
+            observers,
+            ..Default::default()
+        });
+        let mut c = Ctl::connect(srv.addr);
+        c.login();
+        let mut data = c.data(srv.addr);
+        let r = c.cmd("STOR f");
+        assert!(r.starts_with("150") || r.starts_with("125"), "{r}");
+        data.write_all(b"hello").unwrap();
+        drop(data);
+        assert!(c.reply().starts_with("226"));
+        waits.client_has_226.store(true, Ordering::SeqCst);
+        let seen = wait_for(|| *waits.seen_after.lock().unwrap());
+        assert!(seen, "the observer ran before the 226 was sent");
+    }
 }
 
 /// `--user` still works, with a warning on stderr that the password is visible.
