@@ -420,6 +420,7 @@ adapter_tests! {
             "--xferlog", xferlog.to_str().unwrap(),
             "--on-upload", script.to_str().unwrap(),
             "--metrics", "127.0.0.1:0",
+            "--ban-after", "1",
         ]);
         let dir = tempfile::tempdir().unwrap();
         let one = ftp_tests::content(1000, 1);
@@ -432,8 +433,6 @@ adapter_tests! {
         }
         let get = curl(&["-o", "got", &s.url("bob", "bpw", "b-secret")], dir.path());
         assert!(get.status.success(), "{get:?}");
-        let bad = curl(&["--list-only", &s.url("bob", "wrong", "")], dir.path());
-        assert!(!bad.status.success());
         // A download aborted part-way.
         let mut c = Ctl::connect(s.addr);
         assert!(c.reply().starts_with("220"));
@@ -447,7 +446,14 @@ adapter_tests! {
         std::io::Read::read_exact(&mut data, &mut buf).unwrap();
         assert!(c.cmd("ABOR").starts_with("426"));
         assert!(c.reply().starts_with("226"));
+        // An active data connection nobody accepts.
+        let closed = ftp_tests::ctl::ClosedPort::new();
+        c.port_to(closed.port());
+        assert!(c.transfer_cmd("LIST").starts_with("425"));
         assert!(c.cmd("QUIT").starts_with("221"));
+        // A wrong password, last: with --ban-after 1 it bans this address.
+        let bad = curl(&["--list-only", &s.url("bob", "wrong", "")], dir.path());
+        assert!(!bad.status.success());
 
         // The xferlog: four lines, in order, with exact counts for the complete ones.
         let lines = wait_for(|| {
@@ -494,6 +500,8 @@ adapter_tests! {
             "ftp_logins_total{result=\"ok\"} 4\n",
             "ftp_logins_total{result=\"failed\"} 1\n",
             "ftp_sessions_total 5\n",
+            "ftp_data_connection_failures_total 1\n",
+            "ftp_bans_total 1\n",
         ] {
             assert!(page.contains(want), "{want:?} not in:\n{page}");
         }
