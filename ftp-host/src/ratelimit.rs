@@ -2,9 +2,10 @@
 //! how long to wait, and the slice size that keeps a limited transfer smooth.
 //!
 //! The bucket reads no clock: the transfer's file side passes `Instant::now()` and sleeps for
-//! what it is told, so the arithmetic is tested with made-up instants. It holds no credit from
-//! idle time (a transfer that paused does not get to burst afterwards), so a transfer of `n`
-//! bytes at `rate` bytes per second takes at least `n / rate` seconds from its first byte.
+//! what it is told, so the arithmetic is tested with made-up instants. It keeps at most
+//! [`CATCH_UP`] of credit from time not used (a sleep that overslept on a busy machine, a
+//! pause), so a transfer of `n` bytes at `rate` bytes per second takes at least
+//! `n / rate - CATCH_UP` seconds from its first byte, and a pause buys no burst beyond that.
 
 use std::num::NonZeroU64;
 use std::time::{Duration, Instant};
@@ -17,8 +18,12 @@ const MIN_SLICE: usize = 1024;
 /// a client's rate display, coarse enough to cost nothing.
 const SLICES_PER_SECOND: u64 = 8;
 
-/// A token bucket of `rate` bytes per second with no burst allowance, driven by the caller's
-/// clock.
+/// Most time a limited transfer may make up after falling behind its rate: sleeps overshoot
+/// (more so on a loaded machine), and without it every overshoot would be lost for good.
+pub const CATCH_UP: Duration = Duration::from_millis(100);
+
+/// A token bucket of `rate` bytes per second, driven by the caller's clock, whose burst is
+/// at most [`CATCH_UP`] worth of bytes.
 #[derive(Debug, Clone)]
 pub struct RateLimit {
     rate: NonZeroU64,
@@ -51,12 +56,12 @@ impl RateLimit {
     }
 
     /// Accounts for `n` bytes about to move at `now` and returns how long to wait before
-    /// moving them, so that the bytes taken so far never run ahead of the rate. Time spent
-    /// idle earns no credit.
+    /// moving them, so that the bytes taken so far never run ahead of the rate by more than
+    /// [`CATCH_UP`]. The first take waits its whole cost.
     pub fn take(&mut self, now: Instant, n: usize) -> Duration {
         let start = match self.paid_until {
-            Some(t) if t > now => t,
-            _ => now,
+            Some(t) => t.max(now.checked_sub(CATCH_UP).unwrap_or(now)),
+            None => now,
         };
         let cost = Duration::from_nanos(
             (n as u128 * 1_000_000_000 / u128::from(self.rate.get()))
@@ -118,23 +123,37 @@ mod tests {
     }
 
     #[test]
-    fn idle_time_earns_no_burst() {
+    fn idle_time_earns_no_more_than_the_catch_up() {
         let t0 = Instant::now();
         let mut l = rate(1000);
         l.take(t0, 100);
-        // Ten seconds idle, then a take still pays its full cost.
+        // Ten seconds idle, then a take pays its cost less CATCH_UP.
         let later = t0 + Duration::from_secs(10);
-        assert_eq!(l.take(later, 1000), Duration::from_secs(1));
+        assert_eq!(l.take(later, 1000), Duration::from_secs(1) - CATCH_UP);
     }
 
     #[test]
-    fn a_late_caller_is_not_made_to_wait_twice() {
+    fn a_late_caller_makes_up_for_an_overslept_wait() {
         let t0 = Instant::now();
         let mut l = rate(1000);
         assert_eq!(l.take(t0, 100), Duration::from_millis(100));
-        // Woke up late (200 ms instead of 100): the next slice waits only its own cost.
-        let late = t0 + Duration::from_millis(200);
-        assert_eq!(l.take(late, 100), Duration::from_millis(100));
+        // Woke up 50 ms late: the next slice waits that much less.
+        let late = t0 + Duration::from_millis(150);
+        assert_eq!(l.take(late, 100), Duration::from_millis(50));
+        // Far behind: no more than CATCH_UP is made up.
+        let later = late + Duration::from_secs(5);
+        assert_eq!(l.take(later, 100), Duration::ZERO);
+        assert_eq!(l.take(later, 100), Duration::from_millis(100));
+        assert_eq!(l.take(later, 100), Duration::from_millis(200));
+        // 1 s worth of 100-byte slices at a caller that always oversleeps by 30 ms still
+        // ends close to 1 s (the CATCH_UP absorbs each overshoot).
+        let mut l = rate(1000);
+        let t = Instant::now();
+        let mut now = t;
+        for _ in 0..10 {
+            now += l.take(now, 100) + Duration::from_millis(30);
+        }
+        assert!(now - t <= Duration::from_millis(1030), "{:?}", now - t);
     }
 
     #[test]

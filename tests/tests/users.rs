@@ -380,8 +380,10 @@ adapter_tests! {
         let expected = SIZE as f64 / RATE as f64;
         let check = |what: &str, secs: f64, expected: f64| {
             eprintln!("{what}: {secs:.2} s for {expected:.2} s at the set rate");
-            assert!(secs >= expected * 0.97, "{what}: {secs:.2} s, under {expected:.2} s");
-            assert!(secs <= expected * 1.1 + 1.0, "{what}: {secs:.2} s, far over {expected:.2} s");
+            // At most RateLimit's CATCH_UP (0.1 s) faster; slower by whatever a busy machine
+            // adds to the logins, the data connection and the pacing threads' wake-ups.
+            assert!(secs >= expected - 0.1, "{what}: {secs:.2} s, under {expected:.2} s");
+            assert!(secs <= expected * 1.5 + 1.0, "{what}: {secs:.2} s, far over {expected:.2} s");
         };
         let got = dir.path().join("got");
         let down = timed(&["-o", "got", &s.url("plain", "ppw", "big")]);
@@ -640,7 +642,7 @@ adapter_tests! {
         let start = Instant::now();
         let put = curl(&["-T", "up", &s.url("u", "pw", "up")], dir.path());
         assert!(put.status.success(), "{put:?}");
-        assert!(start.elapsed() >= Duration::from_millis(3900), "{:?}", start.elapsed());
+        assert!(start.elapsed() >= Duration::from_millis(3800), "{:?}", start.elapsed());
         assert_eq!(std::fs::read(s.path("up")).unwrap(), body);
     }
 
