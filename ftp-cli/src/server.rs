@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU64;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,6 +11,9 @@ use std::time::Duration;
 
 use ftp_host::auth::UserList;
 use ftp_host::bans::{BanPolicy, Banning, Bans};
+use ftp_host::events::{Observers, UploadCommand};
+use ftp_host::metrics::Metrics;
+use ftp_host::xferlog::XferLog;
 use ftp_proto::server::{PassiveAddress, ServerConfig, TlsMode};
 
 use crate::Error;
@@ -34,7 +38,7 @@ Options:
                            `server hash-password`), home (relative to --root, or absolute),
                            permissions (\"read-only\", \"read-write\" or a list of list, download,
                            upload, append, delete, rename, mkdir, rmdir), max_rate (bytes/s,
-                           read but not enforced yet); a user named anonymous without a
+                           overrides --max-rate); a user named anonymous without a
                            password allows anonymous login with its home and permissions
   --user NAME:PASS         a user with write access (repeatable; replaces the default user,
                            needed on non-loopback addresses). The password is visible to
@@ -64,6 +68,14 @@ Options:
                            connections get 421 for --ban-time (default: no bans)
   --ban-window SECS        the window failed logins are counted in (default 600)
   --ban-time SECS          how long a ban lasts (default 900)
+  --max-rate BYTES         limit each session's transfers to BYTES per second, both
+                           directions (a user's max_rate in --users wins)
+  --xferlog FILE           append a line per file transfer, complete or not, to FILE in the
+                           wu-ftpd/vsftpd xferlog format
+  --on-upload CMD          after each complete upload run CMD (no shell) with the file's path
+                           as its only argument; at most 4 at once, 64 more queued, the rest
+                           skipped with a log line; failures are logged
+  --metrics ADDR           serve Prometheus metrics at http://ADDR/metrics
   -h, --help               this text
 
 `server hash-password` reads a password from standard input (its first line) and prints
@@ -132,6 +144,14 @@ pub struct Args {
     pub ban_window: Option<u64>,
     /// `--ban-time SECS`.
     pub ban_time: Option<u64>,
+    /// `--max-rate BYTES`.
+    pub max_rate: Option<NonZeroU64>,
+    /// `--xferlog FILE`.
+    pub xferlog: Option<PathBuf>,
+    /// `--on-upload CMD`.
+    pub on_upload: Option<PathBuf>,
+    /// `--metrics ADDR`.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Args {
@@ -192,6 +212,10 @@ impl Args {
                 Long("ban-after") => a.ban_after = Some(p.value()?.parse()?),
                 Long("ban-window") => a.ban_window = Some(p.value()?.parse()?),
                 Long("ban-time") => a.ban_time = Some(p.value()?.parse()?),
+                Long("max-rate") => a.max_rate = Some(p.value()?.parse()?),
+                Long("xferlog") => a.xferlog = Some(p.value()?.into()),
+                Long("on-upload") => a.on_upload = Some(p.value()?.into()),
+                Long("metrics") => a.metrics = Some(p.value()?.parse()?),
                 Short('h') | Long("help") => return Ok(None),
                 _ => return Err(arg.unexpected().into()),
             }
@@ -273,6 +297,32 @@ impl Args {
             }
         };
 
+        let mut observers = Observers::new();
+        if let Some(path) = &a.xferlog {
+            let log =
+                XferLog::open(path).map_err(|e| format!("--xferlog {}: {e}", path.display()))?;
+            observers.push(Arc::new(log));
+        }
+        if let Some(cmd) = &a.on_upload {
+            observers.push(Arc::new(UploadCommand::new(
+                cmd,
+                ON_UPLOAD_RUNNING,
+                ON_UPLOAD_QUEUED,
+            )));
+        }
+        let metrics = match a.metrics {
+            Some(addr) => {
+                let metrics = Arc::new(Metrics::new().with_bans(bans.clone()));
+                observers.push(metrics.clone());
+                let bound = metrics
+                    .serve(addr)
+                    .map_err(|e| format!("--metrics {addr}: {e}"))?;
+                println!("metrics on http://{bound}/metrics");
+                Some(bound)
+            }
+            None => None,
+        };
+
         let mut config = ServerConfig::default();
         config.anonymous = a.anonymous;
         if let Some((l, h)) = a.passive {
@@ -316,9 +366,18 @@ impl Args {
             implicit_tls: a.implicit_tls,
             proxy_protocol,
             bans,
+            observers,
+            max_rate: a.max_rate,
+            metrics,
         })
     }
 }
+
+/// `--on-upload`: commands running at once.
+pub const ON_UPLOAD_RUNNING: usize = 4;
+
+/// `--on-upload`: commands waiting for a turn; more are skipped with a log line.
+pub const ON_UPLOAD_QUEUED: usize = 64;
 
 /// The warning printed (to stderr) when `--user` is given.
 pub const USER_FLAG_WARNING: &str = "warning: --user puts a password on the command line, \
@@ -410,6 +469,12 @@ pub struct Setup {
     pub proxy_protocol: Option<ftp_host::proxy::ProxyProtocol>,
     /// Bans after failed logins (`--ban-after`, `--ban-window`, `--ban-time`), if any.
     pub bans: Option<Bans>,
+    /// `--xferlog`, `--on-upload` and `--metrics`, as observers of the sessions.
+    pub observers: Observers,
+    /// `--max-rate`.
+    pub max_rate: Option<NonZeroU64>,
+    /// Where `--metrics` serves, once bound.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Setup {
@@ -435,6 +500,8 @@ impl Setup {
             settings.max_per_ip = n;
         }
         settings.proxy_protocol = self.proxy_protocol.clone();
+        settings.observers = self.observers.clone();
+        settings.max_rate = self.max_rate;
         settings
     }
 
@@ -532,6 +599,39 @@ mod tests {
         assert_eq!(s.config.data_timeout, Duration::from_secs(300));
         assert_eq!(s.config.idle_timeout, d.idle_timeout);
         assert_eq!(s.config.login_timeout, d.login_timeout);
+    }
+
+    #[test]
+    fn rate_xferlog_hook_and_metrics_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("xferlog");
+        let s = parse(&[
+            "--max-rate",
+            "1000",
+            "--xferlog",
+            log.to_str().unwrap(),
+            "--on-upload",
+            "/bin/true",
+            "--metrics",
+            "127.0.0.1:0",
+        ])
+        .unwrap()
+        .unwrap()
+        .setup()
+        .unwrap();
+        assert_eq!(s.max_rate, NonZeroU64::new(1000));
+        assert!(log.exists(), "the transfer log is opened at start-up");
+        assert_ne!(s.metrics.unwrap().port(), 0);
+        let settings = s.settings(());
+        assert_eq!(settings.max_rate, NonZeroU64::new(1000));
+        assert_eq!(format!("{:?}", settings.observers), "Observers(3)");
+        assert!(parse(&["--max-rate", "0"]).is_err());
+        let bad = parse(&["--xferlog", "/nonexistent/dir/xferlog"])
+            .unwrap()
+            .unwrap()
+            .setup()
+            .unwrap_err();
+        assert!(bad.to_string().contains("--xferlog"), "{bad}");
     }
 
     /// The defaults the help text names are the ones in force: the core's, the host's and the

@@ -69,6 +69,7 @@ mod rt;
 pub mod server;
 mod stream;
 
+pub use ftp_host;
 pub use ftp_host::Error;
 pub use ftp_proto;
 pub use rt::block_on;

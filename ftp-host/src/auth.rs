@@ -61,8 +61,8 @@ pub struct User {
     pub home: Option<PathBuf>,
     /// What the user may do.
     pub permissions: Permissions,
-    /// The user's transfer rate limit in bytes per second. Kept for the storage and host to
-    /// read; not enforced yet.
+    /// The user's transfer rate limit in bytes per second, both directions; wins over the
+    /// server's [`Settings::max_rate`](crate::setup::Settings::max_rate).
     pub max_rate: Option<NonZeroU64>,
 }
 

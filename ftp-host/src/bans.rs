@@ -12,6 +12,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -154,6 +155,8 @@ pub struct Bans {
     policy: BanPolicy,
     store: Arc<dyn BanStore>,
     clock: Arc<dyn Clock>,
+    /// Bans imposed through this value and its clones, for metrics.
+    imposed: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for Bans {
@@ -171,6 +174,7 @@ impl Bans {
             policy,
             store: Arc::new(MemoryBanStore::new()),
             clock: Arc::new(SystemClock),
+            imposed: Arc::default(),
         }
     }
 
@@ -191,6 +195,12 @@ impl Bans {
         &self.policy
     }
 
+    /// How many bans this value and its clones imposed (the store may hold more, from other
+    /// servers sharing it).
+    pub fn imposed(&self) -> u64 {
+        self.imposed.load(Ordering::Relaxed)
+    }
+
     /// Whether `ip` is banned now.
     pub fn is_banned(&self, ip: IpAddr) -> bool {
         self.store
@@ -205,6 +215,7 @@ impl Bans {
         let was = self.store.banned_until(ip, now).is_some();
         let until = self.store.record_failure(ip, now, &self.policy);
         if let (false, Some(until)) = (was, until) {
+            self.imposed.fetch_add(1, Ordering::Relaxed);
             let secs = until.duration_since(now).unwrap_or_default().as_secs();
             tracing::warn!(peer = %ip, secs, "address banned after too many failed logins");
         }

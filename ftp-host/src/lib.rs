@@ -18,6 +18,10 @@
 //!   connections and for clients;
 //! - [`bans`]: bans across connections after repeated failed logins, with a store trait a
 //!   cluster can share;
+//! - [`events`]: the [`Observer`](events::Observer) of logins, transfers and file changes,
+//!   and the `--on-upload` command runner; [`xferlog`]: the wu-ftpd/vsftpd transfer log;
+//!   `metrics` (feature `metrics`): Prometheus counters and their HTTP page;
+//!   [`ratelimit`]: the token bucket that paces rate-limited transfers;
 //! - [`limits`]: connection admission (total and per client address, banned addresses);
 //! - [`setup`]: a server's [`Settings`](setup::Settings), the checks and socket set-up of
 //!   `bind`, and the builder methods every adapter's `Server` has;
@@ -37,9 +41,13 @@ pub mod auth;
 pub mod bans;
 pub mod client;
 mod error;
+pub mod events;
 pub mod limits;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod net;
 pub mod proxy;
+pub mod ratelimit;
 pub mod server;
 pub mod setup;
 pub mod storage;
@@ -48,6 +56,7 @@ pub mod tls;
 pub mod transfer;
 #[cfg(feature = "users-file")]
 pub mod users_file;
+pub mod xferlog;
 
 pub use error::Error;
 pub use ftp_proto;

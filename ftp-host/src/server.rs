@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
+use ftp_proto::path::VirtualPath;
 use ftp_proto::server::{
     AbortCause, Accept, ActiveRefusal, Answer, DataId, DataIntent, Direction, Failure,
     LoginRefusal, Notice, PassiveRefusal, Request, RequestId, ServerEvent, ServerOutput,
@@ -32,11 +33,29 @@ use ftp_proto::server::{
 use ftp_proto::time::Timestamp;
 
 use crate::auth::{Authenticator, Credentials, User};
+use crate::events::{Event, Hooks, Observer, TransferKind, TransferRecord};
 use crate::net;
 use crate::storage::Storage;
 use crate::transfer::{
     Downloader, FileSide, ListingReader, Progress, Source, TransferOutcome, Uploader,
 };
+
+/// A storage request out whose success an observer hears of, or that opens what a transfer
+/// will move (and so names it in the transfer's record).
+enum Asked {
+    Open(TransferKind, VirtualPath),
+    Delete(VirtualPath),
+    Rename(VirtualPath, VirtualPath),
+    MakeDir(VirtualPath),
+}
+
+/// A running transfer, for its record when it ends.
+struct Running {
+    kind: TransferKind,
+    path: VirtualPath,
+    started: Instant,
+    ascii: bool,
+}
 
 /// An open file or formatted listing, kept under the id of the request that opened it until
 /// its transfer starts or the core releases it.
@@ -312,6 +331,119 @@ pub enum Report<S: Storage, St> {
     },
 }
 
+impl<S: Storage, A, St, T> ServerConn<S, A, St, T> {
+    fn emit(&self, event: Event) {
+        if !self.hooks.observers.is_empty() {
+            self.hooks.observers.event(&event);
+        }
+    }
+
+    fn user_name(&self) -> String {
+        self.user
+            .as_ref()
+            .map(|u| u.name.clone())
+            .unwrap_or_default()
+    }
+
+    /// The user's session ends (a new login, or the connection's end).
+    fn logout(&mut self) {
+        if let Some(user) = self.user.take() {
+            tracing::info!(peer = %self.peer, user = %user.name.escape_debug(), "logged out");
+            self.emit(Event::LoggedOut {
+                peer: self.peer,
+                user: user.name,
+            });
+        }
+    }
+
+    /// Transfer `id` ended after `bytes`: logs it and tells the observers.
+    fn transfer_ended(&mut self, id: DataId, bytes: u64, complete: bool) {
+        let Some(t) = self.transfers.remove(&id) else {
+            return;
+        };
+        let duration = t.started.elapsed();
+        let real_path = match (t.kind, complete) {
+            (TransferKind::Upload, true) => self.storage.real_path(&t.path),
+            _ => None,
+        };
+        let user = self.user_name();
+        tracing::info!(
+            peer = %self.peer,
+            user = %user.escape_debug(),
+            kind = %t.kind.as_str(),
+            path = %String::from_utf8_lossy(t.path.as_bytes()).escape_debug(),
+            bytes,
+            secs = format_args!("{:.3}", duration.as_secs_f64()),
+            complete,
+            "transfer"
+        );
+        self.ended.push(Event::Transfer(TransferRecord {
+            peer: self.peer,
+            user,
+            anonymous: self.anonymous,
+            kind: t.kind,
+            path: t.path,
+            real_path,
+            bytes,
+            duration,
+            ended: SystemTime::now(),
+            complete,
+            ascii: t.ascii,
+        }));
+    }
+
+    /// Every transfer still running ends incomplete (the session is closing).
+    fn transfers_cut(&mut self) {
+        let ids: Vec<DataId> = self.transfers.keys().copied().collect();
+        for id in ids {
+            let bytes = self.running.get(&id).map_or(0, Progress::get);
+            self.transfer_ended(id, bytes, false);
+        }
+    }
+
+    /// What a storage answer means for the observers: a delete, rename or new directory
+    /// done, the name STOU chose, or a request that failed and opens nothing.
+    fn answered(&mut self, id: RequestId, answer: &Answer) {
+        match answer {
+            Answer::Done => {
+                let user = self.user_name();
+                let peer = self.peer;
+                match self.asked.remove(&id) {
+                    Some(Asked::Delete(path)) => self.emit(Event::Deleted { peer, user, path }),
+                    Some(Asked::Rename(from, to)) => self.emit(Event::Renamed {
+                        peer,
+                        user,
+                        from,
+                        to,
+                    }),
+                    Some(Asked::MakeDir(path)) => self.emit(Event::MadeDir { peer, user, path }),
+                    Some(Asked::Open(..)) | None => {}
+                }
+            }
+            Answer::OpenedUnique { path } => {
+                if let Some(Asked::Open(_, named)) = self.asked.get_mut(&id) {
+                    *named = path.clone();
+                }
+            }
+            Answer::Opened { .. } => {}
+            _ => {
+                self.asked.remove(&id);
+            }
+        }
+    }
+}
+
+impl<S: Storage, A, St, T> Drop for ServerConn<S, A, St, T> {
+    fn drop(&mut self) {
+        self.transfers_cut();
+        for event in std::mem::take(&mut self.ended) {
+            self.emit(event);
+        }
+        self.logout();
+        self.emit(Event::SessionEnded { peer: self.peer });
+    }
+}
+
 /// The bookkeeping of one control connection: see the [module docs](self).
 pub struct ServerConn<S: Storage, A, St, T> {
     session: ServerSession,
@@ -327,6 +459,15 @@ pub struct ServerConn<S: Storage, A, St, T> {
     peer: SocketAddr,
     /// The login request out, and the user name it is for.
     login: Option<(RequestId, Bytes)>,
+    /// Whether the login out (then: the user logged in) is anonymous.
+    anonymous: bool,
+    hooks: Hooks,
+    /// Storage requests out that observers or transfer records need.
+    asked: HashMap<RequestId, Asked>,
+    /// The transfers running, for their records.
+    transfers: HashMap<DataId, Running>,
+    /// Transfers ended whose observers are told once the replies before are flushed.
+    ended: Vec<Event>,
     handles: HashMap<RequestId, Handle<S>>,
     channels: HashMap<DataId, Channel<St, T>>,
     running: HashMap<DataId, Progress>,
@@ -363,6 +504,11 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
             local,
             peer,
             login: None,
+            anonymous: false,
+            hooks: Hooks::default(),
+            asked: HashMap::new(),
+            transfers: HashMap::new(),
+            ended: Vec::new(),
             handles: HashMap::new(),
             channels: HashMap::new(),
             running: HashMap::new(),
@@ -370,6 +516,19 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
             events: VecDeque::new(),
             unflushed: false,
         }
+    }
+
+    /// The same conn with the server's [`Hooks`]: its observers are told this session's
+    /// [`Event`]s, starting with [`Event::SessionStarted`] now, and its rate limit applies to
+    /// the transfers of users without one of their own.
+    ///
+    /// Logged at INFO, for every adapter, with `peer`: logins (`logged in`, the user),
+    /// logouts (`logged out`) and every transfer's end (`transfer`: user, kind, path, bytes,
+    /// seconds, complete); never a password.
+    pub fn with_hooks(mut self, hooks: Hooks) -> Self {
+        self.hooks = hooks;
+        self.emit(Event::SessionStarted { peer: self.peer });
+        self
     }
 
     /// The session, to read its state (user, working directory).
@@ -456,8 +615,14 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                         tracing::info!(
                             peer = %self.peer,
                             user = %user.name.escape_debug(),
+                            anonymous = self.anonymous,
                             "logged in"
                         );
+                        self.emit(Event::LoggedIn {
+                            peer: self.peer,
+                            user: user.name.clone(),
+                            anonymous: self.anonymous,
+                        });
                         self.storage = storage;
                         self.user = Some(user);
                     }
@@ -470,8 +635,13 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                             user = %user.escape_debug(),
                             "login refused: {f:?}"
                         );
+                        self.emit(Event::LoginFailed {
+                            peer: self.peer,
+                            user: user.into_owned(),
+                        });
                     }
                 }
+                self.answered(id, &answer);
                 if let Some(h) = handle {
                     self.handles.insert(id, h);
                 }
@@ -482,6 +652,7 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                     // The session no longer wants it (ABOR, control closed): drop the handle.
                     tracing::debug!("answer refused: {e}");
                     self.handles.remove(&id);
+                    self.asked.remove(&id);
                 }
             }
             Report::Accepted { id, stream, peer } => {
@@ -517,13 +688,20 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
             Report::Failed { id } => {
                 if self.channels.remove(&id).is_some() {
                     tracing::info!(peer = %self.peer, %id, "data connection failed");
+                    self.emit(Event::DataConnectionFailed { peer: self.peer });
                     self.event(now, ServerEvent::DataFailed { id });
                 }
             }
             Report::Transfer { id, outcome } => {
-                self.running.remove(&id);
+                let moved = self.running.remove(&id).map_or(0, |p| p.get());
                 if self.channels.remove(&id).is_none() {
                     return;
+                }
+                match outcome {
+                    TransferOutcome::Done(bytes) => self.transfer_ended(id, bytes, true),
+                    // A cut TLS upload: 226 only by a policy that accepts it; logged as cut.
+                    TransferOutcome::Truncated(bytes) => self.transfer_ended(id, bytes, false),
+                    TransferOutcome::Failed(_) => self.transfer_ended(id, moved, false),
                 }
                 let event = match outcome {
                     TransferOutcome::Done(bytes) => ServerEvent::TransferDone { id, bytes },
@@ -576,6 +754,7 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                     ServerOutput::StartTls => return Some(Action::StartTls),
                     ServerOutput::StopTls => return Some(Action::StopTls),
                     ServerOutput::Close => {
+                        self.transfers_cut();
                         self.channels.clear();
                         self.handles.clear();
                         self.running.clear();
@@ -592,6 +771,7 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                         }
                     }
                     ServerOutput::Release(source) => {
+                        self.asked.remove(&source);
                         self.handles.remove(&source);
                     }
                     ServerOutput::Notice(notice) => self.log_notice(notice),
@@ -609,6 +789,11 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
             if self.unflushed {
                 self.unflushed = false;
                 return Some(Action::Flush);
+            }
+            // The replies are written and flushed: a transfer's final reply is out before its
+            // observers hear of it (an `--on-upload` command runs after the 226).
+            for event in std::mem::take(&mut self.ended) {
+                self.emit(event);
             }
             return None;
         }
@@ -657,6 +842,10 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                         // catches both.
                         tracing::warn!(%peer, %user, %reason, "login refused");
                         self.auth.login_failed(peer.ip());
+                        self.emit(Event::LoginFailed {
+                            peer,
+                            user: user.to_string(),
+                        });
                     }
                 }
             }
@@ -706,7 +895,8 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                 self.login = Some((id, user.clone()));
                 // A new login ends the last one's session storage whatever its outcome.
                 self.storage = self.base.clone();
-                self.user = None;
+                self.logout();
+                self.anonymous = anonymous;
                 Work::Login(Credentials {
                     user,
                     pass,
@@ -716,7 +906,29 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                     peer: Some(self.peer),
                 })
             }
-            Request::Storage(req) => Work::Storage(req),
+            Request::Storage(req) => {
+                let asked = match &req {
+                    StorageRequest::OpenRead { path, .. } => {
+                        Some(Asked::Open(TransferKind::Download, path.clone()))
+                    }
+                    StorageRequest::OpenWrite { path, .. } => {
+                        Some(Asked::Open(TransferKind::Upload, path.clone()))
+                    }
+                    StorageRequest::OpenList { path, .. } => {
+                        Some(Asked::Open(TransferKind::Listing, path.clone()))
+                    }
+                    StorageRequest::Delete { path } => Some(Asked::Delete(path.clone())),
+                    StorageRequest::Rename { from, to } => {
+                        Some(Asked::Rename(from.clone(), to.clone()))
+                    }
+                    StorageRequest::MakeDir { path } => Some(Asked::MakeDir(path.clone())),
+                    _ => None,
+                };
+                if let Some(a) = asked {
+                    self.asked.insert(id, a);
+                }
+                Work::Storage(req)
+            }
             other => {
                 tracing::warn!("request not known to this host: {other:?}");
                 self.events.push_back(ServerEvent::Answer(
@@ -786,18 +998,25 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
             } => {
                 let handle = self.handles.remove(&source);
                 let stream = self.channels.get_mut(&id).and_then(|c| c.stream.take());
+                let rate = self
+                    .user
+                    .as_ref()
+                    .and_then(|u| u.max_rate)
+                    .or(self.hooks.max_rate);
                 let file = match (handle, direction) {
                     // A listing's lines are CRLF already, whatever the TYPE.
                     (Some(Handle::Listing(l)), Direction::Send) => {
                         Some(FileSide::Download(Downloader {
                             reader: Source::Listing(l),
                             ascii: false,
+                            rate,
                         }))
                     }
                     (Some(Handle::Read(reader)), Direction::Send) => {
                         Some(FileSide::Download(Downloader {
                             reader: Source::File(reader),
                             ascii,
+                            rate,
                         }))
                     }
                     (Some(Handle::Write(writer)), Direction::Receive) => {
@@ -805,14 +1024,37 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
                             storage: self.storage.clone(),
                             writer,
                             ascii,
+                            rate,
+                            progress: None,
                         }))
                     }
                     _ => None,
                 };
                 match (stream, file) {
                     (Some(stream), Some(file)) => {
+                        if let Some(Asked::Open(kind, path)) = self.asked.remove(&source) {
+                            self.transfers.insert(
+                                id,
+                                Running {
+                                    kind,
+                                    path,
+                                    started: Instant::now(),
+                                    ascii: ascii && kind != TransferKind::Listing,
+                                },
+                            );
+                        }
+                        let mut file = file;
                         let progress = Progress::new();
                         self.running.insert(id, progress.clone());
+                        // A limited upload counts on its paced file side (see `Uploader`);
+                        // the network side gets a counter nobody reads.
+                        let progress = match &mut file {
+                            FileSide::Upload(u) if u.rate.is_some() => {
+                                u.progress = Some(progress);
+                                Progress::new()
+                            }
+                            _ => progress,
+                        };
                         Some(Action::Transfer {
                             id,
                             stream,
@@ -833,11 +1075,15 @@ impl<S: Storage, A: Authenticator, St, T> ServerConn<S, A, St, T> {
             }
             DataIntent::Abort { id } => {
                 // Logged from the notice that came just before, with its cause.
+                let bytes = self.running.get(&id).map_or(0, Progress::get);
+                self.transfer_ended(id, bytes, false);
                 self.channels.remove(&id);
                 self.running.remove(&id);
                 None
             }
             DataIntent::Close { id } => {
+                let bytes = self.running.get(&id).map_or(0, Progress::get);
+                self.transfer_ended(id, bytes, false);
                 self.channels.remove(&id);
                 self.running.remove(&id);
                 None

@@ -3,12 +3,14 @@
 //! ([`server_builder_methods!`](crate::server_builder_methods)), written once.
 
 use std::net::{SocketAddr, TcpListener};
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ftp_proto::server::{ServerConfig, TlsMode};
 
 use crate::bans::{Banning, Bans};
+use crate::events::{Hooks, Observers};
 use crate::limits::Admission;
 use crate::proxy::ProxyProtocol;
 use crate::Error;
@@ -49,6 +51,11 @@ pub struct Settings<S, A> {
     /// Addresses banned after failed logins are refused (421) at accept; set with
     /// [`with_bans`](Self::with_bans), which also counts the failures.
     pub bans: Option<Bans>,
+    /// Told every session's events (logins, transfers, file changes).
+    pub observers: Observers,
+    /// Bytes per second for each session's transfers, both directions, unless the user has a
+    /// [`max_rate`](crate::auth::User::max_rate) of its own (`None`: unlimited).
+    pub max_rate: Option<NonZeroU64>,
 }
 
 /// A server's settings after [`Settings::prepare`]: bound non-blocking listeners, shared
@@ -80,6 +87,9 @@ pub struct Prepared<S, A> {
     pub grace: Duration,
     /// The PROXY protocol, when on: read the header before admission and the greeting.
     pub proxy_protocol: Option<Arc<ProxyProtocol>>,
+    /// What each connection's `ServerConn` gets with
+    /// [`with_hooks`](crate::server::ServerConn::with_hooks).
+    pub hooks: Hooks,
 }
 
 impl<S, A> Settings<S, A> {
@@ -102,6 +112,8 @@ impl<S, A> Settings<S, A> {
             grace: Duration::from_secs(30),
             proxy_protocol: None,
             bans: None,
+            observers: Observers::new(),
+            max_rate: None,
         }
     }
 
@@ -121,6 +133,8 @@ impl<S, A> Settings<S, A> {
             grace: self.grace,
             proxy_protocol: self.proxy_protocol,
             bans,
+            observers: self.observers,
+            max_rate: self.max_rate,
         }
     }
 
@@ -166,13 +180,14 @@ impl<S, A> Settings<S, A> {
             admission: Admission::new(self.max_connections, self.max_per_ip).with_bans(self.bans),
             grace: self.grace,
             proxy_protocol: self.proxy_protocol.map(Arc::new),
+            hooks: Hooks::new(self.observers, self.max_rate),
         })
     }
 }
 
 /// The builder methods of an adapter's `Server`, written once: expands, inside
 /// `impl<S, A> Server<S, A> { ... }`, to `listen`, `config`, `max_connections`,
-/// `max_connections_per_ip`, `shutdown_timeout` and `proxy_protocol`, each setting the [`Settings`] held in the
+/// `max_connections_per_ip`, `shutdown_timeout`, `observer`, `max_rate` and `proxy_protocol`, each setting the [`Settings`] held in the
 /// named field; add `tls` with
 /// [`server_builder_tls_method!`](crate::server_builder_tls_method). The adapter adds `new`,
 /// `bind` and anything of its own.
@@ -213,6 +228,23 @@ macro_rules! server_builder_methods {
         /// remaining connections are dropped.
         pub fn shutdown_timeout(mut self, grace: ::std::time::Duration) -> Self {
             self.$settings.grace = grace;
+            self
+        }
+
+        /// Adds an observer of every session's events: logins, logouts, transfers, deletes,
+        /// renames, new directories (see [`Observer`]($crate::events::Observer)).
+        pub fn observer(
+            mut self,
+            observer: ::std::sync::Arc<dyn $crate::events::Observer>,
+        ) -> Self {
+            self.$settings.observers.push(observer);
+            self
+        }
+
+        /// Limits every session's transfers to `bytes_per_second`, both directions, unless
+        /// the user has a [`max_rate`]($crate::auth::User::max_rate) of its own.
+        pub fn max_rate(mut self, bytes_per_second: ::std::num::NonZeroU64) -> Self {
+            self.$settings.max_rate = Some(bytes_per_second);
             self
         }
 

@@ -29,6 +29,7 @@
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +39,7 @@ use ftp_proto::ascii::{FromNetwork, ToNetwork};
 use ftp_proto::server::{ListFormat, TransferError};
 use ftp_proto::time::Timestamp;
 
+use crate::ratelimit::{pace, RateLimit};
 use crate::storage::{io_transfer_error, Listing, Storage};
 
 /// Size of the chunks a transfer moves data in.
@@ -206,6 +208,8 @@ impl Recode {
 pub struct Downloader<R> {
     pub(crate) reader: R,
     pub(crate) ascii: bool,
+    /// The session's rate limit (bytes per second), applied by [`run`](Self::run).
+    pub(crate) rate: Option<NonZeroU64>,
 }
 
 impl<R> Downloader<R> {
@@ -219,10 +223,15 @@ impl<R> Downloader<R> {
 impl<R: Read> Downloader<R> {
     /// Reads the file to its end in chunks of [`TRANSFER_CHUNK`], converted for TYPE A, and
     /// hands each to `send`; stops early when `send` returns `false` (the network side is
-    /// gone). Blocking.
+    /// gone). Under a rate limit the chunks are smaller ([`RateLimit::slice`]) and each waits
+    /// its turn before it is handed over, so the network side sends no faster. Blocking.
     pub fn run(mut self, mut send: impl FnMut(Bytes) -> bool) -> Result<(), TransferError> {
         let mut recode = Recode::download(self.ascii);
-        let mut buf = vec![0u8; TRANSFER_CHUNK];
+        let mut limit = self.rate.map(RateLimit::new);
+        let size = limit
+            .as_ref()
+            .map_or(TRANSFER_CHUNK, |l| l.slice(TRANSFER_CHUNK));
+        let mut buf = vec![0u8; size];
         loop {
             let n = match self.reader.read(&mut buf) {
                 Ok(0) => {
@@ -237,6 +246,7 @@ impl<R: Read> Downloader<R> {
                 Err(e) => return Err(io_transfer_error(&e)),
             };
             let out = recode.apply(buf.get(..n).unwrap_or_default());
+            pace(limit.as_mut(), out.len());
             if !send(Bytes::copy_from_slice(out)) {
                 return Err(TransferError::ConnectionLost);
             }
@@ -259,6 +269,12 @@ pub struct Uploader<S: Storage> {
     pub(crate) storage: Arc<S>,
     pub(crate) writer: S::Writer,
     pub(crate) ascii: bool,
+    /// The session's rate limit (bytes per second), applied by [`run`](Self::run).
+    pub(crate) rate: Option<NonZeroU64>,
+    /// Under a rate limit, the transfer's counter the core's data-idle deadline reads: bytes
+    /// count as they are written, since the network side, its queue full, reads in bursts far
+    /// apart at a low rate and would be taken for stalled.
+    pub(crate) progress: Option<Progress>,
 }
 
 impl<S: Storage> Uploader<S> {
@@ -273,19 +289,31 @@ impl<S: Storage> Uploader<S> {
     /// Writes every chunk `recv` yields (converted for TYPE A) until it yields
     /// [`Chunk::End`], then completes the upload with [`Storage::finish_write`]. When `recv`
     /// yields `None` first (the network side was aborted or failed), or anything fails, the
-    /// writer is dropped without being finished and the upload fails. Blocking.
+    /// writer is dropped without being finished and the upload fails. Under a rate limit each
+    /// slice of a chunk waits its turn before it is written; the network side, whose chunks
+    /// then queue up, stops reading and TCP slows the client down. Blocking.
     pub fn run(mut self, mut recv: impl FnMut() -> Option<Chunk>) -> Result<(), TransferError> {
         let mut recode = Recode::upload(self.ascii);
+        let mut limit = self.rate.map(RateLimit::new);
+        let size = limit
+            .as_ref()
+            .map_or(usize::MAX, |l| l.slice(TRANSFER_CHUNK));
         loop {
             let chunk = match recv() {
                 Some(Chunk::Data(chunk)) => chunk,
                 Some(Chunk::End) => break,
                 None => return Err(TransferError::ConnectionLost),
             };
-            let out = recode.apply(&chunk);
-            self.writer
-                .write_all(out)
-                .map_err(|e| io_transfer_error(&e))?;
+            for slice in chunk.chunks(size) {
+                pace(limit.as_mut(), slice.len());
+                let out = recode.apply(slice);
+                self.writer
+                    .write_all(out)
+                    .map_err(|e| io_transfer_error(&e))?;
+                if let Some(p) = &self.progress {
+                    p.add(slice.len());
+                }
+            }
         }
         let tail = recode.finish();
         self.writer
@@ -384,15 +412,18 @@ impl<S: Storage> FileSide<S> {
             return Err(self);
         }
         match self {
+            // A rate-limited download is paced chunk by chunk on the buffered path.
             FileSide::Download(Downloader {
                 reader: Source::File(reader),
                 ascii: false,
+                rate: None,
             }) => S::reader_into_file(reader)
                 .map(|file| SendFile { file })
                 .map_err(|reader| {
                     FileSide::Download(Downloader {
                         reader: Source::File(reader),
                         ascii: false,
+                        rate: None,
                     })
                 }),
             other => Err(other),
@@ -681,6 +712,7 @@ mod tests {
         let d = Downloader {
             reader: &b"a\nb"[..],
             ascii: true,
+            rate: None,
         };
         d.run(|b| {
             got.extend_from_slice(&b);
@@ -736,6 +768,7 @@ mod tests {
                 now,
             )),
             ascii: false,
+            rate: None,
         };
         assert_eq!(d.run(|_| true), Err(TransferError::Local));
     }
@@ -821,6 +854,7 @@ mod tests {
             FileSide::<FsStorage>::Download(Downloader {
                 reader: Source::File(fs_file(10, 0).2),
                 ascii,
+                rate: None,
             })
         };
         let expected = if cfg!(target_os = "linux") {
@@ -832,6 +866,13 @@ mod tests {
         // TLS on the data connection, or TYPE A: the buffered path, with the file.
         assert_eq!(kind(file(false).zero_copy(false)), "file");
         assert_eq!(kind(file(true).zero_copy(true)), "file");
+        // A rate limit: the buffered path, which paces its chunks.
+        let limited = FileSide::<FsStorage>::Download(Downloader {
+            reader: Source::File(fs_file(10, 0).2),
+            ascii: false,
+            rate: std::num::NonZeroU64::new(1000),
+        });
+        assert_eq!(kind(limited.zero_copy(true)), "file");
         let now = Timestamp::from_unix(0, 0).unwrap();
         let listing = FileSide::<FsStorage>::Download(Downloader {
             reader: Source::Listing(ListingReader::new(
@@ -840,18 +881,22 @@ mod tests {
                 now,
             )),
             ascii: false,
+            rate: None,
         });
         assert_eq!(kind(listing.zero_copy(true)), "listing");
         // A storage whose reader is not a file (the trait's default).
         let other = FileSide::<Finished>::Download(Downloader {
             reader: Source::File(io::empty()),
             ascii: false,
+            rate: None,
         });
         assert_eq!(kind(other.zero_copy(true)), "file");
         let upload = FileSide::Upload(Uploader {
             storage: Arc::new(Finished::default()),
             writer: Vec::new(),
             ascii: false,
+            rate: None,
+            progress: None,
         });
         assert_eq!(kind(upload.zero_copy(true)), "upload");
     }
@@ -919,6 +964,8 @@ mod tests {
             storage: storage.clone(),
             writer: Vec::new(),
             ascii,
+            rate: None,
+            progress: None,
         };
         let mut chunks = vec![Chunk::Data(Bytes::from_static(b"a\r\nb")), Chunk::End].into_iter();
         up(true).run(|| chunks.next()).unwrap();
@@ -939,6 +986,7 @@ mod tests {
         let d = Downloader {
             reader: &data[..],
             ascii: false,
+            rate: None,
         };
         d.run(|b| {
             got.extend_from_slice(&b);
@@ -949,6 +997,7 @@ mod tests {
         let d = Downloader {
             reader: &data[..],
             ascii: false,
+            rate: None,
         };
         assert_eq!(d.run(|_| false), Err(TransferError::ConnectionLost));
     }

@@ -7,7 +7,7 @@
 //! home = "alice"              # relative to the served root, or absolute; default: the root
 //! permissions = "read-write"  # "read-only" (the default), "read-write", or a list of
 //!                             # list, download, upload, append, delete, rename, mkdir, rmdir
-//! max_rate = 1048576          # bytes per second; read and kept, not enforced yet
+//! max_rate = 1048576          # bytes per second, both directions (wins over the server's)
 //!
 //! [[user]]
 //! name = "anonymous"          # no password: anonymous logins (anonymous, ftp) get this

@@ -17,5 +17,6 @@ pub mod client;
 pub mod server;
 mod stream;
 
+pub use ftp_host;
 pub use ftp_host::Error;
 pub use ftp_proto;

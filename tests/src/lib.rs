@@ -106,6 +106,8 @@ pub struct Options {
     pub tls_cert: Option<(String, String)>,
     /// The PROXY protocol on the control listener (off when `None`).
     pub proxy: Option<ftp_host::proxy::ProxyProtocol>,
+    /// Observers of the sessions' events.
+    pub observers: ftp_host::events::Observers,
 }
 
 impl Default for Options {
@@ -119,6 +121,7 @@ impl Default for Options {
             passive_ports: None,
             tls_cert: None,
             proxy: None,
+            observers: ftp_host::events::Observers::new(),
             ipv6: false,
             tls: TlsMode::Disabled,
             anonymous: true,
@@ -174,6 +177,7 @@ fn parts(opts: &Options) -> Parts {
     settings.max_per_ip = opts.max_per_ip;
     settings.grace = Duration::from_secs(2);
     settings.proxy_protocol = opts.proxy.clone();
+    settings.observers = opts.observers.clone();
     settings.tls = (opts.tls != TlsMode::Disabled).then(|| {
         let (cert, key) = opts.tls_cert.clone().unwrap_or_else(|| {
             let cert = rcgen::generate_simple_self_signed(vec![

@@ -34,6 +34,8 @@ pub(crate) struct Shared<S, A> {
     /// For data connections: no TLS 1.3 tickets ([`ftp_host::tls::data_config`]).
     pub(crate) data_tls: Option<TlsAcceptor>,
     pub(crate) implicit_tls: bool,
+    /// Observers and the default rate limit, for every session.
+    pub(crate) hooks: ftp_host::events::Hooks,
 }
 
 type Conn<S, A> = ServerConn<S, A, Stream, Task<()>>;
@@ -112,7 +114,8 @@ pub(crate) async fn serve<S: Storage, A: Authenticator>(
         shared.auth.clone(),
         local,
         peer,
-    );
+    )
+    .with_hooks(shared.hooks.clone());
     let (tx, rx) = async_channel::unbounded();
     // Pinned to be polled as streams.
     let (mut rx, mut shutdown) = (Box::pin(rx), Box::pin(shutdown));

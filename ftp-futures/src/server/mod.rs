@@ -36,7 +36,9 @@
 mod conn;
 mod data;
 
-pub use ftp_host::auth::{Authenticator, Credentials, Grant, UserList};
+pub use ftp_host::auth::{Authenticator, Credentials, Grant, Permissions, User, UserList};
+pub use ftp_host::bans::{BanPolicy, Bans};
+pub use ftp_host::events::{Observer, Observers};
 pub use ftp_host::setup::Settings;
 pub use ftp_host::storage::{FsStorage, Storage};
 pub use ftp_host::tls::{
@@ -92,6 +94,7 @@ impl<S: Storage, A: Authenticator> Server<S, A> {
         let p = self.settings.prepare()?;
         let shared = Arc::new(Shared {
             implicit_tls: p.implicit_tls,
+            hooks: p.hooks,
             config: p.config,
             storage: p.storage,
             auth: p.auth,

@@ -411,6 +411,10 @@ impl Storage for FsStorage {
         writer.file.flush()
     }
 
+    fn real_path(&self, path: &VirtualPath) -> Option<PathBuf> {
+        self.resolve(path, true).ok()
+    }
+
     fn make_dir(&self, path: &VirtualPath) -> Result<(), Failure> {
         let native = self.resolve(path, false)?;
         fs::create_dir(&native).map_err(failure)

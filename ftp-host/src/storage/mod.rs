@@ -126,6 +126,13 @@ pub trait Storage: Send + Sync + 'static {
         writer.flush()
     }
 
+    /// Where `path` lives in the storage's own terms (a file system path), for hooks that act
+    /// on a stored file after its upload (`--on-upload`). The default: nowhere.
+    fn real_path(&self, path: &VirtualPath) -> Option<std::path::PathBuf> {
+        let _ = path;
+        None
+    }
+
     /// Creates a directory.
     fn make_dir(&self, path: &VirtualPath) -> Result<(), Failure>;
 

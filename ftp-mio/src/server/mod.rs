@@ -42,7 +42,9 @@ mod event_loop;
 mod pool;
 mod session;
 
-pub use ftp_host::auth::{Authenticator, Credentials, Grant, UserList};
+pub use ftp_host::auth::{Authenticator, Credentials, Grant, Permissions, User, UserList};
+pub use ftp_host::bans::{BanPolicy, Bans};
+pub use ftp_host::events::{Observer, Observers};
 pub use ftp_host::setup::Settings;
 pub use ftp_host::storage::{FsStorage, Storage};
 #[cfg(feature = "tls")]
@@ -143,6 +145,7 @@ impl<S: Storage, A: Authenticator> Server<S, A> {
             #[cfg(feature = "tls")]
             tls: p.tls,
             implicit_tls: p.implicit_tls,
+            hooks: p.hooks,
             proxy_protocol: p.proxy_protocol,
         };
         Ok(BoundServer {

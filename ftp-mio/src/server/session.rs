@@ -38,6 +38,8 @@ pub(crate) struct Shared<S, A> {
     #[cfg(feature = "tls")]
     pub(crate) data_tls: Option<Arc<rustls::ServerConfig>>,
     pub(crate) implicit_tls: bool,
+    /// Observers and the default rate limit, for every session.
+    pub(crate) hooks: ftp_host::events::Hooks,
     /// The PROXY protocol on the control listeners, when on.
     pub(crate) proxy_protocol: Option<Arc<ftp_host::proxy::ProxyProtocol>>,
 }
@@ -160,7 +162,8 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
             shared.auth.clone(),
             self.local,
             self.peer,
-        );
+        )
+        .with_hooks(shared.hooks.clone());
         self.conn = Some(conn);
     }
 

@@ -31,6 +31,8 @@ pub(crate) struct Shared<S, A> {
     /// For data connections: no TLS 1.3 tickets ([`ftp_host::tls::data_config`]).
     pub(crate) data_tls: Option<tokio_rustls::TlsAcceptor>,
     pub(crate) implicit_tls: bool,
+    /// Observers and the default rate limit, for every session.
+    pub(crate) hooks: ftp_host::events::Hooks,
 }
 
 /// A data channel's task; dropping it (when the core closes the channel) aborts the task.
@@ -135,7 +137,8 @@ async fn serve_inner<S: Storage, A: Authenticator>(
         shared.auth.clone(),
         local,
         peer,
-    );
+    )
+    .with_hooks(shared.hooks.clone());
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut buf = vec![0u8; 8192];
     let mut shutting_down = *shutdown.borrow();

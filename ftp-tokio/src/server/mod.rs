@@ -32,7 +32,9 @@
 mod conn;
 mod data;
 
-pub use ftp_host::auth::{Authenticator, Credentials, Grant, UserList};
+pub use ftp_host::auth::{Authenticator, Credentials, Grant, Permissions, User, UserList};
+pub use ftp_host::bans::{BanPolicy, Bans};
+pub use ftp_host::events::{Observer, Observers};
 pub use ftp_host::setup::Settings;
 pub use ftp_host::storage::{FsStorage, Storage};
 pub use ftp_host::tls::{
@@ -96,6 +98,7 @@ impl<S: Storage, A: Authenticator> Server<S, A> {
             data_tls: p.data_tls.map(tokio_rustls::TlsAcceptor::from),
             tls: p.tls.map(tokio_rustls::TlsAcceptor::from),
             implicit_tls: p.implicit_tls,
+            hooks: p.hooks,
         });
         Ok(BoundServer {
             listeners,
