@@ -538,8 +538,8 @@ fn lang_accepts_english_tags_only() {
     }
 }
 
-/// Kills `replace || with && in ServerSession::serve` at PBSZ (commands.rs): after CCC the
-/// control connection is clear again, so PBSZ (like PROT) is 503, not 200.
+/// After CCC the control connection is clear again: PBSZ and PROT are 503, not 200, as
+/// before AUTH. (No mutant needs this one; it pins CCC's effect on the TLS commands.)
 #[test]
 fn pbsz_after_ccc_is_503() {
     let mut config = ServerConfig::default();
@@ -550,8 +550,8 @@ fn pbsz_after_ccc_is_503() {
     h.input(b"CCC\r\n");
     assert_eq!(h.codes(), [200]);
     assert_eq!(h.take_outs(), [ServerOutput::StopTls]);
-    h.input(b"PBSZ 0\r\n");
-    assert_eq!(h.codes(), [503]);
+    h.input(b"PBSZ 0\r\nPROT P\r\n");
+    assert_eq!(h.codes(), [503, 503]);
 }
 
 /// A session whose control connection has the local address `local`.
