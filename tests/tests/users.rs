@@ -5,44 +5,14 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ftp_tests::ctl::Ctl;
-use ftp_tests::{adapter_tests, current_adapter, run_client, Adapter};
+use ftp_tests::{adapter_tests, run_client};
 
-/// The package and example name of the current adapter's example server.
-fn package() -> (&'static str, &'static str) {
-    match current_adapter() {
-        Adapter::Tokio => ("ftp-tokio", "server"),
-        Adapter::Futures => ("ftp-futures", "futures-server"),
-        Adapter::Mio => ("ftp-mio", "mio-server"),
-    }
-}
-
-/// The current adapter's example server, built (once per test run) by cargo, which does
-/// nothing when it is up to date.
+/// The current adapter's example server, built by cargo on first use.
 fn server_bin() -> PathBuf {
-    static BUILT: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
-    let (package, name) = package();
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if !built.contains(&name) {
-        let profile = match dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev",
-            Some(p) => p,
-        };
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", package, "--example", name])
-            .args(["--profile", profile])
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .status()
-            .unwrap();
-        assert!(status.success(), "building {package}'s {name} example");
-        built.push(name);
-    }
-    dir.join("examples").join(name)
+    ftp_tests::examples::server_bin(&[])
 }
 
 /// `server hash-password` of the current adapter's example, fed `password`.

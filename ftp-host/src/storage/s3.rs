@@ -1,44 +1,5 @@
 //! [`S3Storage`]: a [`Storage`] over an S3 bucket (or any S3-compatible store: MinIO, Ceph,
 //! R2, moto) through the `object_store` crate. Feature `s3`.
-//!
-//! # Why a runtime of its own
-//!
-//! `object_store` is asynchronous and runs on tokio, while [`Storage`] is blocking and is
-//! called from tokio's blocking pool, from the `blocking` crate's threads (ftp-futures) and
-//! from ftp-mio's worker and transfer threads. So the back-end keeps one small multi-thread
-//! tokio runtime for the process (two workers, created on first use, shared by every
-//! `S3Storage`) and each storage call blocks its calling thread on it. The HTTP connections and
-//! their timers live on that runtime whatever the adapter; nothing here ever runs on an
-//! adapter's event loop, and nothing blocks in a `Drop` (an upload dropped unfinished has its
-//! abort spawned on the runtime instead), because handles can be dropped on an async task.
-//!
-//! # Semantics, and the reply a client gets
-//!
-//! | FTP | object store | reply when refused |
-//! |---|---|---|
-//! | STOR | `PUT` for an upload under one part (8 MiB); above, a multipart upload streamed part by part, at most two parts in memory (one uploading, one filling). The object exists only when [`finish_write`](Storage::finish_write) has completed the upload, so 226 means the object is there; an upload cut midway aborts the multipart upload and leaves no object. | |
-//! | STOU | a fresh name (a `HEAD` checks it is free), then as STOR | |
-//! | APPE, REST + STOR | objects cannot be appended to or written at an offset | 502 |
-//! | RETR, REST + RETR | `GET`, ranged from the REST offset | |
-//! | LIST, NLST, MLSD | listing with delimiter `/`, page by page as the transfer sends it | |
-//! | SIZE, MDTM, MLST | `HEAD`: the object's size and last-modified time | |
-//! | MKD | an empty marker object `DIR/` (what the S3 console makes) | 550 if it exists |
-//! | RMD | deletes the marker; a directory holding anything else is not empty | 550 |
-//! | DELE | `DELETE` | |
-//! | RNFR/RNTO of a file | copy, then delete the source (not atomic: a failure between the two leaves both) | |
-//! | RNFR/RNTO of a directory | would mean copying every object under it | 550 |
-//! | MFMT, SITE CHMOD | objects have neither a settable time nor a mode | 502 |
-//!
-//! Directories are prefixes: a directory exists when some key lies under `DIR/` or its marker
-//! `DIR/` exists (markers made by other tools count). Uploading into a directory that does not
-//! exist creates it, as the key implies it.
-//!
-//! # Other object stores
-//!
-//! Everything but the directory markers goes through `object_store`'s `ObjectStore` and
-//! `PaginatedListStore` traits, which its Google Cloud Storage and Azure Blob clients implement
-//! as well: a GCS or Azure back-end is this code with their builder and their own request for
-//! a marker (the `gcp` or `azure` feature of `object_store`, which this crate does not enable).
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -102,8 +63,46 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
     runtime().block_on(f)
 }
 
-/// A [`Storage`] over an S3 bucket, optionally under a key prefix; see the
-/// [module documentation](self) for what each FTP command does to the objects.
+/// A [`Storage`] over an S3 bucket, optionally under a key prefix.
+///
+/// # Why a runtime of its own
+///
+/// `object_store` is asynchronous and runs on tokio, while [`Storage`] is blocking and is
+/// called from tokio's blocking pool, from the `blocking` crate's threads (ftp-futures) and
+/// from ftp-mio's worker and transfer threads. So the back-end keeps one small multi-thread
+/// tokio runtime for the process (two workers, created on first use, shared by every
+/// `S3Storage`) and each storage call blocks its calling thread on it. The HTTP connections and
+/// their timers live on that runtime whatever the adapter; nothing here ever runs on an
+/// adapter's event loop, and nothing blocks in a `Drop` (an upload dropped unfinished has its
+/// abort spawned on the runtime instead), because handles can be dropped on an async task.
+///
+/// # Semantics, and the reply a client gets
+///
+/// | FTP | object store | reply when refused |
+/// |---|---|---|
+/// | STOR | `PUT` for an upload under one part (8 MiB); above, a multipart upload streamed part by part, at most two parts in memory (one uploading, one filling). The object exists only when [`finish_write`](Storage::finish_write) has completed the upload, so 226 means the object is there; an upload cut midway aborts the multipart upload and leaves no object. | |
+/// | STOU | a fresh name (a `HEAD` checks it is free), then as STOR | |
+/// | APPE, REST + STOR | objects cannot be appended to or written at an offset | 502 |
+/// | RETR, REST + RETR | `GET`, ranged from the REST offset | |
+/// | LIST, NLST, MLSD | listing with delimiter `/`, page by page as the transfer sends it | |
+/// | SIZE, MDTM, MLST | `HEAD`: the object's size and last-modified time | |
+/// | MKD | an empty marker object `DIR/` (what the S3 console makes) | 550 if it exists |
+/// | RMD | deletes the marker; a directory holding anything else is not empty | 550 |
+/// | DELE | `DELETE` | |
+/// | RNFR/RNTO of a file | copy, then delete the source (not atomic: a failure between the two leaves both) | |
+/// | RNFR/RNTO of a directory | would mean copying every object under it | 550 |
+/// | MFMT, SITE CHMOD | objects have neither a settable time nor a mode | 502 |
+///
+/// Directories are prefixes: a directory exists when some key lies under `DIR/` or its marker
+/// `DIR/` exists (markers made by other tools count). Uploading into a directory that does not
+/// exist creates it, as the key implies it.
+///
+/// # Other object stores
+///
+/// Everything but the directory markers goes through `object_store`'s `ObjectStore` and
+/// `PaginatedListStore` traits, which its Google Cloud Storage and Azure Blob clients implement
+/// as well: a GCS or Azure back-end is this code with their builder and their own request for
+/// a marker (the `gcp` or `azure` feature of `object_store`, which this crate does not enable).
 #[derive(Debug, Clone)]
 pub struct S3Storage {
     store: Arc<AmazonS3>,
@@ -445,7 +444,7 @@ enum Upload {
     },
 }
 
-/// An upload in progress; see [`S3Storage`]'s module documentation. Dropped without
+/// An upload in progress; see [`S3Storage`]. Dropped without
 /// [`finish_write`](Storage::finish_write), it leaves no object: a multipart upload is
 /// aborted (in the background, on the back-end's runtime).
 pub struct S3Writer {
