@@ -1,8 +1,10 @@
 //! The adapters' example server binaries, built by cargo on first use, for tests that run the
 //! server as its users do (command-line flags, environment, stdout).
 
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 
 use crate::{current_adapter, Adapter};
@@ -43,4 +45,29 @@ pub fn server_bin(features: &[&str]) -> PathBuf {
         built.push(name);
     }
     dir.join("examples").join(name)
+}
+
+/// Spawns an example server from `command` (its flags given, `--listen 127.0.0.1:0` among
+/// them), with `RUST_LOG=warn`, and returns it with the address its `serving ... on ftp://ADDR/`
+/// line names, once printed; its standard output keeps being drained (so it never blocks on a
+/// full pipe), its standard error is dropped.
+pub fn spawn_server(mut command: Command) -> (Child, SocketAddr) {
+    let mut child = command
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the server printed its address")
+            .unwrap();
+        if let Some(rest) = line.split(" on ftp://").nth(1) {
+            break rest.trim_end_matches('/').parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
 }

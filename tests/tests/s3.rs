@@ -3,10 +3,10 @@
 //! tests), driven by curl and raw control connections, with what the bucket holds checked
 //! directly (objects and their sizes, unfinished multipart uploads).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,29 +23,14 @@ struct Server {
 impl Server {
     /// Serves `s3://BUCKET/ftp` from `moto`.
     fn start(moto: &Moto, bucket: &str) -> Server {
-        let mut child = Command::new(ftp_tests::examples::server_bin(&["ftp-cli/s3"]))
+        let mut command = Command::new(ftp_tests::examples::server_bin(&["ftp-cli/s3"]));
+        command
             .args(["--listen", "127.0.0.1:0", "--user"])
             .arg(format!("{USER}:{PASS}"))
             .arg("--storage")
             .arg(format!("s3://{bucket}/ftp"))
-            .envs(moto.env())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("the server printed its address")
-                .unwrap();
-            if let Some(rest) = line.split(" on ftp://").nth(1) {
-                assert!(line.contains(&format!("s3://{bucket}/ftp")), "{line}");
-                break rest.trim_end_matches('/').parse().unwrap();
-            }
-        };
-        std::thread::spawn(move || lines.for_each(drop));
+            .envs(moto.env());
+        let (child, addr) = ftp_tests::examples::spawn_server(command);
         Server { child, addr }
     }
 
