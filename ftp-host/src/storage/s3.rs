@@ -791,4 +791,19 @@ mod tests {
         ));
         assert!(matches!(S3Storage::from_env("s3://"), Err(S3Error::Url(_))));
     }
+
+    #[test]
+    fn a_users_home_is_a_prefix_under_the_storages() {
+        let vp = |p: &str| VirtualPath::root().resolve(p.as_bytes()).unwrap();
+        let s = Arc::new(S3Storage::from_env("s3://bucket/ftp").unwrap());
+        let alice = s
+            .for_user(&User::new("alice").with_home("homes/alice"))
+            .unwrap();
+        assert_eq!(alice.key(&vp("/x")).unwrap(), "ftp/homes/alice/x");
+        assert_eq!(alice.key(&vp("/../../x")).unwrap(), "ftp/homes/alice/x");
+        let bob = s.for_user(&User::new("bob").with_home("/other")).unwrap();
+        assert_eq!(bob.key(&vp("/x")).unwrap(), "other/x");
+        let anyone = s.for_user(&User::new("anyone")).unwrap();
+        assert_eq!(anyone.key(&vp("/x")).unwrap(), "ftp/x");
+    }
 }
