@@ -685,6 +685,42 @@ mod tests {
         assert!(bad.to_string().contains("--xferlog"), "{bad}");
     }
 
+    /// `--storage` replaces `--root`; without the `s3` feature it names the feature; with it,
+    /// the URL must be an `s3://` one.
+    #[test]
+    fn storage_flag() {
+        let a = parse(&["--storage", "s3://bucket/pre"]).unwrap().unwrap();
+        assert_eq!(a.storage.as_deref(), Some("s3://bucket/pre"));
+        let s = a.setup().unwrap();
+        assert_eq!(s.storage.as_deref(), Some("s3://bucket/pre"));
+        #[cfg(not(feature = "s3"))]
+        assert_eq!(s.storage().unwrap_err().to_string(), NO_S3_MESSAGE);
+        #[cfg(feature = "s3")]
+        assert!(matches!(
+            s.storage().unwrap(),
+            ftp_host::storage::EitherStorage::Right(_)
+        ));
+        let both = parse(&["--storage", "s3://b", "--root", "."])
+            .unwrap()
+            .unwrap();
+        assert!(both
+            .setup()
+            .unwrap_err()
+            .to_string()
+            .contains("--storage and --root"));
+        let fs = parse(&[]).unwrap().unwrap().setup().unwrap();
+        assert!(fs.storage().is_ok());
+        #[cfg(feature = "s3")]
+        {
+            let bad = parse(&["--storage", "gs://b"])
+                .unwrap()
+                .unwrap()
+                .setup()
+                .unwrap();
+            assert!(bad.storage().is_err());
+        }
+    }
+
     /// The defaults the help text names are the ones in force: the core's, the host's and the
     /// CLI's own.
     #[test]
