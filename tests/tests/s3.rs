@@ -206,6 +206,21 @@ adapter_tests! {
         assert!(c.cmd("STOR e/in.txt").starts_with("502"), "REST + STOR");
         assert!(c.cmd("MFMT 20200101000000 e/in.txt").starts_with("502"));
         assert!(c.cmd("SITE CHMOD 600 e/in.txt").starts_with("502"));
+        // STOU stores under a fresh name.
+        let mut d = c.data(s.addr);
+        let r = c.cmd("STOU");
+        assert!(r.starts_with("150") || r.starts_with("125"), "{r}");
+        d.write_all(b"unique").unwrap();
+        drop(d);
+        assert!(c.reply().starts_with("226"));
+        let unique: Vec<_> = moto
+            .objects(&bucket, "ftp/")
+            .into_iter()
+            .filter(|(k, size)| !k.starts_with("ftp/e/") && *size == 6)
+            .collect();
+        assert_eq!(unique.len(), 1, "{unique:?}");
+        let name = unique[0].0.trim_start_matches("ftp/");
+        assert!(c.cmd(&format!("DELE {name}")).starts_with("250"));
         // DELE removes the object; RMD of the emptied directory removes its marker.
         assert!(c.cmd("DELE e/in.txt").starts_with("250"));
         assert!(c.cmd("DELE e/in.txt").starts_with("550"));
@@ -256,4 +271,36 @@ adapter_tests! {
         let mut c = one.ctl();
         assert!(c.cmd("SIZE shared.bin").starts_with("550"));
     }
+}
+
+/// A directory of more than one listing page (S3 answers 1,000 keys a request) is listed
+/// whole, page after page, by LIST and NLST (one adapter: the paging is the storage's).
+#[test]
+fn a_directory_of_more_than_one_page_is_listed_whole() {
+    let (moto, bucket, s) = setup();
+    // Four writers at once: moto takes about 10 ms a request.
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let (moto, bucket) = (&moto, &bucket);
+            scope.spawn(move || {
+                for i in (t..1_005).step_by(4) {
+                    moto.put(bucket, &format!("ftp/many/f{i:04}"), b"x");
+                }
+            });
+        }
+    });
+    moto.put(&bucket, "ftp/many/sub/inner", b"yz");
+    let dir = tempfile::tempdir().unwrap();
+    let names = curl_ok(&["--list-only", &s.url("many/")], dir.path());
+    let names: Vec<_> = names.lines().collect();
+    assert_eq!(
+        names.len(),
+        1_006,
+        "{:?}",
+        &names[names.len().saturating_sub(3)..]
+    );
+    assert!(names.contains(&"f1004") && names.contains(&"sub") && names.contains(&"f0000"));
+    let list = curl_ok(&[&s.url("many/")], dir.path());
+    assert_eq!(list.lines().filter(|l| l.starts_with('-')).count(), 1_005);
+    assert_eq!(list.lines().filter(|l| l.starts_with('d')).count(), 1);
 }
