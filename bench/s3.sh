@@ -11,7 +11,7 @@
 #   --runs N      transfers per back-end and direction (default 3); medians are reported
 #   --size-mib N  size of the test file in MiB (default 128)
 #
-# What it does: writes a random file to /dev/shm, starts moto_server (installed by
+# What it does: writes a random file to /dev/shm, starts moto's server (installed by
 # .ci/install-peers) and two instances of SERVER on 127.0.0.1: one with --root on /dev/shm, one
 # with --storage s3://bench/ftp on moto; then N times, back-end after back-end, curl uploads the
 # file (STOR) and downloads it (RETR, to /dev/null). MB/s = bytes / (curl time_total -
@@ -34,7 +34,7 @@ done
 [[ -x $BIN ]] || die "give the server binary (see --help)"
 [[ $RUNS =~ ^[1-9][0-9]?$ ]] || die "--runs wants 1..99"
 [[ $SIZE_MIB =~ ^[1-9][0-9]{0,4}$ ]] || die "--size-mib wants 1..99999"
-command -v moto_server >/dev/null || die "no moto_server: run .ci/install-peers"
+python3 -c "import moto.server" 2>/dev/null || die "no moto server: run .ci/install-peers"
 
 WORK=$(mktemp -d /dev/shm/ftp-s3-bench.XXXXXX)
 PIDS=()
@@ -44,7 +44,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_port() { for _ in $(seq 300); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; die "nothing listens on $1"; }
 
 MOTO_PORT=$(free_port)
-moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 & PIDS+=($!)
+python3 -m moto.server -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 & PIDS+=($!)
 wait_port "$MOTO_PORT"
 curl -sSf -X PUT "http://127.0.0.1:$MOTO_PORT/bench" -o /dev/null
 export AWS_ENDPOINT_URL="http://127.0.0.1:$MOTO_PORT" AWS_ACCESS_KEY_ID=bench \

@@ -1,5 +1,5 @@
 //! A real S3-compatible server for the object storage tests: moto's standalone server
-//! (`moto_server`, installed by `.ci/install-peers`), started on a free loopback port and
+//! (`python3 -m moto.server`, installed by `.ci/install-peers`), started on a free loopback port and
 //! killed when the last test using it drops its handle, with buckets made per test and a
 //! direct look at what the bucket holds (objects, unfinished multipart uploads).
 
@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-/// A running `moto_server`; dropping the last handle kills it.
+/// A running moto server; dropping the last handle kills it.
 pub struct Moto {
     child: Child,
     /// Its address (127.0.0.1).
@@ -34,14 +34,14 @@ impl Moto {
     /// Starts a server of its own on a free port (another try on another port if it dies at
     /// start, as when the port was taken meanwhile).
     pub fn start() -> Moto {
-        let found = Command::new("sh")
-            .args(["-c", "command -v moto_server"])
+        let found = Command::new("python3")
+            .args(["-c", "import moto.server"])
             .output()
             .map(|o| o.status.success())
             .unwrap_or(false);
         assert!(
             found,
-            "moto_server is not installed: .ci/install-peers installs it (pip install 'moto[server]')"
+            "moto's server is not installed: .ci/install-peers installs it (pip install 'moto[server]')"
         );
         for _ in 0..3 {
             let port = TcpListener::bind("127.0.0.1:0")
@@ -49,13 +49,22 @@ impl Moto {
                 .local_addr()
                 .unwrap()
                 .port();
-            let child = Command::new("moto_server")
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // `python3 -m`, not the `moto_server` script: a pip install under pyenv makes no
+            // shim for the script until `pyenv rehash`.
+            let child = Command::new("python3")
+                .args([
+                    "-m",
+                    "moto.server",
+                    "-H",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                ])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
-                .expect("starting moto_server");
+                .expect("starting moto's server");
             let mut moto = Moto {
                 child,
                 addr: SocketAddr::from(([127, 0, 0, 1], port)),
@@ -71,7 +80,7 @@ impl Moto {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
-        panic!("moto_server did not start");
+        panic!("moto's server did not start");
     }
 
     /// `http://127.0.0.1:PORT`.
