@@ -47,11 +47,21 @@ pub fn server_bin(features: &[&str]) -> PathBuf {
     dir.join("examples").join(name)
 }
 
+/// An example server spawned by [`spawn_server`].
+pub struct Spawned {
+    /// The process.
+    pub child: Child,
+    /// The address of its first `serving ... on ftp://ADDR/` line.
+    pub addr: SocketAddr,
+    /// The lines it printed before that one (the default user, `metrics on http://...`).
+    pub before: Vec<String>,
+}
+
 /// Spawns an example server from `command` (its flags given, `--listen 127.0.0.1:0` among
-/// them), with `RUST_LOG=warn`, and returns it with the address its `serving ... on ftp://ADDR/`
-/// line names, once printed; its standard output keeps being drained (so it never blocks on a
-/// full pipe), its standard error is dropped.
-pub fn spawn_server(mut command: Command) -> (Child, SocketAddr) {
+/// them), with `RUST_LOG=warn`, and returns it once it has printed the address it serves on;
+/// its standard output keeps being drained (so it never blocks on a full pipe), its standard
+/// error is dropped.
+pub fn spawn_server(mut command: Command) -> Spawned {
     let mut child = command
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -59,6 +69,7 @@ pub fn spawn_server(mut command: Command) -> (Child, SocketAddr) {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut before = Vec::new();
     let addr = loop {
         let line = lines
             .next()
@@ -67,7 +78,12 @@ pub fn spawn_server(mut command: Command) -> (Child, SocketAddr) {
         if let Some(rest) = line.split(" on ftp://").nth(1) {
             break rest.trim_end_matches('/').parse().unwrap();
         }
+        before.push(line);
     };
     std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
+    Spawned {
+        child,
+        addr,
+        before,
+    }
 }

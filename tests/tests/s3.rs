@@ -30,7 +30,8 @@ impl Server {
             .arg("--storage")
             .arg(format!("s3://{bucket}/ftp"))
             .envs(moto.env());
-        let (child, addr) = ftp_tests::examples::spawn_server(command);
+        let ftp_tests::examples::Spawned { child, addr, .. } =
+            ftp_tests::examples::spawn_server(command);
         Server { child, addr }
     }
 

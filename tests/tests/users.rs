@@ -53,33 +53,22 @@ impl Server {
         let conf = tempfile::tempdir().unwrap();
         let file = conf.path().join("users.toml");
         std::fs::write(&file, users).unwrap();
-        let mut child = Command::new(server_bin())
+        let mut command = Command::new(server_bin());
+        command
             .args(["--listen", "127.0.0.1:0", "--root"])
             .arg(root.path())
             .arg("--users")
             .arg(&file)
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut metrics = None;
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("the server printed its address")
-                .unwrap();
-            if let Some(rest) = line.strip_prefix("metrics on http://") {
-                metrics = Some(rest.trim_end_matches("/metrics").parse().unwrap());
-            }
-            if let Some(rest) = line.split(" on ftp://").nth(1) {
-                break rest.trim_end_matches('/').parse().unwrap();
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
+            .args(extra);
+        let ftp_tests::examples::Spawned {
+            child,
+            addr,
+            before,
+        } = ftp_tests::examples::spawn_server(command);
+        let metrics = before.iter().find_map(|line| {
+            let rest = line.strip_prefix("metrics on http://")?;
+            Some(rest.trim_end_matches("/metrics").parse().unwrap())
+        });
         Server {
             child,
             addr,
