@@ -19,7 +19,7 @@
 //! **Server** (`examples/server.rs`): `fn main() -> ExitCode { ftp_cli::server::main(|s| ...) }`
 //! where the closure, given the [`server::Setup`] `s`, starts the runtime and
 //! 1. builds the server from the adapter-neutral settings:
-//!    `Server::from_settings(s.settings(FsStorage::new(&s.root)?))`
+//!    `Server::from_settings(s.settings(s.storage()?))`
 //!    ([`server::Setup::settings`]);
 //! 2. binds it, then calls `s.print_serving(bound_addresses)` ([`server::Setup::print_serving`]);
 //! 3. calls [`server::on_shutdown_signal`]`(move || shutdown_handle.shutdown())?` (the closure

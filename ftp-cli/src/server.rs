@@ -13,6 +13,7 @@ use ftp_host::auth::UserList;
 use ftp_host::bans::{BanPolicy, Banning, Bans};
 use ftp_host::events::{Observers, UploadCommand};
 use ftp_host::metrics::Metrics;
+use ftp_host::storage::FsStorage;
 use ftp_host::xferlog::XferLog;
 use ftp_proto::server::{PassiveAddress, ServerConfig, TlsMode};
 
@@ -34,6 +35,12 @@ alone for anonymous read-only access; without either the server refuses to start
 Options:
   --listen ADDR            address to listen on, e.g. 127.0.0.1:2121 or [::1]:2121 (repeatable)
   --root DIR               directory to serve (default: the current directory)
+  --storage s3://BUCKET[/PREFIX]
+                           serve an S3 bucket (or S3-compatible store) instead of a directory;
+                           settings from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION,
+                           AWS_ENDPOINT_URL (or AWS_ENDPOINT), AWS_ALLOW_HTTP=true for a plain
+                           HTTP endpoint. APPE, REST before STOR, MFMT and SITE CHMOD are
+                           refused (502); needs a build with the ftp-cli/s3 feature
   --users FILE             users from a TOML file: name, password (argon2id PHC string from
                            `server hash-password`), home (relative to --root, or absolute),
                            permissions (\"read-only\", \"read-write\" or a list of list, download,
@@ -104,6 +111,8 @@ pub struct Args {
     pub listen: Vec<SocketAddr>,
     /// `--root` (none: the current directory).
     pub root: Option<PathBuf>,
+    /// `--storage URL` (none: `--root`).
+    pub storage: Option<String>,
     /// `--user NAME:PASS`, in order (none: see [`default_access`]).
     pub users: Vec<(String, String)>,
     /// `--anonymous`.
@@ -180,6 +189,7 @@ impl Args {
             match arg {
                 Long("listen") => a.listen.push(p.value()?.parse()?),
                 Long("root") => a.root = Some(p.value()?.into()),
+                Long("storage") => a.storage = Some(p.value()?.parse()?),
                 Long("user") => {
                     let v: String = p.value()?.parse()?;
                     let (n, pw) = v.split_once(':').ok_or("--user wants NAME:PASS")?;
@@ -231,6 +241,9 @@ impl Args {
         let mut a = self;
         if a.listen.is_empty() {
             a.listen.push(SocketAddr::from(([127, 0, 0, 1], 2121)));
+        }
+        if a.storage.is_some() && a.root.is_some() {
+            return Err("--storage and --root are two places to serve: give one".into());
         }
         let root = match a.root.take() {
             Some(r) => r,
@@ -357,6 +370,7 @@ impl Args {
         Ok(Setup {
             listen: a.listen,
             root,
+            storage: a.storage,
             users,
             config: Arc::new(config),
             tls,
@@ -378,6 +392,10 @@ pub const ON_UPLOAD_RUNNING: usize = 4;
 
 /// `--on-upload`: commands waiting for a turn; more are skipped with a log line.
 pub const ON_UPLOAD_QUEUED: usize = 64;
+/// Why `--storage` fails in a build without the `s3` feature.
+#[cfg(not(feature = "s3"))]
+pub const NO_S3_MESSAGE: &str = "--storage needs a build with S3 support: \
+    cargo build --example ... --features ftp-cli/s3";
 
 /// The warning printed (to stderr) when `--user` is given.
 pub const USER_FLAG_WARNING: &str = "warning: --user puts a password on the command line, \
@@ -445,8 +463,11 @@ pub fn default_access(listen: &[SocketAddr], anonymous: bool) -> DefaultAccess {
 pub struct Setup {
     /// The addresses to listen on (at least one).
     pub listen: Vec<SocketAddr>,
-    /// The directory to serve (for the adapter's `FsStorage::new`).
+    /// The directory to serve (for the adapter's `FsStorage::new`) when there is no
+    /// [`storage`](Self::storage) URL.
     pub root: PathBuf,
+    /// `--storage`: the object store URL to serve instead of [`root`](Self::root).
+    pub storage: Option<String>,
     /// Who may log in.
     pub users: UserList,
     /// The sessions' configuration (anonymous access, passive ports and address, timeouts,
@@ -477,7 +498,34 @@ pub struct Setup {
     pub metrics: Option<SocketAddr>,
 }
 
+/// The storage the example servers serve: a directory or, with the `s3` feature, a bucket.
+#[cfg(feature = "s3")]
+pub type ServedStorage = ftp_host::storage::EitherStorage<FsStorage, ftp_host::storage::S3Storage>;
+/// The storage the example servers serve: a directory (an S3 bucket needs the `s3` feature).
+#[cfg(not(feature = "s3"))]
+pub type ServedStorage = FsStorage;
+
 impl Setup {
+    /// The storage the command line names: `--storage`'s bucket, or else `FsStorage` over
+    /// [`root`](Self::root). Give it to [`settings`](Self::settings).
+    pub fn storage(&self) -> Result<ServedStorage, Error> {
+        #[cfg(feature = "s3")]
+        {
+            use ftp_host::storage::EitherStorage;
+            Ok(match &self.storage {
+                Some(url) => {
+                    EitherStorage::Right(Arc::new(ftp_host::storage::S3Storage::from_env(url)?))
+                }
+                None => EitherStorage::Left(Arc::new(FsStorage::new(&self.root)?)),
+            })
+        }
+        #[cfg(not(feature = "s3"))]
+        match &self.storage {
+            Some(_) => Err(NO_S3_MESSAGE.into()),
+            None => Ok(FsStorage::new(&self.root)?),
+        }
+    }
+
     /// The adapter-neutral server settings for `storage` (usually `FsStorage` over
     /// [`root`](Self::root)): listen addresses, users, session and TLS configuration, the
     /// connection limit and the grace period. Give them to the adapter's
@@ -505,12 +553,15 @@ impl Setup {
         settings
     }
 
-    /// Prints one `serving ROOT on ftp://ADDR/` line (`ftps://` for implicit TLS) for each
+    /// Prints one `serving ROOT on ftp://ADDR/` line (the `--storage` URL for ROOT when given) (`ftps://` for implicit TLS) for each
     /// address the server is bound to.
     pub fn print_serving(&self, bound: &[SocketAddr]) {
         let scheme = if self.implicit_tls { "ftps" } else { "ftp" };
         for addr in bound {
-            println!("serving {} on {scheme}://{addr}/", self.root.display());
+            match &self.storage {
+                Some(url) => println!("serving {url} on {scheme}://{addr}/"),
+                None => println!("serving {} on {scheme}://{addr}/", self.root.display()),
+            }
         }
     }
 }
@@ -632,6 +683,42 @@ mod tests {
             .setup()
             .unwrap_err();
         assert!(bad.to_string().contains("--xferlog"), "{bad}");
+    }
+
+    /// `--storage` replaces `--root`; without the `s3` feature it names the feature; with it,
+    /// the URL must be an `s3://` one.
+    #[test]
+    fn storage_flag() {
+        let a = parse(&["--storage", "s3://bucket/pre"]).unwrap().unwrap();
+        assert_eq!(a.storage.as_deref(), Some("s3://bucket/pre"));
+        let s = a.setup().unwrap();
+        assert_eq!(s.storage.as_deref(), Some("s3://bucket/pre"));
+        #[cfg(not(feature = "s3"))]
+        assert_eq!(s.storage().unwrap_err().to_string(), NO_S3_MESSAGE);
+        #[cfg(feature = "s3")]
+        assert!(matches!(
+            s.storage().unwrap(),
+            ftp_host::storage::EitherStorage::Right(_)
+        ));
+        let both = parse(&["--storage", "s3://b", "--root", "."])
+            .unwrap()
+            .unwrap();
+        assert!(both
+            .setup()
+            .unwrap_err()
+            .to_string()
+            .contains("--storage and --root"));
+        let fs = parse(&[]).unwrap().unwrap().setup().unwrap();
+        assert!(fs.storage().is_ok());
+        #[cfg(feature = "s3")]
+        {
+            let bad = parse(&["--storage", "gs://b"])
+                .unwrap()
+                .unwrap()
+                .setup()
+                .unwrap();
+            assert!(bad.storage().is_err());
+        }
     }
 
     /// The defaults the help text names are the ones in force: the core's, the host's and the

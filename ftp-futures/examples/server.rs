@@ -9,14 +9,14 @@
 use std::process::ExitCode;
 
 use ftp_cli::server::{on_shutdown_signal, Setup};
-use ftp_futures::server::{FsStorage, Server};
+use ftp_futures::server::Server;
 
 fn main() -> ExitCode {
     ftp_cli::server::main(|s| ftp_futures::block_on(serve(s)))
 }
 
 async fn serve(s: Setup) -> Result<(), ftp_cli::Error> {
-    let server = Server::from_settings(s.settings(FsStorage::new(&s.root)?))
+    let server = Server::from_settings(s.settings(s.storage()?))
         .bind()
         .await?;
     s.print_serving(server.local_addrs());

@@ -9,14 +9,14 @@
 use std::process::ExitCode;
 
 use ftp_cli::server::{on_shutdown_signal, Setup};
-use ftp_mio::server::{FsStorage, Server};
+use ftp_mio::server::Server;
 
 fn main() -> ExitCode {
     ftp_cli::server::main(serve)
 }
 
 fn serve(s: Setup) -> Result<(), ftp_cli::Error> {
-    let server = Server::from_settings(s.settings(FsStorage::new(&s.root)?)).bind()?;
+    let server = Server::from_settings(s.settings(s.storage()?)).bind()?;
     s.print_serving(server.local_addrs());
     let shutdown = server.shutdown_handle();
     on_shutdown_signal(move || shutdown.shutdown())?;

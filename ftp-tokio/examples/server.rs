@@ -8,14 +8,14 @@
 use std::process::ExitCode;
 
 use ftp_cli::server::{on_shutdown_signal, Setup};
-use ftp_tokio::server::{FsStorage, Server};
+use ftp_tokio::server::Server;
 
 fn main() -> ExitCode {
     ftp_cli::server::main(|s| tokio::runtime::Runtime::new()?.block_on(serve(s)))
 }
 
 async fn serve(s: Setup) -> Result<(), ftp_cli::Error> {
-    let server = Server::from_settings(s.settings(FsStorage::new(&s.root)?))
+    let server = Server::from_settings(s.settings(s.storage()?))
         .bind()
         .await?;
     s.print_serving(server.local_addrs());

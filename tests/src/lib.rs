@@ -17,8 +17,10 @@ use ftp_proto::server::{ServerConfig, TlsMode};
 use sha2::{Digest, Sha256};
 
 pub mod ctl;
+pub mod examples;
 pub mod logs;
 pub mod peers;
+pub mod s3;
 
 /// The adapters whose servers the tests run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,40 +9,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ftp_tests::ctl::Ctl;
-use ftp_tests::{adapter_tests, current_adapter, run_client, Adapter};
+use ftp_tests::{adapter_tests, run_client};
 
-/// The package and example name of the current adapter's example server.
-fn package() -> (&'static str, &'static str) {
-    match current_adapter() {
-        Adapter::Tokio => ("ftp-tokio", "server"),
-        Adapter::Futures => ("ftp-futures", "futures-server"),
-        Adapter::Mio => ("ftp-mio", "mio-server"),
-    }
-}
-
-/// The current adapter's example server, built (once per test run) by cargo, which does
-/// nothing when it is up to date.
+/// The current adapter's example server, built by cargo on first use.
 fn server_bin() -> PathBuf {
-    static BUILT: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
-    let (package, name) = package();
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if !built.contains(&name) {
-        let profile = match dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev",
-            Some(p) => p,
-        };
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", package, "--example", name])
-            .args(["--profile", profile])
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .status()
-            .unwrap();
-        assert!(status.success(), "building {package}'s {name} example");
-        built.push(name);
-    }
-    dir.join("examples").join(name)
+    ftp_tests::examples::server_bin(&[])
 }
 
 /// `server hash-password` of the current adapter's example, fed `password`.
@@ -82,33 +53,22 @@ impl Server {
         let conf = tempfile::tempdir().unwrap();
         let file = conf.path().join("users.toml");
         std::fs::write(&file, users).unwrap();
-        let mut child = Command::new(server_bin())
+        let mut command = Command::new(server_bin());
+        command
             .args(["--listen", "127.0.0.1:0", "--root"])
             .arg(root.path())
             .arg("--users")
             .arg(&file)
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut metrics = None;
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("the server printed its address")
-                .unwrap();
-            if let Some(rest) = line.strip_prefix("metrics on http://") {
-                metrics = Some(rest.trim_end_matches("/metrics").parse().unwrap());
-            }
-            if let Some(rest) = line.split(" on ftp://").nth(1) {
-                break rest.trim_end_matches('/').parse().unwrap();
-            }
-        };
-        // Keep draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
+            .args(extra);
+        let ftp_tests::examples::Spawned {
+            child,
+            addr,
+            before,
+        } = ftp_tests::examples::spawn_server(command);
+        let metrics = before.iter().find_map(|line| {
+            let rest = line.strip_prefix("metrics on http://")?;
+            Some(rest.trim_end_matches("/metrics").parse().unwrap())
+        });
         Server {
             child,
             addr,

@@ -20,7 +20,7 @@ use crate::auth::User;
 const SORTED_LISTING: usize = 10_000;
 
 /// Most names [`FsStorage`] tries for STOU before it gives up (pyftpdlib CVE-2007-6740).
-const UNIQUE_ATTEMPTS: u32 = 16;
+pub(super) const UNIQUE_ATTEMPTS: u32 = 16;
 
 fn failure(e: io::Error) -> Failure {
     io_failure(&e)
@@ -234,7 +234,7 @@ impl Write for FsWriter {
 }
 
 /// A name for STOU that is hard to guess (so clients cannot race each other for it).
-fn unique_name(attempt: u32) -> String {
+pub(super) fn unique_name(attempt: u32) -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(attempt);

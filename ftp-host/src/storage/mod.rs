@@ -6,9 +6,15 @@
 //! pool, the mio server on its worker threads). A back-end that is asynchronous at heart (an
 //! object store client) blocks on a runtime of its own inside its methods.
 
+mod either;
 mod fs;
+#[cfg(feature = "s3")]
+mod s3;
 
+pub use either::{Either, EitherStorage};
 pub use fs::{FsStorage, FsWriter};
+#[cfg(feature = "s3")]
+pub use s3::{S3Error, S3Reader, S3Storage, S3Writer, PART_SIZE};
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
