@@ -1451,3 +1451,74 @@ fn handle_calls_between_polls_queue_their_outputs_after_the_unpolled_ones() {
     assert_eq!(s.poll_output(), Some(ClientOutput::Close));
     assert_eq!(s.poll_output(), None);
 }
+
+// ----- mutants of the session's accessors, timers and data checks (issue 15, TESTING.md) -----
+
+/// In passive mode the client connects out, so a connection offered on its side for that
+/// channel is refused, even from the server's own address. (`||` as `&&` between the id and
+/// `active` checks of `handle_data_accept` survives this: a passive channel is either still
+/// connecting, which the stage check refuses, or already connected.)
+#[test]
+fn a_passive_channel_accepts_no_incoming_connection() {
+    let mut c = C::logged_in(C::config());
+    c.s.retr(c.now, "f", 0).unwrap();
+    c.drain();
+    assert_eq!(c.sent(), ["EPSV"]);
+    c.feed(b"229 Entering Extended Passive Mode (|||50001|)\r\n");
+    // While the client's own connect is under way, and after it.
+    let (id, _, _) = c.connect_intent();
+    let offered =
+        c.s.handle_data_accept(c.now, id, "192.0.2.10:20".parse().unwrap());
+    assert_eq!(offered, Ok(Accept::Reject), "while connecting");
+    c.event(ClientEvent::DataConnected { id });
+    let offered =
+        c.s.handle_data_accept(c.now, id, "192.0.2.10:20".parse().unwrap());
+    assert_eq!(offered, Ok(Accept::Reject), "once connected");
+}
+
+/// Kills `replace ClientSession::rearm_reply_timer with ()`: the reply timeout counts from the
+/// last sign of life (the 150, the end of the data), not from the command, so a download that
+/// moves data for longer than the timeout still waits a full timeout for its 226.
+#[test]
+fn the_reply_timer_restarts_after_the_data_ends() {
+    let mut c = C::logged_in(C::config());
+    let (op, id) = c.retr_connected();
+    c.advance(Duration::from_secs(30));
+    c.feed(b"150 here it comes\r\n");
+    c.expect_transfer(id, op, Direction::Download, false);
+    // Data moves for two timeouts; no reply timer runs meanwhile.
+    c.advance(Duration::from_secs(120));
+    assert!(!c.s.is_closed());
+    c.event(ClientEvent::TransferDone { id, bytes: 7 });
+    assert_eq!(c.s.poll_timeout(), Some(c.now + Duration::from_secs(60)));
+    c.advance(Duration::from_secs(59));
+    assert!(
+        !c.s.is_closed(),
+        "timed out before a full timeout after the data"
+    );
+    c.feed(b"226 done\r\n");
+    assert!(matches!(
+        c.one(op),
+        Ok(Outcome::Transferred { bytes: 7, .. })
+    ));
+}
+
+/// Kills `replace ClientSession::is_epsv_disabled -> bool with true` and the `features` and
+/// `is_tls` accessors' mutants: what the session reports before and after the login.
+#[test]
+fn the_session_reports_its_state() {
+    let mut config = C::config();
+    config.utf8 = false;
+    let mut c = C::new(config);
+    c.feed(b"220 ready\r\n331 pass\r\n230 ok\r\n211-Features:\r\n MLST size*;modify*;type*;\r\n EPSV\r\n211 End\r\n");
+    assert_eq!(c.sent(), ["USER alice", "PASS secret", "FEAT", "TYPE I"]);
+    c.feed(b"200 binary\r\n");
+    assert!(c.s.is_logged_in());
+    assert!(!c.s.is_tls(), "a plain control connection");
+    assert!(!c.s.is_epsv_disabled(), "EPSV not tried yet");
+    assert!(
+        c.s.features().has("MLST") && c.s.features().has("EPSV"),
+        "{:?}",
+        c.s.features()
+    );
+}
