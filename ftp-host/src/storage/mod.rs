@@ -113,7 +113,7 @@ pub trait Storage: Send + Sync + 'static {
 
     /// The local file behind a writer of [`open_write`](Self::open_write), for hosts that can
     /// move received bytes into it without reading them (`splice(2)` for plain TYPE I uploads
-    /// on Linux; see [`FileSide::zero_copy_upload`](crate::transfer::FileSide::zero_copy_upload)).
+    /// on Linux; see [`FileSide::zero_copy`](crate::transfer::FileSide::zero_copy)).
     /// Give it only when bytes written to the [`FsWriter`] are exactly what this storage would
     /// store; [`finish_write`](Self::finish_write) is still called on the writer at the end.
     /// The default has none, and uploads are received chunk by chunk.
