@@ -87,6 +87,7 @@ CLK_TCK=$(python3 -c 'import os; print(os.sysconf("SC_CLK_TCK"))')
 # The interpreter itself, not a wrapper script (a pyenv shim runs python as its own child, and
 # the server's PID would be taken for the wrapper's).
 PYTHON=$(python3 -c 'import sys; print(sys.executable)')
+BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 WORK=""
 declare -A PORT=() ROOT=() WRAP=() PID=() CRED=()
 
@@ -110,41 +111,8 @@ trap 'exit 143' TERM
 WORK=$(mktemp -d /dev/shm/ftp-bench.XXXXXX)
 chmod 755 "$WORK"
 
-# Every server runs under this wrapper, a child subreaper: session processes a server forks and
+# Every server runs under bench/reaper.py, a child subreaper: session processes a server forks and
 # does not wait for (vsftpd's) are reaped here, so their CPU time lands in the wrapper's cutime.
-cat >"$WORK/reaper.py" <<'EOF'
-import ctypes, os, signal, sys
-ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-pid = os.fork()
-if pid == 0:
-    try:
-        os.execv(sys.argv[1], sys.argv[1:])
-    finally:
-        os._exit(127)
-def forward(sig, _frame):
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-signal.signal(signal.SIGTERM, forward)
-signal.signal(signal.SIGINT, forward)
-code = 1
-while True:
-    try:
-        p, status = os.wait()
-    except ChildProcessError:
-        break
-    if p == pid:
-        code = os.waitstatus_to_exitcode(status)
-        for task in os.listdir(f"/proc/{os.getpid()}/task"):  # orphaned sessions left over
-            with open(f"/proc/{os.getpid()}/task/{task}/children") as f:
-                for child in f.read().split():
-                    try:
-                        os.kill(int(child), signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
-sys.exit(code)
-EOF
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -179,7 +147,7 @@ quiesce() {
 # checks the login and that the test file is visible.
 start_server() {
   local name=$1 i line; shift
-  "$PYTHON" "$WORK/reaper.py" "$@" >"$WORK/$name.log" 2>&1 </dev/null &
+  "$PYTHON" "$BENCH_DIR/reaper.py" "$@" >"$WORK/$name.log" 2>&1 </dev/null &
   WRAP[$name]=$!
   for ((i = 0; i < 50; i++)); do
     PID[$name]=$(children "${WRAP[$name]}")

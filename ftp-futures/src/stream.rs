@@ -37,6 +37,11 @@ impl Tcp {
         self.0.get_ref()
     }
 
+    /// Ready when bytes (or the end of the stream) can be read without waiting.
+    pub(crate) fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.poll_readable(cx)
+    }
+
     /// Waits for incoming bytes and copies the first ones into `buf`, leaving them there.
     pub(crate) async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.0.peek(buf).await

@@ -66,7 +66,15 @@ pub fn bind_passive(ip: IpAddr, ports: &RangeInclusive<u16>) -> Option<TcpListen
         let addr = SocketAddr::new(ip, port);
         let socket =
             Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP)).ok()?;
-        if socket.set_nonblocking(true).is_err() || socket.bind(&addr.into()).is_err() {
+        // SO_REUSEADDR: a port whose last data connection the server closed first waits in
+        // TIME_WAIT for a minute; without it, a busy server runs through its whole range
+        // (thousands of failed binds per EPSV) and then answers 425. A port another socket
+        // listens on stays refused.
+        #[cfg(unix)]
+        let reuse = socket.set_reuse_address(true).is_ok();
+        #[cfg(not(unix))]
+        let reuse = true;
+        if !reuse || socket.set_nonblocking(true).is_err() || socket.bind(&addr.into()).is_err() {
             continue;
         }
         if socket.listen(1).is_ok() {
@@ -184,6 +192,32 @@ mod tests {
         #[allow(clippy::reversed_empty_ranges)]
         let empty = 10..=9;
         assert!(bind_passive(ip, &empty).is_none());
+    }
+
+    #[test]
+    fn a_passive_port_is_taken_again_while_its_last_connection_is_in_time_wait() {
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let range = port..=port;
+        let l = bind_passive(ip, &range).unwrap();
+        let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        l.set_nonblocking(false).unwrap();
+        let (data, _) = l.accept().unwrap();
+        drop(l);
+        // The server closes first (the end of a listing): its side goes to TIME_WAIT.
+        drop(data);
+        let mut buf = [0u8; 1];
+        client
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(std::io::Read::read(&mut &client, &mut buf).unwrap(), 0);
+        drop(client);
+        let again = bind_passive(ip, &range).expect("the port in TIME_WAIT is refused");
+        assert_eq!(again.local_addr().unwrap().port(), port);
     }
 
     #[test]

@@ -12,6 +12,9 @@
 //! zero-copy download (plain TYPE I file, Linux; FileSide::zero_copy):
 //!           SendFile::start(socket taken from the reactor) -> (SendJob, SendGuard)
 //!           SendJob::run (blocking): sendfile(2) file -> socket -> TransferOutcome
+//! zero-copy upload (plain TYPE I into a local file, Linux; FileSide::zero_copy too):
+//!           ReceiveFile::start(socket taken from the reactor) -> (ReceiveJob, SendGuard)
+//!           ReceiveJob::run (blocking): splice(2) socket -> pipe -> file, finish_write
 //! ```
 //!
 //! The zero-copy path: the adapter takes the data connection out of its reactor (it is not
@@ -25,6 +28,15 @@
 //! wakes a `sendfile` blocked on a full socket at once (EPIPE): the job ends without sending
 //! more. TLS, TYPE A, listings, storages that do not expose a file
 //! ([`Storage::reader_into_file`]) and other systems keep the buffered path.
+//!
+//! Uploads mirror it: a [`ReceiveJob`] makes the socket blocking with a receive timeout of
+//! [`SEND_WAIT`] and moves the bytes with `splice(2)` from the socket into a pipe and from
+//! the pipe into the storage's file ([`Storage::fs_writer`]), so they never reach user
+//! space. The same [`SendGuard`] stops it: a receive woken by the shutdown sees end of
+//! stream, and the raised stop flag makes that a lost connection, never a finished file.
+//! A clean end of stream finishes the upload through [`Storage::finish_write`] as the
+//! buffered path does; a file the kernel cannot splice into (opened for appending, or on a
+//! file system without splice support) is written through a buffer from the first byte.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -403,11 +415,13 @@ impl<S: Storage> std::fmt::Debug for FileSide<S> {
 }
 
 impl<S: Storage> FileSide<S> {
-    /// Takes the zero-copy path when it applies: a TYPE I download of a file the storage
-    /// exposes ([`Storage::reader_into_file`]) over a plain data connection (`plain`: no TLS
-    /// on it), on Linux. Anything else (TLS, TYPE A, a listing, an upload, another system)
-    /// comes back unchanged for the buffered path.
-    pub fn zero_copy(self, plain: bool) -> Result<SendFile, FileSide<S>> {
+    /// Takes the zero-copy path when it applies, over a plain data connection (`plain`: no
+    /// TLS on it) on Linux: a TYPE I download of a file the storage exposes
+    /// ([`Storage::reader_into_file`]) is sent with `sendfile(2)`, a TYPE I upload into a
+    /// local file ([`Storage::fs_writer`]) received with `splice(2)`. Anything else (TLS,
+    /// TYPE A, a listing, another storage, another system) comes back unchanged for the
+    /// buffered path.
+    pub fn zero_copy(self, plain: bool) -> Result<ZeroCopy<S>, FileSide<S>> {
         if !plain || !cfg!(target_os = "linux") {
             return Err(self);
         }
@@ -418,7 +432,7 @@ impl<S: Storage> FileSide<S> {
                 ascii: false,
                 rate: None,
             }) => S::reader_into_file(reader)
-                .map(|file| SendFile { file })
+                .map(|file| ZeroCopy::Send(SendFile { file }))
                 .map_err(|reader| {
                     FileSide::Download(Downloader {
                         reader: Source::File(reader),
@@ -426,7 +440,74 @@ impl<S: Storage> FileSide<S> {
                         rate: None,
                     })
                 }),
+            // A rate-limited upload is paced on the buffered path too.
+            FileSide::Upload(Uploader {
+                storage,
+                mut writer,
+                ascii: false,
+                rate: None,
+                progress,
+            }) => {
+                if S::fs_writer(&mut writer).is_some() {
+                    Ok(ZeroCopy::Receive(ReceiveFile { storage, writer }))
+                } else {
+                    Err(FileSide::Upload(Uploader {
+                        storage,
+                        writer,
+                        ascii: false,
+                        rate: None,
+                        progress,
+                    }))
+                }
+            }
             other => Err(other),
+        }
+    }
+}
+
+/// A transfer the kernel moves whole, from [`FileSide::zero_copy`].
+#[derive(Debug)]
+pub enum ZeroCopy<S: Storage> {
+    /// A download with `sendfile(2)`.
+    Send(SendFile),
+    /// An upload with `splice(2)`.
+    Receive(ReceiveFile<S>),
+}
+
+impl<S: Storage> ZeroCopy<S> {
+    /// Takes over the data connection: `socket` must be out of the adapter's reactor (it is
+    /// made blocking). Returns the job to run on a blocking thread and the guard to keep in
+    /// the transfer's task: dropping the guard stops the job promptly and shuts the
+    /// connection down. The job adds the bytes it moves to `progress`.
+    pub fn start(self, socket: TcpStream, progress: Progress) -> (ZeroCopyJob<S>, SendGuard) {
+        match self {
+            ZeroCopy::Send(f) => {
+                let (job, guard) = f.start(socket, progress);
+                (ZeroCopyJob::Send(job), guard)
+            }
+            ZeroCopy::Receive(f) => {
+                let (job, guard) = f.start(socket, progress);
+                (ZeroCopyJob::Receive(job), guard)
+            }
+        }
+    }
+}
+
+/// The blocking side of a [`ZeroCopy`] transfer.
+#[derive(Debug)]
+pub enum ZeroCopyJob<S: Storage> {
+    /// See [`SendJob`].
+    Send(SendJob),
+    /// See [`ReceiveJob`].
+    Receive(ReceiveJob<S>),
+}
+
+impl<S: Storage> ZeroCopyJob<S> {
+    /// Runs the whole transfer ([`SendJob::run`], [`ReceiveJob::run`]). Blocking.
+    pub fn run(self) -> TransferOutcome {
+        match self {
+            ZeroCopyJob::Send(job) => job.run(),
+            ZeroCopyJob::Receive(job) => job.run(),
         }
     }
 }
@@ -504,7 +585,7 @@ impl SendJob {
     }
 
     fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
+        self.stop.load(Ordering::SeqCst)
     }
 
     fn count(&self, total: &mut u64, n: usize) {
@@ -598,8 +679,198 @@ fn retry_send(e: &io::Error) -> bool {
     )
 }
 
-/// Kept by the transfer's task while a [`SendJob`] runs: dropping it stops the job and shuts
-/// the data connection down at once.
+/// The pipe size a zero-copy upload asks for (the most an unprivileged process gets by
+/// default); each `splice(2)` moves at most this much.
+pub const SPLICE_PIPE: usize = 1 << 20;
+
+/// An upload the kernel moves from the data connection into the file (`splice(2)`), from
+/// [`FileSide::zero_copy`].
+pub struct ReceiveFile<S: Storage> {
+    storage: Arc<S>,
+    writer: S::Writer,
+}
+
+impl<S: Storage> std::fmt::Debug for ReceiveFile<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReceiveFile")
+    }
+}
+
+impl<S: Storage> ReceiveFile<S> {
+    /// Takes over the data connection, as [`SendFile::start`] does: returns the job to run on
+    /// a blocking thread and the guard to keep in the transfer's task. The job adds the bytes
+    /// it receives to `progress`.
+    pub fn start(self, socket: TcpStream, progress: Progress) -> (ReceiveJob<S>, SendGuard) {
+        let stop = Arc::new(AtomicBool::new(false));
+        let guard = SendGuard {
+            stop: stop.clone(),
+            socket: socket.try_clone().ok(),
+        };
+        let job = ReceiveJob {
+            storage: self.storage,
+            writer: self.writer,
+            socket,
+            progress,
+            stop,
+        };
+        (job, guard)
+    }
+}
+
+/// The blocking side of a zero-copy upload; see [`ReceiveFile::start`].
+pub struct ReceiveJob<S: Storage> {
+    storage: Arc<S>,
+    writer: S::Writer,
+    socket: TcpStream,
+    progress: Progress,
+    stop: Arc<AtomicBool>,
+}
+
+impl<S: Storage> std::fmt::Debug for ReceiveJob<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceiveJob")
+            .field("socket", &self.socket)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Storage> ReceiveJob<S> {
+    /// Receives until the client ends the stream, then finishes the upload
+    /// ([`Storage::finish_write`]) and shuts the connection's sending side down. Blocking.
+    /// Reports what the buffered path reports: `Done` with the bytes received,
+    /// `Failed(NoSpace)` or `Failed(Local)` when the file cannot take them (that wins over
+    /// the network), `Failed(ConnectionLost)` when the connection broke or the guard was
+    /// dropped; the writer of a failed upload is dropped unfinished.
+    pub fn run(mut self) -> TransferOutcome {
+        let set = self
+            .socket
+            .set_nonblocking(false)
+            .and_then(|()| self.socket.set_read_timeout(Some(SEND_WAIT)));
+        if set.is_err() {
+            return TransferOutcome::Failed(TransferError::ConnectionLost);
+        }
+        let mut total = 0u64;
+        if let Err(e) = self.receive(&mut total) {
+            return TransferOutcome::Failed(e);
+        }
+        if self.stopped() {
+            return TransferOutcome::Failed(TransferError::ConnectionLost);
+        }
+        if let Err(e) = self.storage.finish_write(self.writer) {
+            return TransferOutcome::Failed(io_transfer_error(&e));
+        }
+        let _ = self.socket.shutdown(Shutdown::Write);
+        TransferOutcome::Done(total)
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    fn count(&self, total: &mut u64, n: usize) {
+        *total += n as u64;
+        self.progress.add(n);
+    }
+
+    /// Socket -> pipe -> file until end of stream; the buffered copy when no pipe can be
+    /// had or the file refuses splicing.
+    #[cfg(target_os = "linux")]
+    fn receive(&mut self, total: &mut u64) -> Result<(), TransferError> {
+        use rustix::io::Errno;
+        use rustix::pipe::{splice, SpliceFlags};
+        let Ok((pipe_out, pipe_in)) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+        else {
+            return self.copy(total);
+        };
+        // Best effort: a bigger pipe means fewer calls; the default (64 KiB) works too.
+        let _ = rustix::pipe::fcntl_setpipe_size(&pipe_in, SPLICE_PIPE);
+        let size = rustix::pipe::fcntl_getpipe_size(&pipe_in).unwrap_or(1 << 16);
+        loop {
+            if self.stopped() {
+                return Err(TransferError::ConnectionLost);
+            }
+            let n = match splice(&self.socket, None, &pipe_in, None, size, SpliceFlags::MOVE) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                // The receive timeout with nothing received, or a signal.
+                Err(Errno::AGAIN | Errno::INTR) => continue,
+                Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) if *total == 0 => {
+                    return self.copy(total)
+                }
+                Err(_) => return Err(TransferError::ConnectionLost),
+            };
+            self.count(total, n);
+            let Some(writer) = S::fs_writer(&mut self.writer) else {
+                return Err(TransferError::Local);
+            };
+            let file = writer.raw_file().map_err(|e| io_transfer_error(&e))?;
+            let mut left = n;
+            while left > 0 {
+                match splice(&pipe_out, None, file, None, left, SpliceFlags::MOVE) {
+                    Ok(0) => return Err(TransferError::Local),
+                    Ok(m) => left = left.saturating_sub(m),
+                    Err(Errno::INTR | Errno::AGAIN) => {}
+                    // Appending, or a file system without splice: what is in the pipe goes
+                    // through a buffer, and so does the rest.
+                    Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) if left == n => {
+                        self.unpipe(&pipe_out, left)?;
+                        return self.copy(total);
+                    }
+                    Err(e) => return Err(io_transfer_error(&io::Error::from(e))),
+                }
+            }
+            writer.raw_written();
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn receive(&mut self, total: &mut u64) -> Result<(), TransferError> {
+        self.copy(total)
+    }
+
+    /// Writes the `left` bytes waiting in the pipe through the writer.
+    #[cfg(target_os = "linux")]
+    fn unpipe(&mut self, pipe: &rustix::fd::OwnedFd, mut left: usize) -> Result<(), TransferError> {
+        let mut buf = vec![0u8; left.min(TRANSFER_CHUNK)];
+        while left > 0 {
+            let want = left.min(buf.len());
+            let n = match rustix::io::read(pipe, buf.get_mut(..want).unwrap_or_default()) {
+                Ok(0) => return Err(TransferError::Local),
+                Ok(n) => n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(io_transfer_error(&io::Error::from(e))),
+            };
+            self.writer
+                .write_all(buf.get(..n).unwrap_or_default())
+                .map_err(|e| io_transfer_error(&e))?;
+            left = left.saturating_sub(n);
+        }
+        Ok(())
+    }
+
+    /// The fallback: read into a buffer and write it to the file, on the same blocking socket.
+    fn copy(&mut self, total: &mut u64) -> Result<(), TransferError> {
+        let mut buf = vec![0u8; TRANSFER_CHUNK];
+        loop {
+            if self.stopped() {
+                return Err(TransferError::ConnectionLost);
+            }
+            let n = match self.socket.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if retry_send(&e) => continue,
+                Err(_) => return Err(TransferError::ConnectionLost),
+            };
+            self.count(total, n);
+            self.writer
+                .write_all(buf.get(..n).unwrap_or_default())
+                .map_err(|e| io_transfer_error(&e))?;
+        }
+    }
+}
+
+/// Kept by the transfer's task while a [`SendJob`] or a [`ReceiveJob`] runs: dropping it stops
+/// the job and shuts the data connection down at once.
 #[derive(Debug)]
 pub struct SendGuard {
     stop: Arc<AtomicBool>,
@@ -608,10 +879,12 @@ pub struct SendGuard {
 
 impl Drop for SendGuard {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        // Raised before the shutdown, so that a receive the shutdown ends reads as stopped.
+        self.stop.store(true, Ordering::SeqCst);
         if let Some(s) = &self.socket {
-            // Wakes a send blocked on a full socket (EPIPE). After a complete transfer it
-            // changes nothing: the job shut the sending side down already.
+            // Wakes a send blocked on a full socket (EPIPE), or a receive waiting for data
+            // (end of stream). After a complete transfer it changes nothing: the job shut the
+            // sending side down already.
             let _ = s.shutdown(Shutdown::Both);
         }
     }
@@ -835,9 +1108,10 @@ mod tests {
         (dir, data, file)
     }
 
-    fn kind<S: Storage>(r: Result<SendFile, FileSide<S>>) -> &'static str {
+    fn kind<S: Storage>(r: Result<ZeroCopy<S>, FileSide<S>>) -> &'static str {
         match r {
-            Ok(_) => "sendfile",
+            Ok(ZeroCopy::Send(_)) => "sendfile",
+            Ok(ZeroCopy::Receive(_)) => "splice",
             Err(FileSide::Download(Downloader {
                 reader: Source::File(_),
                 ..
@@ -899,6 +1173,26 @@ mod tests {
             progress: None,
         });
         assert_eq!(kind(upload.zero_copy(true)), "upload");
+        // Uploads into FsStorage: spliced when plain and TYPE I.
+        let dir = tempfile::tempdir().unwrap();
+        let fs = Arc::new(FsStorage::new(dir.path()).unwrap());
+        let up = |ascii| {
+            let path = VirtualPath::root().resolve(b"up.bin").unwrap();
+            let (writer, _) = fs.open_write(&path, WriteMode::Truncate).unwrap();
+            FileSide::Upload(Uploader {
+                storage: fs.clone(),
+                writer,
+                ascii,
+            })
+        };
+        let expected = if cfg!(target_os = "linux") {
+            "splice"
+        } else {
+            "upload"
+        };
+        assert_eq!(kind(up(false).zero_copy(true)), expected);
+        assert_eq!(kind(up(false).zero_copy(false)), "upload");
+        assert_eq!(kind(up(true).zero_copy(true)), "upload");
     }
 
     fn socket_pair() -> (TcpStream, TcpStream) {

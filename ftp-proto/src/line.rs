@@ -42,6 +42,10 @@ const FIRST_COMMAND: u8 = 240;
 /// The default maximum line length in bytes, as vsftpd enforces for commands.
 pub const DEFAULT_MAX_LINE_LEN: usize = 4096;
 
+/// The line buffer's first size: most command lines fit, and the buffer is reused from line
+/// to line.
+const FIRST_BUFFER: usize = 256;
+
 /// The default cap on bytes held by a [`LineDecoder`] (pipelined lines plus a partial one).
 pub const DEFAULT_MAX_BUFFERED: usize = 16 * 1024;
 
@@ -232,8 +236,10 @@ impl LineDecoder {
         let n = data.len().min(self.free_space());
         if let Some(taken) = data.get(..n) {
             if self.buf.capacity() == 0 {
-                // One allocation that usually serves the whole connection.
-                let first = self.config.max_line_len.saturating_add(2).min(8192).max(n);
+                // One allocation that usually serves the whole connection: room for a typical
+                // command line, not the longest one (it grows for those), since every idle
+                // session keeps it.
+                let first = FIRST_BUFFER.max(n);
                 self.buf.reserve(first.min(self.config.max_buffered));
             }
             self.buf.extend_from_slice(taken);

@@ -40,14 +40,22 @@ pub(crate) struct Shared<S, A> {
 
 type Conn<S, A> = ServerConn<S, A, Stream, Task<()>>;
 type Tx<S> = Sender<Report<S, Stream>>;
+/// The reports of the tasks beside the loop (the receiver pinned to be polled as a stream).
+type Chan<S> = (Tx<S>, Pin<Box<Receiver<Report<S, Stream>>>>);
 
 /// What the control loop wakes up for.
 enum Wake<S: Storage> {
     Report(Report<S, Stream>),
     Timer,
     Shutdown,
+    /// Bytes read into the TLS buffer.
     Read(io::Result<usize>),
+    /// A plain connection has bytes to read (into the stack).
+    Readable(io::Result<()>),
 }
+
+/// The most one control read takes.
+const READ_BUF: usize = 8192;
 
 /// Runs the TLS server handshake on `tcp`.
 pub(crate) async fn accept_tls(acceptor: &TlsAcceptor, tcp: Tcp) -> io::Result<Stream> {
@@ -103,7 +111,9 @@ pub(crate) async fn serve<S: Storage, A: Authenticator>(
     let local = tcp.get_ref().local_addr()?;
     let (idle, limit) = (shared.config.idle_timeout, shared.config.data_timeout);
     let mut control = match (&shared.tls, shared.implicit_tls) {
-        (Some(acceptor), true) => timeout(limit, accept_tls(acceptor, tcp)).await??,
+        // Rare and large awaits are boxed here and below, so that every session's future
+        // stays small (about 2 KiB instead of 6).
+        (Some(acceptor), true) => Box::pin(timeout(limit, accept_tls(acceptor, tcp))).await??,
         _ => Stream::Plain(tcp),
     };
     debug!(%local, "connected");
@@ -116,10 +126,14 @@ pub(crate) async fn serve<S: Storage, A: Authenticator>(
         peer,
     )
     .with_hooks(shared.hooks.clone());
-    let (tx, rx) = async_channel::unbounded();
-    // Pinned to be polled as streams.
-    let (mut rx, mut shutdown) = (Box::pin(rx), Box::pin(shutdown));
-    let mut buf = vec![0u8; 8192];
+    // Made on demand, and let go when nothing runs beside the loop: an idle session holds
+    // no channel (its queue keeps a block of slots once used).
+    let mut chan: Option<Chan<S>> = None;
+    // Pinned to be polled as a stream.
+    let mut shutdown = Box::pin(shutdown);
+    // Grown on the first read of a TLS connection; a plain one reads into the stack once
+    // readable, so that an idle session holds no read buffer.
+    let mut tls_buf = Vec::new();
     let mut timer = Timer::never();
     let mut shutting_down = shutdown.is_closed();
     if shutting_down {
@@ -138,7 +152,9 @@ pub(crate) async fn serve<S: Storage, A: Authenticator>(
                 Action::StartTls => {
                     // A failed handshake leaves the connection closed: the session ends.
                     let ok = match &shared.tls {
-                        Some(a) => secure(&mut control, limit, |tcp| accept_tls(a, tcp)).await,
+                        Some(a) => {
+                            Box::pin(secure(&mut control, limit, |tcp| accept_tls(a, tcp))).await
+                        }
                         None => false,
                     };
                     conn.tls_result(Instant::now(), ok);
@@ -147,12 +163,14 @@ pub(crate) async fn serve<S: Storage, A: Authenticator>(
                     if let Stream::Tls(tls) = &mut control {
                         if let futures_rustls::TlsStream::Server(tls) = &mut **tls {
                             let (tcp, session) = tls.get_mut();
-                            let first = timeout(CCC_GRACE, peek(tcp)).await;
+                            let first = Box::pin(timeout(CCC_GRACE, peek(tcp))).await;
                             let answer = match first {
                                 // The client closed first (lftp, ftplib): take its
                                 // close_notify, then answer with ours, which it waits for.
                                 Ok(Some(b)) if ftp_host::net::starts_tls_record(b) => {
-                                    let _ = timeout(idle, peer_close_notify(tcp, session)).await;
+                                    let _ =
+                                        Box::pin(timeout(idle, peer_close_notify(tcp, session)))
+                                            .await;
                                     true
                                 }
                                 // Cleartext already: a close_notify now would land in the
@@ -168,8 +186,11 @@ pub(crate) async fn serve<S: Storage, A: Authenticator>(
                                     if let Stream::Tls(tls) = &mut control {
                                         if let futures_rustls::TlsStream::Server(tls) = &mut **tls {
                                             let (tcp, session) = tls.get_mut();
-                                            let _ = timeout(idle, peer_close_notify(tcp, session))
-                                                .await;
+                                            let _ = Box::pin(timeout(
+                                                idle,
+                                                peer_close_notify(tcp, session),
+                                            ))
+                                            .await;
                                         }
                                     }
                                 }
@@ -178,7 +199,15 @@ pub(crate) async fn serve<S: Storage, A: Authenticator>(
                         control = std::mem::replace(&mut control, Stream::Closed).into_plain();
                     }
                 }
-                other => act(&shared, &mut conn, &tx, other),
+                other => {
+                    let tx = &chan
+                        .get_or_insert_with(|| {
+                            let (tx, rx) = async_channel::unbounded();
+                            (tx, Box::pin(rx))
+                        })
+                        .0;
+                    act(&shared, &mut conn, tx, other)
+                }
             }
         }
         match conn.poll_timeout() {
@@ -187,24 +216,58 @@ pub(crate) async fn serve<S: Storage, A: Authenticator>(
         }
         let reading = conn.wants_read();
         let wake = poll_fn(|cx| {
-            if let Poll::Ready(Some(report)) = rx.poll_next(cx) {
+            let report = chan.as_mut().map(|(_, rx)| rx.poll_next(cx));
+            if let Some(Poll::Ready(Some(report))) = report {
                 Poll::Ready(Wake::Report(report))
             } else if timer.poll(cx).is_ready() {
                 Poll::Ready(Wake::Timer)
             } else if !shutting_down && shutdown.poll_next(cx).is_ready() {
                 Poll::Ready(Wake::Shutdown)
-            } else if reading {
-                Pin::new(&mut control)
-                    .poll_read(cx, &mut buf)
-                    .map(Wake::Read)
-            } else {
+            } else if !reading {
                 Poll::Pending
+            } else if let Stream::Plain(tcp) = &control {
+                tcp.poll_readable(cx).map(Wake::Readable)
+            } else {
+                if tls_buf.is_empty() {
+                    tls_buf.resize(READ_BUF, 0);
+                }
+                Pin::new(&mut control)
+                    .poll_read(cx, &mut tls_buf)
+                    .map(Wake::Read)
             }
         })
         .await;
+        let mut stack = [0u8; READ_BUF];
+        let (wake, buf) = match (wake, &control) {
+            (Wake::Readable(Ok(())), Stream::Plain(tcp)) => {
+                match std::io::Read::read(&mut tcp.get_ref(), &mut stack) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Ok(n) if n > 0 => {
+                        // A read ends at an urgent mark (Telnet IP before ABOR): take the rest.
+                        let rest = stack.get_mut(n..).unwrap_or_default();
+                        let more = ftp_host::net::read_waiting(
+                            socket2::SockRef::from(tcp.get_ref()),
+                            rest,
+                        );
+                        (Wake::Read(Ok(n + more)), &stack[..])
+                    }
+                    r => (Wake::Read(r), &stack[..]),
+                }
+            }
+            (Wake::Readable(_), _) => (Wake::Read(Ok(0)), &stack[..]),
+            (wake, _) => (wake, &tls_buf[..]),
+        };
         let now = Instant::now();
         match wake {
-            Wake::Report(report) => conn.report(now, report),
+            Wake::Report(report) => {
+                conn.report(now, report);
+                if chan
+                    .as_ref()
+                    .is_some_and(|(tx, rx)| tx.sender_count() == 1 && rx.is_empty())
+                {
+                    chan = None;
+                }
+            }
             Wake::Timer => conn.handle_timeout(now),
             Wake::Shutdown => {
                 shutting_down = true;
@@ -218,7 +281,7 @@ pub(crate) async fn serve<S: Storage, A: Authenticator>(
                     return Ok(());
                 }
             }
-            Wake::Read(_) => {
+            Wake::Read(_) | Wake::Readable(_) => {
                 // The client went away: the session aborts what runs on the data side.
                 conn.handle_control_closed(now);
                 while conn.poll_action().is_some() {}

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use ftp_host::server::Report;
 use ftp_host::storage::Storage;
 use ftp_host::transfer::{
-    download_outcome, upload_outcome, Chunk, FileSide, NetEnd, Progress, SendFile, TransferOutcome,
+    download_outcome, upload_outcome, Chunk, FileSide, NetEnd, Progress, TransferOutcome, ZeroCopy,
     TRANSFER_CHUNK,
 };
 use ftp_proto::server::{DataId, TransferError};
@@ -67,7 +67,7 @@ pub(crate) async fn transfer<S: Storage>(
     progress: Progress,
 ) -> TransferOutcome {
     let file = match file.zero_copy(matches!(stream, Stream::Plain(_))) {
-        Ok(zero) => return send_file(stream, zero, progress).await,
+        Ok(zero) => return on_blocking_thread(stream, zero, progress).await,
         Err(file) => file,
     };
     let sent = match file {
@@ -93,10 +93,14 @@ pub(crate) async fn transfer<S: Storage>(
     }
 }
 
-/// A zero-copy download: the connection leaves the reactor for a blocking thread, which sends
-/// the file with `sendfile(2)`. The guard, dropped with this future when the conn drops the
-/// task, stops that thread and shuts the connection down.
-async fn send_file(stream: Stream, file: SendFile, progress: Progress) -> TransferOutcome {
+/// A zero-copy transfer: the connection leaves the reactor for a blocking thread, which runs
+/// the whole transfer (`sendfile(2)` or `splice(2)`). The guard, dropped with this future when
+/// the conn drops the task, stops that thread and shuts the connection down.
+async fn on_blocking_thread<S: Storage>(
+    stream: Stream,
+    zero: ZeroCopy<S>,
+    progress: Progress,
+) -> TransferOutcome {
     let tcp = match stream {
         Stream::Plain(tcp) => tcp.into_std(),
         _ => return TransferOutcome::Failed(TransferError::ConnectionLost),
@@ -104,7 +108,7 @@ async fn send_file(stream: Stream, file: SendFile, progress: Progress) -> Transf
     let Ok(tcp) = tcp else {
         return TransferOutcome::Failed(TransferError::ConnectionLost);
     };
-    let (job, _guard) = file.start(tcp, progress);
+    let (job, _guard) = zero.start(tcp, progress);
     blocking::unblock(move || job.run()).await
 }
 

@@ -205,6 +205,20 @@ impl FsWriter {
     }
 }
 
+impl FsWriter {
+    /// The file, cut as the upload asks, for bytes moved into it other than by `write`
+    /// (`splice(2)`); call [`raw_written`](Self::raw_written) once some landed.
+    pub(crate) fn raw_file(&mut self) -> io::Result<&File> {
+        self.cut()?;
+        Ok(&self.file)
+    }
+
+    /// Bytes the client sent are in the file now: it stays even if the upload fails.
+    pub(crate) fn raw_written(&mut self) {
+        self.created = None;
+    }
+}
+
 impl Drop for FsWriter {
     fn drop(&mut self) {
         if let Some(path) = self.created.take() {
@@ -327,6 +341,12 @@ impl Storage for FsStorage {
     /// [`open_read`](Storage::open_read) refuses anything else).
     fn reader_into_file(reader: File) -> Result<File, File> {
         Ok(reader)
+    }
+
+    /// The writer is the file (appending or not; a file the kernel cannot splice into is
+    /// written through a buffer instead).
+    fn fs_writer(writer: &mut FsWriter) -> Option<&mut FsWriter> {
+        Some(writer)
     }
 
     fn open_write(

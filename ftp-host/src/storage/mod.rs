@@ -117,6 +117,17 @@ pub trait Storage: Send + Sync + 'static {
         Err(reader)
     }
 
+    /// The local file behind a writer of [`open_write`](Self::open_write), for hosts that can
+    /// move received bytes into it without reading them (`splice(2)` for plain TYPE I uploads
+    /// on Linux; see [`FileSide::zero_copy`](crate::transfer::FileSide::zero_copy)).
+    /// Give it only when bytes written to the [`FsWriter`] are exactly what this storage would
+    /// store; [`finish_write`](Self::finish_write) is still called on the writer at the end.
+    /// The default has none, and uploads are received chunk by chunk.
+    fn fs_writer(writer: &mut Self::Writer) -> Option<&mut FsWriter> {
+        let _ = writer;
+        None
+    }
+
     /// Opens a file for writing. For [`WriteMode::CreateUnique`] `path` is the directory and
     /// the returned path names the file created; otherwise the returned path is `None`.
     fn open_write(

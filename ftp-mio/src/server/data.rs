@@ -199,8 +199,9 @@ impl Sending {
     }
 }
 
-/// A zero-copy download, sent by a transfer thread with `sendfile(2)`
-/// ([`ftp_host::transfer::SendJob`]); the loop only waits for it to end. Dropping it (the
+/// A zero-copy transfer run whole by a transfer thread: a download sent with `sendfile(2)`
+/// ([`ftp_host::transfer::SendJob`]) or an upload received with `splice(2)`
+/// ([`ftp_host::transfer::ReceiveJob`]); the loop only waits for it to end. Dropping it (the
 /// core closed or aborted the channel) drops the guard, which stops the thread and shuts the
 /// connection down.
 pub(crate) struct SendingFile {

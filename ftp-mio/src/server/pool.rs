@@ -22,7 +22,7 @@ use bytes::Bytes;
 use ftp_host::auth::Authenticator;
 use ftp_host::server::{Done, Job};
 use ftp_host::storage::Storage;
-use ftp_host::transfer::{Chunk, Downloader, SendJob, Source, TransferOutcome, Uploader};
+use ftp_host::transfer::{Chunk, Downloader, Source, TransferOutcome, Uploader, ZeroCopyJob};
 use ftp_proto::server::{DataId, TransferError};
 
 /// Chunks in flight between the network and the file side of one transfer: enough to keep
@@ -199,8 +199,8 @@ pub(crate) enum Work<S: Storage, A> {
     Job(u64, Job<S, A>),
     Download(u64, DataId, Downloader<Source<S::Reader>>, Arc<Pipe<Bytes>>),
     Upload(u64, DataId, Uploader<S>, Arc<Pipe<Chunk>>),
-    /// A zero-copy download: the whole transfer, connection included, on the thread.
-    SendFile(u64, DataId, SendJob),
+    /// A zero-copy download or upload: the whole transfer, connection included, on the thread.
+    ZeroCopy(u64, DataId, ZeroCopyJob<S>),
 }
 
 struct Queues<S: Storage, A> {
@@ -338,7 +338,7 @@ fn run<S: Storage, A: Authenticator>(work: Work<S, A>, notifier: &Notifier<S>) {
             pipe.close_consumer();
             notifier.send(Notice::File(key, id, r));
         }
-        Work::SendFile(key, id, job) => {
+        Work::ZeroCopy(key, id, job) => {
             let r = match job.run() {
                 TransferOutcome::Failed(e) => Err(e),
                 TransferOutcome::Done(_) | TransferOutcome::Truncated(_) => Ok(()),

@@ -454,7 +454,7 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
                         Ok(zero) => {
                             let tcp = self.release(ctx, stream);
                             let (job, guard) = zero.start(tcp, progress.clone());
-                            ctx.pool.submit(PoolWork::SendFile(self.key, id, job));
+                            ctx.pool.submit(PoolWork::ZeroCopy(self.key, id, job));
                             self.add_task(id, Work::SendingFile(SendingFile::new(guard, progress)));
                             continue;
                         }

@@ -46,6 +46,37 @@ impl Drop for Task {
 
 type Conn<S, A> = ServerConn<S, A, Stream, Task>;
 type Tx<S> = mpsc::UnboundedSender<Report<S, Stream>>;
+type Chan<S> = (Tx<S>, mpsc::UnboundedReceiver<Report<S, Stream>>);
+
+/// The most one control read takes.
+const READ_BUF: usize = 8192;
+
+/// A control connection ready to be read: a plain one is read (into the stack) by the caller,
+/// a TLS one has been read into the buffer, grown to [`READ_BUF`] on first use.
+enum Ready {
+    Plain,
+    Tls(usize),
+}
+
+async fn ready(control: &mut Stream, tls_buf: &mut Vec<u8>) -> io::Result<Ready> {
+    match control {
+        MaybeTls::Plain(tcp) => tcp.readable().await.map(|()| Ready::Plain),
+        tls => {
+            if tls_buf.is_empty() {
+                tls_buf.resize(READ_BUF, 0);
+            }
+            tls.read(tls_buf).await.map(Ready::Tls)
+        }
+    }
+}
+
+/// The next report of a task beside the loop; never, while there is no channel.
+async fn recv<S: Storage>(chan: &mut Option<Chan<S>>) -> Option<Report<S, Stream>> {
+    match chan {
+        Some((_, rx)) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
 
 /// Runs the TLS server handshake on `tcp`; returns the stream and whether the session was
 /// resumed.
@@ -122,7 +153,8 @@ async fn serve_inner<S: Storage, A: Authenticator>(
     let local = tcp.local_addr()?;
     let mut control = match (&shared.tls, shared.implicit_tls) {
         (Some(acceptor), true) => {
-            tokio::time::timeout(shared.config.data_timeout, accept_tls(acceptor, tcp))
+            let limit = shared.config.data_timeout;
+            Box::pin(tokio::time::timeout(limit, accept_tls(acceptor, tcp)))
                 .await
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??
                 .0
@@ -139,8 +171,11 @@ async fn serve_inner<S: Storage, A: Authenticator>(
         peer,
     )
     .with_hooks(shared.hooks.clone());
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut buf = vec![0u8; 8192];
+    // Both made on demand and let go when idle: an idle session holds neither a channel (tokio
+    // allocates a block of slots with each) nor a read buffer (a plain connection reads into
+    // the stack once readable).
+    let mut chan: Option<Chan<S>> = None;
+    let mut tls_buf = Vec::new();
     let mut shutting_down = *shutdown.borrow();
     if shutting_down {
         conn.handle_shutdown(Instant::now());
@@ -157,50 +192,34 @@ async fn serve_inner<S: Storage, A: Authenticator>(
                     return Ok(());
                 }
                 Action::StartTls => {
-                    let ok = start_tls(&shared, &mut control).await;
+                    let ok = Box::pin(start_tls(&shared, &mut control)).await;
                     conn.tls_result(Instant::now(), ok);
                 }
                 Action::StopTls => {
-                    if let Stream::Tls(mut tls) = control {
-                        let limit = shared.config.idle_timeout;
-                        let (tcp, session) = tls.get_mut();
-                        let first = tokio::time::timeout(CCC_GRACE, peek(tcp)).await;
-                        let answer = match first {
-                            // The client closed first (lftp, ftplib): take its close_notify,
-                            // then answer with ours, which it waits for.
-                            Ok(Some(b)) if ftp_host::net::starts_tls_record(b) => {
-                                let _ =
-                                    tokio::time::timeout(limit, peer_close_notify(tcp, session))
-                                        .await;
-                                true
-                            }
-                            // Cleartext already: the client dropped TLS without a word, and a
-                            // close_notify now would land in its replies.
-                            Ok(_) => false,
-                            // The client waits for ours (curl): send it, then take the client's
-                            // answer if it sends one.
-                            Err(_) => true,
-                        };
-                        if answer {
-                            tls.get_mut().1.send_close_notify();
-                            flush(&shared, &mut tls).await?;
-                            if first.is_err() {
-                                let (tcp, session) = tls.get_mut();
-                                let _ =
-                                    tokio::time::timeout(limit, peer_close_notify(tcp, session))
-                                        .await;
-                            }
-                        }
-                        control = Stream::Plain(tls.into_inner().0);
+                    if let Stream::Tls(tls) = control {
+                        // Rare and large: boxed, so that every session's future stays small.
+                        control = Box::pin(stop_tls(&shared, tls)).await?;
                     }
                 }
-                other => act(&shared, &mut conn, &tx, other),
+                other => {
+                    let tx = &chan.get_or_insert_with(mpsc::unbounded_channel).0;
+                    act(&shared, &mut conn, tx, other)
+                }
             }
         }
         let deadline = conn.poll_timeout();
         tokio::select! {
-            r = control.read(&mut buf), if conn.wants_read() => {
-                let mut n = r.unwrap_or(0);
+            r = ready(&mut control, &mut tls_buf), if conn.wants_read() => {
+                let mut stack = [0u8; READ_BUF];
+                let (buf, mut n) = match (r, &control) {
+                    (Ok(Ready::Plain), MaybeTls::Plain(tcp)) => match tcp.try_read(&mut stack) {
+                        Ok(n) => (&mut stack[..], n),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                        Err(_) => (&mut stack[..], 0),
+                    },
+                    (Ok(Ready::Tls(n)), _) => (&mut tls_buf[..], n),
+                    _ => (&mut stack[..], 0),
+                };
                 if let (MaybeTls::Plain(tcp), Some(rest)) = (&control, buf.get_mut(n..)) {
                     if n > 0 {
                         n += ftp_host::net::read_waiting(socket2::SockRef::from(tcp), rest);
@@ -216,7 +235,13 @@ async fn serve_inner<S: Storage, A: Authenticator>(
                     return Ok(());
                 }
             }
-            Some(report) = rx.recv() => conn.report(Instant::now(), report),
+            Some(report) = recv(&mut chan) => {
+                conn.report(Instant::now(), report);
+                // Nothing runs beside the loop any more: let the channel go.
+                if chan.as_ref().is_some_and(|(tx, rx)| tx.strong_count() == 1 && rx.is_empty()) {
+                    chan = None;
+                }
+            }
             _ = sleep_until(deadline), if deadline.is_some() => conn.handle_timeout(Instant::now()),
             r = shutdown.changed(), if !shutting_down => {
                 shutting_down = r.is_err() || *shutdown.borrow();
@@ -348,6 +373,39 @@ async fn flush<S, A, T: AsyncWriteExt + Unpin>(shared: &Shared<S, A>, c: &mut T)
     tokio::time::timeout(shared.config.idle_timeout, c.flush())
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "control write timed out"))?
+}
+
+/// Ends TLS on the control connection after CCC; returns the plain connection.
+async fn stop_tls<S, A>(
+    shared: &Shared<S, A>,
+    mut tls: Box<tokio_rustls::server::TlsStream<TcpStream>>,
+) -> io::Result<Stream> {
+    let limit = shared.config.idle_timeout;
+    let (tcp, session) = tls.get_mut();
+    let first = tokio::time::timeout(CCC_GRACE, peek(tcp)).await;
+    let answer = match first {
+        // The client closed first (lftp, ftplib): take its close_notify,
+        // then answer with ours, which it waits for.
+        Ok(Some(b)) if ftp_host::net::starts_tls_record(b) => {
+            let _ = tokio::time::timeout(limit, peer_close_notify(tcp, session)).await;
+            true
+        }
+        // Cleartext already: the client dropped TLS without a word, and a
+        // close_notify now would land in its replies.
+        Ok(_) => false,
+        // The client waits for ours (curl): send it, then take the client's
+        // answer if it sends one.
+        Err(_) => true,
+    };
+    if answer {
+        tls.get_mut().1.send_close_notify();
+        flush(shared, &mut tls).await?;
+        if first.is_err() {
+            let (tcp, session) = tls.get_mut();
+            let _ = tokio::time::timeout(limit, peer_close_notify(tcp, session)).await;
+        }
+    }
+    Ok(Stream::Plain(tls.into_inner().0))
 }
 
 /// Runs TLS on the control connection; on failure the connection is left unusable (the
