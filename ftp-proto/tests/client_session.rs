@@ -1522,3 +1522,50 @@ fn the_session_reports_its_state() {
         c.s.features()
     );
 }
+
+/// An adapter may call `handle_timeout` early (a spurious wake-up): before its deadline the
+/// data connect goes on, with no fallback to PASV and no failure. (The guard mutant
+/// `*deadline <= now` as `true` in `transfer_step` survives it: the session checks its own
+/// deadlines before it hands the transfer a timeout, and no other timer runs meanwhile.)
+#[test]
+fn an_early_timeout_call_does_not_fail_a_data_connect() {
+    let mut c = C::logged_in(C::config());
+    let op = c.s.retr(c.now, "f", 0).unwrap();
+    c.drain();
+    assert_eq!(c.sent(), ["EPSV"]);
+    c.feed(b"229 Entering Extended Passive Mode (|||50001|)\r\n");
+    let (id, _, _) = c.connect_intent();
+    c.advance(Duration::from_millis(100));
+    assert!(c.sent().is_empty(), "nothing sent on an early timeout call");
+    assert!(c.take().is_empty(), "no intent, no completion");
+    c.event(ClientEvent::DataConnected { id });
+    assert_eq!(c.sent(), ["RETR f"]);
+    c.feed(b"150 ok\r\n");
+    c.expect_transfer(id, op, Direction::Download, false);
+    c.event(ClientEvent::TransferDone { id, bytes: 3 });
+    c.feed(b"226 ok\r\n");
+    assert!(matches!(
+        c.one(op),
+        Ok(Outcome::Transferred { bytes: 3, .. })
+    ));
+}
+
+/// Kills `replace && with ||` in the `DataDone` arm of `ClientSession::transfer_step`: the
+/// first report of the data's end counts; a second one (an adapter reporting twice) does not
+/// change the byte count.
+#[test]
+fn the_first_end_of_data_counts() {
+    let mut c = C::logged_in(C::config());
+    let (op, id) = c.retr_connected();
+    c.feed(b"150 ok\r\n");
+    c.expect_transfer(id, op, Direction::Download, false);
+    c.event(ClientEvent::TransferDone { id, bytes: 7 });
+    let _ =
+        c.s.handle_event(c.now, ClientEvent::TransferDone { id, bytes: 9 });
+    c.drain();
+    c.feed(b"226 ok\r\n");
+    assert!(matches!(
+        c.one(op),
+        Ok(Outcome::Transferred { bytes: 7, .. })
+    ));
+}
