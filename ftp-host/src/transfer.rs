@@ -1176,13 +1176,15 @@ mod tests {
         // Uploads into FsStorage: spliced when plain and TYPE I.
         let dir = tempfile::tempdir().unwrap();
         let fs = Arc::new(FsStorage::new(dir.path()).unwrap());
-        let up = |ascii| {
+        let up = |ascii, rate| {
             let path = VirtualPath::root().resolve(b"up.bin").unwrap();
             let (writer, _) = fs.open_write(&path, WriteMode::Truncate).unwrap();
             FileSide::Upload(Uploader {
                 storage: fs.clone(),
                 writer,
                 ascii,
+                rate,
+                progress: None,
             })
         };
         let expected = if cfg!(target_os = "linux") {
@@ -1190,9 +1192,14 @@ mod tests {
         } else {
             "upload"
         };
-        assert_eq!(kind(up(false).zero_copy(true)), expected);
-        assert_eq!(kind(up(false).zero_copy(false)), "upload");
-        assert_eq!(kind(up(true).zero_copy(true)), "upload");
+        assert_eq!(kind(up(false, None).zero_copy(true)), expected);
+        assert_eq!(kind(up(false, None).zero_copy(false)), "upload");
+        assert_eq!(kind(up(true, None).zero_copy(true)), "upload");
+        // A rate-limited upload is paced on the buffered path.
+        assert_eq!(
+            kind(up(false, NonZeroU64::new(1000)).zero_copy(true)),
+            "upload"
+        );
     }
 
     fn socket_pair() -> (TcpStream, TcpStream) {
