@@ -24,11 +24,16 @@ struct H {
 
 impl H {
     fn new(config: ServerConfig) -> H {
+        H::on(config, LOCAL, PEER)
+    }
+
+    /// A session whose control connection runs from `peer` to `local`.
+    fn on(config: ServerConfig, local: &str, peer: &str) -> H {
         let now = Instant::now();
         let s = ServerSession::new(
             Arc::new(config),
-            PEER.parse().unwrap(),
-            LOCAL.parse().unwrap(),
+            peer.parse().unwrap(),
+            local.parse().unwrap(),
             now,
         );
         let mut h = H {
@@ -554,27 +559,6 @@ fn pbsz_after_ccc_is_503() {
     assert_eq!(h.codes(), [503, 503]);
 }
 
-/// A session whose control connection has the local address `local`.
-fn session_on(local: &str, peer: &str) -> H {
-    let now = Instant::now();
-    let s = ServerSession::new(
-        Arc::new(ServerConfig::default()),
-        peer.parse().unwrap(),
-        local.parse().unwrap(),
-        now,
-    );
-    let mut h = H {
-        s,
-        now,
-        wire: Vec::new(),
-        outs: Vec::new(),
-    };
-    h.drain();
-    assert_eq!(h.codes(), [220]);
-    h.login();
-    h
-}
-
 /// Kills the three mutants of the EPSV protocol guards (commands.rs: each guard as `true`,
 /// `&&` as `||`): on an IPv4 control connection `EPSV 1` opens a listener and `EPSV 2` is 522;
 /// on IPv6 the reverse; an IPv4-mapped local address counts as IPv4.
@@ -590,7 +574,8 @@ fn epsv_with_a_protocol_follows_the_control_connections_family() {
             "2",
         ),
     ] {
-        let mut h = session_on(local, peer);
+        let mut h = H::on(ServerConfig::default(), local, peer);
+        h.login();
         h.input(format!("EPSV {refused}\r\n").as_bytes());
         assert_eq!(h.codes(), [522], "EPSV {refused} on {local}");
         assert!(h.take_outs().is_empty());
