@@ -59,12 +59,16 @@ use std::task::{Context, Poll, Wake, Waker};
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Installs the examples' tracing subscriber: `tracing_subscriber::fmt` (to stdout), with the
-/// log level from `RUST_LOG`, `info` by default. Does nothing if a global subscriber is
-/// already set.
+/// log level from `RUST_LOG`, `info` by default, colours only when stdout is a terminal (so
+/// a log file or a pipe gets plain text). Does nothing if a global subscriber is already set.
 pub fn init_tracing() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
+        .try_init();
 }
 
 /// Runs a future to its end on the calling thread, parking it while the future is pending.
