@@ -1569,3 +1569,28 @@ fn the_first_end_of_data_counts() {
         Ok(Outcome::Transferred { bytes: 7, .. })
     ));
 }
+
+/// Kills `replace && with ||` in the `DataFailed` arm of `ClientSession::transfer_step`: a
+/// failure reported after the data already ended cleanly (an adapter's late report) does not
+/// turn a completed download into a failed one.
+#[test]
+fn a_failure_after_the_end_of_data_does_not_undo_it() {
+    let mut c = C::logged_in(C::config());
+    let (op, id) = c.retr_connected();
+    c.feed(b"150 ok\r\n");
+    c.expect_transfer(id, op, Direction::Download, false);
+    c.event(ClientEvent::TransferDone { id, bytes: 7 });
+    let _ = c.s.handle_event(
+        c.now,
+        ClientEvent::TransferFailed {
+            id,
+            error: DataError::ConnectionLost,
+        },
+    );
+    c.drain();
+    c.feed(b"226 ok\r\n");
+    assert!(matches!(
+        c.one(op),
+        Ok(Outcome::Transferred { bytes: 7, .. })
+    ));
+}
