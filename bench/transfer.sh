@@ -208,7 +208,7 @@ vsftpd_log_file=$WORK/vsftpd/vsftpd.log
 utf8_filesystem=YES
 EOF
     start_server vsftpd "$VSFTPD" "$WORK/vsftpd/vsftpd.conf"
-    echo "$("$VSFTPD" -v 0>&1 2>&1 | head -n1) (it prints to fd 0), port ${PORT[$name]}" >&2
+    echo "$("$VSFTPD" -v 0>&1 2>&1 | sed -n 1p) (it prints to fd 0), port ${PORT[$name]}" >&2
   else
     CRED[$name]=bench:bench
     start_server "$name" "${BIN[$name]}" --listen "127.0.0.1:${PORT[$name]}" \
