@@ -37,7 +37,7 @@ use crate::events::{Event, Hooks, Observer, TransferKind, TransferRecord};
 use crate::net;
 use crate::storage::Storage;
 use crate::transfer::{
-    Downloader, FileSide, ListingReader, Progress, Source, TransferOutcome, Uploader,
+    Downloader, FileSide, ListingReader, Progress, Source, TransferOutcome, Uploader, READY_LISTING,
 };
 
 /// A storage request out whose success an observer hears of, or that opens what a transfer
@@ -257,14 +257,11 @@ fn storage_request<S: Storage>(storage: &S, req: StorageRequest) -> (Answer, Opt
         },
         StorageRequest::OpenList { path, format } => {
             return match storage.list(&path) {
-                Ok(listing) => (
-                    Answer::Opened { size: None },
-                    Some(Handle::Listing(ListingReader::new(
-                        listing,
-                        format,
-                        wall_now(),
-                    ))),
-                ),
+                Ok(listing) => {
+                    let mut reader = ListingReader::new(listing, format, wall_now());
+                    reader.prefill(READY_LISTING);
+                    (Answer::Opened { size: None }, Some(Handle::Listing(reader)))
+                }
                 Err(f) => (Answer::Failed(f), None),
             }
         }

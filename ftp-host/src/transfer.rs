@@ -54,6 +54,10 @@ use ftp_proto::time::Timestamp;
 use crate::ratelimit::{pace, RateLimit};
 use crate::storage::{io_transfer_error, Listing, Storage};
 
+/// Most bytes of a listing its storage job formats ahead ([`ListingReader::prefill`]): a
+/// directory whose listing fits is sent from memory ([`FileSide::ready`]).
+pub const READY_LISTING: usize = 64 * 1024;
+
 /// Size of the chunks a transfer moves data in.
 pub const TRANSFER_CHUNK: usize = 256 * 1024;
 
@@ -361,6 +365,10 @@ pub struct ListingReader {
     format: ListFormat,
     now: Timestamp,
     lines: BytesMut,
+    /// The entries have all been formatted into `lines` (or failed).
+    ended: bool,
+    /// An error met by [`prefill`](Self::prefill), returned once the lines before it are read.
+    failed: Option<io::Error>,
 }
 
 impl ListingReader {
@@ -371,20 +379,52 @@ impl ListingReader {
             format,
             now,
             lines: BytesMut::new(),
+            ended: false,
+            failed: None,
+        }
+    }
+
+    /// Formats entries ahead until `budget` bytes of lines are waiting or the listing ends.
+    /// The storage job that opens a listing calls it, on its blocking thread, so that a small
+    /// directory reaches the transfer whole ([`FileSide::ready`]) and needs no blocking
+    /// thread of its own. An error is kept for the read that reaches it.
+    pub fn prefill(&mut self, budget: usize) {
+        while !self.ended && self.lines.len() < budget {
+            self.format_next();
+        }
+    }
+
+    fn format_next(&mut self) {
+        match self.entries.next() {
+            Some(Ok(e)) => self
+                .format
+                .format(std::slice::from_ref(&e), self.now, &mut self.lines),
+            Some(Err(e)) => {
+                self.failed = Some(e);
+                self.ended = true;
+            }
+            None => self.ended = true,
+        }
+    }
+
+    /// The whole listing, when [`prefill`](Self::prefill) reached its end without an error.
+    fn into_whole(self) -> Result<Bytes, ListingReader> {
+        if self.ended && self.failed.is_none() {
+            Ok(self.lines.freeze())
+        } else {
+            Err(self)
         }
     }
 }
 
 impl Read for ListingReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.lines.len() < buf.len() {
-            match self.entries.next() {
-                Some(Ok(e)) => {
-                    self.format
-                        .format(std::slice::from_ref(&e), self.now, &mut self.lines)
-                }
-                Some(Err(e)) => return Err(e),
-                None => break,
+        while !self.ended && self.lines.len() < buf.len() {
+            self.format_next();
+        }
+        if self.lines.is_empty() {
+            if let Some(e) = self.failed.take() {
+                return Err(e);
             }
         }
         let n = buf.len().min(self.lines.len());
@@ -415,6 +455,28 @@ impl<S: Storage> std::fmt::Debug for FileSide<S> {
 }
 
 impl<S: Storage> FileSide<S> {
+    /// The whole download as bytes already in memory: a listing that its storage job
+    /// formatted to the end ([`ListingReader::prefill`], up to [`READY_LISTING`] bytes), with
+    /// no rate limit. The adapter writes them from the connection's own task, with no blocking
+    /// thread: a short session's LIST costs no thread hand-over. Anything else comes back
+    /// unchanged.
+    pub fn ready(self) -> Result<Bytes, FileSide<S>> {
+        match self {
+            FileSide::Download(Downloader {
+                reader: Source::Listing(l),
+                ascii,
+                rate: None,
+            }) => l.into_whole().map_err(|l| {
+                FileSide::Download(Downloader {
+                    reader: Source::Listing(l),
+                    ascii,
+                    rate: None,
+                })
+            }),
+            other => Err(other),
+        }
+    }
+
     /// Takes the zero-copy path when it applies, over a plain data connection (`plain`: no
     /// TLS on it) on Linux: a TYPE I download of a file the storage exposes
     /// ([`Storage::reader_into_file`]) is sent with `sendfile(2)`, a TYPE I upload into a
@@ -1044,6 +1106,98 @@ mod tests {
             rate: None,
         };
         assert_eq!(d.run(|_| true), Err(TransferError::Local));
+    }
+
+    fn names(n: u32, fail_at: Option<u32>) -> Listing {
+        Listing::new((0..n).map(move |i| {
+            if Some(i) == fail_at {
+                return Err(io::Error::other("disk gone"));
+            }
+            Ok(Entry::new(
+                Bytes::from(format!("file{i:06}")),
+                ftp_proto::listing::EntryKind::File,
+            ))
+        }))
+    }
+
+    fn listing_download(r: ListingReader, rate: Option<NonZeroU64>) -> FileSide<Finished> {
+        FileSide::Download(Downloader {
+            reader: Source::Listing(r),
+            ascii: false,
+            rate,
+        })
+    }
+
+    #[test]
+    fn a_listing_prefilled_to_its_end_is_ready_whole() {
+        let now = Timestamp::from_unix(0, 0).unwrap();
+        let mut r = ListingReader::new(names(3, None), ListFormat::Names, now);
+        r.prefill(READY_LISTING);
+        let ready = listing_download(r, None).ready().map_err(|_| ()).unwrap();
+        assert_eq!(&ready[..], b"file000000\r\nfile000001\r\nfile000002\r\n");
+        // Nothing formatted ahead: not ready, even when short.
+        let r = ListingReader::new(names(3, None), ListFormat::Names, now);
+        assert!(listing_download(r, None).ready().is_err());
+        // An empty directory is ready too, as no bytes.
+        let mut r = ListingReader::new(names(0, None), ListFormat::Names, now);
+        r.prefill(READY_LISTING);
+        assert_eq!(
+            listing_download(r, None)
+                .ready()
+                .map_err(|_| ())
+                .unwrap()
+                .len(),
+            0
+        );
+    }
+
+    #[test]
+    fn a_listing_past_the_budget_streams_its_prefix_then_the_rest() {
+        let now = Timestamp::from_unix(0, 0).unwrap();
+        // 10,000 lines of 12 bytes: about twice the budget.
+        let mut r = ListingReader::new(names(10_000, None), ListFormat::Names, now);
+        r.prefill(READY_LISTING);
+        let FileSide::Download(d) = listing_download(r, None).ready().unwrap_err() else {
+            panic!("a download stays a download");
+        };
+        let mut sent = Vec::new();
+        d.run(|b| {
+            sent.extend_from_slice(&b);
+            true
+        })
+        .unwrap();
+        assert_eq!(sent.len(), 10_000 * 12);
+        assert!(sent.starts_with(b"file000000\r\n"));
+        assert!(sent.ends_with(b"file009999\r\n"));
+    }
+
+    #[test]
+    fn a_rate_limited_or_failed_listing_is_never_ready() {
+        let now = Timestamp::from_unix(0, 0).unwrap();
+        let mut r = ListingReader::new(names(3, None), ListFormat::Names, now);
+        r.prefill(READY_LISTING);
+        assert!(listing_download(r, NonZeroU64::new(1000)).ready().is_err());
+        // An error inside the budget: the lines before it are read, then the error fails
+        // the download instead of a short listing passing for a whole one.
+        let mut r = ListingReader::new(names(3, Some(2)), ListFormat::Names, now);
+        r.prefill(READY_LISTING);
+        let FileSide::Download(d) = listing_download(r, None).ready().unwrap_err() else {
+            panic!("a download stays a download");
+        };
+        let mut sent = Vec::new();
+        let end = d.run(|b| {
+            sent.extend_from_slice(&b);
+            true
+        });
+        assert_eq!(end, Err(TransferError::Local));
+        assert!(!sent.ends_with(b"file000002\r\n"));
+        // Files are never ready: they take the zero-copy or buffered path.
+        let file = FileSide::<Finished>::Download(Downloader {
+            reader: Source::File(io::empty()),
+            ascii: false,
+            rate: None,
+        });
+        assert!(file.ready().is_err());
     }
 
     /// A storage that only records finished uploads.

@@ -83,3 +83,54 @@ fn list_in_bounded_memory(srv: &TestServer, adapter: Adapter) {
         );
     }
 }
+
+/// A listing is formatted ahead by the storage job up to 64 KiB
+/// (`ftp_host::transfer::READY_LISTING`): one that fits is sent from memory, a longer one
+/// sends that prefix and streams the rest. Both must arrive whole, sorted, and once each:
+/// 1,500 names make an NLST well inside the budget and a LIST and MLSD beyond it.
+#[test]
+fn listings_inside_and_beyond_the_ready_budget_arrive_whole_and_sorted() {
+    const N: usize = 1_500;
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    for adapter in [Adapter::Tokio, Adapter::Futures, Adapter::Mio] {
+        with_adapter(adapter, || {
+            let srv = TestServer::start();
+            let dir = srv.path("mid");
+            std::fs::create_dir(&dir).unwrap();
+            let expected: Vec<String> = (0..N).map(|i| format!("n{i:05}")).collect();
+            // Created in reverse, so that directory order is unlikely to be sorted already.
+            for name in expected.iter().rev() {
+                std::fs::write(dir.join(name), name.as_bytes()).unwrap();
+            }
+            let out_dir = tempfile::tempdir().unwrap();
+            for (what, args, min_len) in [
+                ("NLST", vec!["-l"], 0),
+                ("LIST", vec![], 64 << 10),
+                ("MLSD", vec!["-X", "MLSD"], 64 << 10),
+            ] {
+                let url = srv.url("ftp", "mid/");
+                let mut all = vec!["-sS", "-o", "listing.txt"];
+                all.extend(args);
+                all.push(&url);
+                run_ok("curl", &all, out_dir.path());
+                let text = std::fs::read_to_string(out_dir.path().join("listing.txt")).unwrap();
+                assert!(
+                    text.len() > min_len,
+                    "{adapter:?} {what}: {} bytes, expected more than {min_len}",
+                    text.len()
+                );
+                let names: Vec<&str> = text
+                    .lines()
+                    .map(|l| l.rsplit([' ', ';']).next().unwrap())
+                    .collect();
+                assert_eq!(names, expected, "{adapter:?} {what}: every name, in order");
+                if what == "LIST" {
+                    // Each line carries the file's own size (its name's length).
+                    assert!(text
+                        .lines()
+                        .all(|l| l.split_whitespace().nth(4) == Some("6")));
+                }
+            }
+        });
+    }
+}

@@ -66,18 +66,31 @@ pub(crate) async fn transfer<S: Storage>(
     file: FileSide<S>,
     progress: Progress,
 ) -> TransferOutcome {
-    let file = match file.zero_copy(matches!(stream, Stream::Plain(_))) {
-        Ok(zero) => return on_blocking_thread(stream, zero, progress).await,
-        Err(file) => file,
+    let file = match file.ready() {
+        Ok(lines) => Ok(lines),
+        Err(file) => match file.zero_copy(matches!(stream, Stream::Plain(_))) {
+            Ok(zero) => return on_blocking_thread(stream, zero, progress).await,
+            Err(file) => Err(file),
+        },
     };
     let sent = match file {
-        FileSide::Download(d) => {
+        Ok(lines) => {
+            let net = match stream.write_all(&lines).await {
+                Ok(()) => {
+                    progress.add(lines.len());
+                    Ok(lines.len() as u64)
+                }
+                Err(_) => Err(TransferError::ConnectionLost),
+            };
+            download_outcome(Ok(()), net)
+        }
+        Err(FileSide::Download(d)) => {
             let (tx, rx) = async_channel::bounded(CHUNKS_IN_FLIGHT);
             let file = blocking::unblock(move || d.run(|b| tx.send_blocking(b).is_ok()));
             let net = send(&mut stream, rx, &progress).await;
             download_outcome(file.await, net)
         }
-        FileSide::Upload(u) => {
+        Err(FileSide::Upload(u)) => {
             let (tx, rx) = async_channel::bounded(CHUNKS_IN_FLIGHT);
             let file = blocking::unblock(move || u.run(|| rx.recv_blocking().ok()));
             let (net, bytes) = receive(stream, tx, &progress).await;

@@ -120,7 +120,12 @@ impl FsStorage {
 
     /// Metadata for the entry at `native`, following a link only into the root. `None` for a
     /// link that leads out (or dangles).
-    fn entry(&self, native: &Path, name: &[u8]) -> Result<Option<Entry>, Failure> {
+    fn entry(
+        &self,
+        native: &Path,
+        name: Bytes,
+        ids: &mut IdText,
+    ) -> Result<Option<Entry>, Failure> {
         let meta = fs::symlink_metadata(native).map_err(failure)?;
         let meta = if meta.file_type().is_symlink() {
             match fs::canonicalize(native) {
@@ -132,23 +137,45 @@ impl FsStorage {
         } else {
             meta
         };
-        Ok(Some(entry_from_metadata(name, &meta)))
+        Ok(Some(entry_from_metadata(name, &meta, ids)))
     }
 }
 
-fn name_bytes(name: &std::ffi::OsStr) -> Bytes {
+fn name_bytes(name: std::ffi::OsString) -> Bytes {
     #[cfg(unix)]
     {
-        use std::os::unix::ffi::OsStrExt;
-        Bytes::copy_from_slice(name.as_bytes())
+        use std::os::unix::ffi::OsStringExt;
+        Bytes::from(name.into_vec())
     }
     #[cfg(not(unix))]
     {
-        Bytes::copy_from_slice(name.to_string_lossy().as_bytes())
+        Bytes::from(name.to_string_lossy().into_owned())
     }
 }
 
-fn entry_from_metadata(name: &[u8], meta: &fs::Metadata) -> Entry {
+/// The owner and group ids last written as text: a directory's entries mostly share them, so a
+/// listing formats each once and shares the bytes.
+#[derive(Default)]
+struct IdText {
+    owner: Option<(u32, Bytes)>,
+    group: Option<(u32, Bytes)>,
+}
+
+impl IdText {
+    #[cfg_attr(not(unix), allow(dead_code))]
+    fn of(slot: &mut Option<(u32, Bytes)>, id: u32) -> Bytes {
+        match slot {
+            Some((last, text)) if *last == id => text.clone(),
+            _ => {
+                let text = Bytes::from(id.to_string());
+                *slot = Some((id, text.clone()));
+                text
+            }
+        }
+    }
+}
+
+fn entry_from_metadata(name: Bytes, meta: &fs::Metadata, ids: &mut IdText) -> Entry {
     let kind = if meta.is_dir() {
         EntryKind::Dir
     } else if meta.is_file() {
@@ -156,7 +183,7 @@ fn entry_from_metadata(name: &[u8], meta: &fs::Metadata) -> Entry {
     } else {
         EntryKind::Other(Bytes::from_static(b"OS.unix=special"))
     };
-    let mut e = Entry::new(Bytes::copy_from_slice(name), kind).with_size(meta.len());
+    let mut e = Entry::new(name, kind).with_size(meta.len());
     if let Some(t) = meta.modified().ok().and_then(Timestamp::from_system_time) {
         e = e.with_modified(t);
     }
@@ -166,8 +193,8 @@ fn entry_from_metadata(name: &[u8], meta: &fs::Metadata) -> Entry {
         e = e
             .with_permissions(meta.mode() & 0o7777)
             .with_links(meta.nlink())
-            .with_owner(meta.uid().to_string())
-            .with_group(meta.gid().to_string())
+            .with_owner(IdText::of(&mut ids.owner, meta.uid()))
+            .with_group(IdText::of(&mut ids.group, meta.gid()))
             .with_unique(format!("{:x}U{:x}", meta.dev(), meta.ino()));
     }
     e
@@ -282,28 +309,42 @@ impl Storage for FsStorage {
     fn stat(&self, path: &VirtualPath) -> Result<Entry, Failure> {
         let native = self.resolve(path, true)?;
         let meta = fs::metadata(&native).map_err(failure)?;
-        let name = path.file_name().unwrap_or(b"/");
-        Ok(entry_from_metadata(name, &meta))
+        let name = Bytes::copy_from_slice(path.file_name().unwrap_or(b"/"));
+        Ok(entry_from_metadata(name, &meta, &mut IdText::default()))
     }
 
     fn list(&self, path: &VirtualPath) -> Result<Listing, Failure> {
         let native = self.resolve(path, true)?;
         let meta = fs::metadata(&native).map_err(failure)?;
         if !meta.is_dir() {
-            let name = path.file_name().unwrap_or_default();
-            return Ok(Listing::from(vec![entry_from_metadata(name, &meta)]));
+            let name = Bytes::copy_from_slice(path.file_name().unwrap_or_default());
+            let entry = entry_from_metadata(name, &meta, &mut IdText::default());
+            return Ok(Listing::from(vec![entry]));
         }
         let dir = fs::read_dir(&native).map_err(failure)?;
         let this = self.clone();
+        let mut ids = IdText::default();
         let mut entries = dir.filter_map(move |item| {
             let item = match item {
                 Ok(item) => item,
                 Err(e) => return Some(Err(e)),
             };
-            let name = name_bytes(&item.file_name());
+            let name = name_bytes(item.file_name());
             // An entry can vanish between readdir and stat, and a link leading out of the
-            // root is not listed: leave both out.
-            this.entry(&item.path(), &name).ok().flatten().map(Ok)
+            // root is not listed: leave both out. What is not a link (the directory entry's
+            // type says so, mostly without a call) is stat'ed relative to the open directory,
+            // without walking its path from the root again.
+            match item.file_type() {
+                Ok(t) if !t.is_symlink() => item
+                    .metadata()
+                    .ok()
+                    .map(|meta| Ok(entry_from_metadata(name, &meta, &mut ids))),
+                _ => this
+                    .entry(&item.path(), name, &mut ids)
+                    .ok()
+                    .flatten()
+                    .map(Ok),
+            }
         });
         // People read listings sorted by name, but sorting a huge directory would hold all of
         // it in memory: a directory that ends within SORTED_LISTING entries is sorted, a
@@ -313,7 +354,8 @@ impl Storage for FsStorage {
             first.push(e.map_err(failure)?);
         }
         if first.len() < SORTED_LISTING {
-            first.sort_by(|a, b| a.name.cmp(&b.name));
+            // Names are unique within a directory: an unstable sort gives the same order.
+            first.sort_unstable_by(|a, b| a.name.cmp(&b.name));
             return Ok(Listing::from(first));
         }
         Ok(Listing::new(first.into_iter().map(Ok).chain(entries)))

@@ -97,10 +97,10 @@ impl Work {
     }
 }
 
-/// A download (file chunks from a worker) or a listing (bytes in memory).
+/// A download: file chunks from a worker, or bytes all in memory (a listing).
 pub(crate) struct Sending {
     pub(crate) sock: DataSock,
-    /// The worker's chunks; `None` for a listing.
+    /// The worker's chunks; `None` when the bytes were all in memory ([`Sending::ready`]).
     pub(crate) pipe: Option<LoopEnd<Bytes>>,
     /// The chunk being written, and how much of it is written.
     pub(crate) chunk: Option<(Bytes, usize)>,
@@ -118,6 +118,21 @@ impl Sending {
             pipe: Some(LoopEnd(pipe)),
             chunk: None,
             file: None,
+            closing: false,
+            total: 0,
+            progress,
+        }
+    }
+
+    /// A download whose bytes are all in memory (a listing, [`FileSide::ready`]): no worker.
+    ///
+    /// [`FileSide::ready`]: ftp_host::transfer::FileSide::ready
+    pub(crate) fn ready(sock: DataSock, bytes: Bytes, progress: Progress) -> Sending {
+        Sending {
+            sock,
+            pipe: None,
+            chunk: Some((bytes, 0)),
+            file: Some(Ok(())),
             closing: false,
             total: 0,
             progress,

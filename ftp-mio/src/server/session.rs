@@ -450,6 +450,15 @@ impl<S: Storage, A: Authenticator> Session<S, A> {
                     file,
                     progress,
                 } => {
+                    let file = match file.ready() {
+                        Ok(lines) => {
+                            self.adopt(ctx, id, &mut stream);
+                            let sending = Sending::ready(stream, lines, progress);
+                            self.add_task(id, Work::Sending(Box::new(sending)));
+                            continue;
+                        }
+                        Err(file) => file,
+                    };
                     let file = match file.zero_copy(!stream.sock.is_tls()) {
                         Ok(zero) => {
                             let tcp = self.release(ctx, stream);

@@ -54,6 +54,21 @@ pub(crate) async fn transfer<S: Storage>(
     file: FileSide<S>,
     progress: Progress,
 ) -> TransferOutcome {
+    let mut stream = stream;
+    let file = match file.ready() {
+        Ok(lines) => {
+            let net = stream
+                .write_all(&lines)
+                .await
+                .map(|()| {
+                    progress.add(lines.len());
+                    lines.len() as u64
+                })
+                .map_err(|_| TransferError::ConnectionLost);
+            return close_download(stream, download_outcome(Ok(()), net)).await;
+        }
+        Err(file) => file,
+    };
     let file = match file.zero_copy(matches!(stream, Stream::Plain(_))) {
         Ok(zero) => return on_blocking_thread(stream, zero, progress).await,
         Err(file) => file,
@@ -62,18 +77,9 @@ pub(crate) async fn transfer<S: Storage>(
         FileSide::Download(d) => {
             let (tx, rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
             let file = tokio::task::spawn_blocking(move || d.run(|b| tx.blocking_send(b).is_ok()));
-            let mut stream = stream;
             let net = send(&mut stream, rx, &progress).await;
             let file = file.await.unwrap_or(Err(TransferError::Local));
-            match download_outcome(file, net) {
-                // Only a whole file is closed like one (close_notify under TLS); otherwise
-                // the connection is dropped.
-                TransferOutcome::Done(n) => match stream.shutdown().await {
-                    Ok(()) => TransferOutcome::Done(n),
-                    Err(_) => TransferOutcome::Failed(TransferError::ConnectionLost),
-                },
-                failed => failed,
-            }
+            close_download(stream, download_outcome(file, net)).await
         }
         FileSide::Upload(u) => {
             let (tx, mut rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
@@ -82,6 +88,18 @@ pub(crate) async fn transfer<S: Storage>(
             let file = file.await.unwrap_or(Err(TransferError::Local));
             upload_outcome(net, file, bytes)
         }
+    }
+}
+
+/// Ends a download: only a whole file is closed like one (close_notify under TLS); otherwise
+/// the connection is dropped.
+async fn close_download(mut stream: Stream, outcome: TransferOutcome) -> TransferOutcome {
+    match outcome {
+        TransferOutcome::Done(n) => match stream.shutdown().await {
+            Ok(()) => TransferOutcome::Done(n),
+            Err(_) => TransferOutcome::Failed(TransferError::ConnectionLost),
+        },
+        failed => failed,
     }
 }
 
