@@ -6,6 +6,8 @@
 //! otherwise smol's global executor.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 #[cfg(not(any(feature = "smol", feature = "async-std")))]
 compile_error!("ftp-futures needs a runtime: enable the `smol` (default) or `async-std` feature");
@@ -58,6 +60,21 @@ impl<T: Send + 'static> Task<T> {
         }
         #[cfg(all(feature = "smol", not(feature = "async-std")))]
         self.0.cancel().await;
+    }
+}
+
+/// Waits for the task's output.
+impl<T: Send + 'static> Future for Task<T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        #[cfg(feature = "async-std")]
+        return match self.0.as_mut() {
+            Some(handle) => Pin::new(handle).poll(cx),
+            None => Poll::Pending,
+        };
+        #[cfg(all(feature = "smol", not(feature = "async-std")))]
+        return Pin::new(&mut self.0).poll(cx);
     }
 }
 

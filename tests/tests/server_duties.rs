@@ -453,3 +453,96 @@ ftp_tests::adapter_tests! {
         }
     }
 }
+
+/// Settings for a server built outside [`TestServer`], which keeps `run()` to itself.
+fn bare_settings(
+    root: &std::path::Path,
+) -> ftp_host::setup::Settings<ftp_host::storage::FsStorage, ftp_host::auth::UserList> {
+    let storage = ftp_host::storage::FsStorage::new(root).unwrap();
+    let users = ftp_host::auth::UserList::new().user(USER, PASS);
+    let mut s = ftp_host::setup::Settings::new(storage, users);
+    s.listen.push("127.0.0.1:0".parse().unwrap());
+    s
+}
+
+/// A greeted control connection, and a check that the server has gone: this connection
+/// ends and the listener no longer serves.
+fn greeted(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 64];
+    let n = std::io::Read::read(&mut &s, &mut buf).unwrap();
+    assert!(buf[..n].starts_with(b"220"), "greeting");
+    s
+}
+
+fn assert_gone(addr: SocketAddr, session: TcpStream) {
+    let mut buf = [0u8; 64];
+    match std::io::Read::read(&mut &session, &mut buf) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("the session outlived its server: {other:?}"),
+    }
+    let started = std::time::Instant::now();
+    loop {
+        match TcpStream::connect(addr) {
+            Err(_) => return,
+            Ok(s) => {
+                s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                let got = std::io::Read::read(&mut &s, &mut buf);
+                assert!(matches!(got, Ok(0) | Err(_)), "greeted after drop: {got:?}");
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "listener still open"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// tokio's and futures' `run()` spawn their admission loop as a task of its own (so that
+/// it runs beside the sessions, not on the thread in `block_on`); dropping `run()`'s future
+/// must still stop the server, sessions included, as it did when the loop ran inside it.
+#[test]
+fn dropping_the_run_future_stops_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    // tokio
+    let rt = ::tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = ftp_tokio::server::Server::from_settings(bare_settings(dir.path()));
+    let bound = rt.block_on(server.bind()).unwrap();
+    let addr = bound.local_addrs()[0];
+    let (stop, stopped) = ::tokio::sync::oneshot::channel::<()>();
+    let run = rt.spawn(async move {
+        ::tokio::select! {
+            r = bound.run() => Some(r.is_ok()),
+            _ = stopped => None,
+        }
+    });
+    let session = greeted(addr);
+    stop.send(()).unwrap();
+    assert_eq!(rt.block_on(run).unwrap(), None, "run() ended on its own");
+    assert_gone(addr, session);
+    // futures (smol)
+    let server = ftp_futures::server::Server::from_settings(bare_settings(dir.path()));
+    let bound = ftp_futures::block_on(server.bind()).unwrap();
+    let addr = bound.local_addrs()[0];
+    let (stop, stopped) = ::tokio::sync::oneshot::channel::<()>();
+    let run = std::thread::spawn(move || {
+        ftp_futures::block_on(futures_lite::future::or(
+            async { Some(bound.run().await.is_ok()) },
+            async {
+                let _ = stopped.await;
+                None
+            },
+        ))
+    });
+    let session = greeted(addr);
+    stop.send(()).unwrap();
+    assert_eq!(run.join().unwrap(), None, "run() ended on its own");
+    assert_gone(addr, session);
+}

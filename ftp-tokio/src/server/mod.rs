@@ -167,8 +167,22 @@ impl<S: Storage, A: Authenticator> BoundServer<S, A> {
     }
 
     /// Serves connections until [`ShutdownHandle::shutdown`]; then waits up to the grace
-    /// period for sessions to end and drops the rest.
+    /// period for sessions to end and drops the rest. Dropping the future stops the server and
+    /// drops its sessions.
     pub async fn run(self) -> Result<(), Error> {
+        // The loop that admits connections runs as a task, on the runtime's workers beside
+        // the sessions it spawns: awaited in place it would run wherever this future is
+        // polled, often the thread in `block_on`, and every new connection and every
+        // session's end would be a wake-up across threads.
+        let mut task = AbortOnDrop(tokio::spawn(self.serve()));
+        match (&mut task.0).await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Ok(()),
+        }
+    }
+
+    async fn serve(self) -> Result<(), Error> {
         let (tx, mut rx) = mpsc::channel::<(TcpStream, SocketAddr)>(64);
         let mut acceptors = JoinSet::new();
         for listener in self.listeners {
@@ -246,5 +260,15 @@ impl<S: Storage, A: Authenticator> BoundServer<S, A> {
             while sessions.join_next().await.is_some() {}
         }
         Ok(())
+    }
+}
+
+/// Aborts the task when dropped, so that dropping [`BoundServer::run`]'s future stops the
+/// server as it did when the loop ran inside it.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
