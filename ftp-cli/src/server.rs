@@ -42,7 +42,8 @@ Options:
                            HTTP endpoint. APPE, REST before STOR, MFMT and SITE CHMOD are
                            refused (502); needs a build with the ftp-cli/s3 feature
   --users FILE             users from a TOML file: name, password (argon2id PHC string from
-                           `server hash-password`), home (relative to --root, or absolute),
+                           `server hash-password`), home (relative to --root, or absolute;
+                           with --storage, a key prefix, relative ones under its prefix),
                            permissions (\"read-only\", \"read-write\" or a list of list, download,
                            upload, append, delete, rename, mkdir, rmdir), max_rate (bytes/s,
                            overrides --max-rate); a user named anonymous without a
@@ -256,7 +257,11 @@ impl Args {
             (false, false) => return Err("--proxy-from needs --proxy-protocol".into()),
         };
         let mut users = match &a.users_file {
-            Some(path) => ftp_host::users_file::load_users(path, &root)?,
+            // Homes are directories under the root, or prefixes of an object store.
+            Some(path) => {
+                let local = a.storage.is_none().then_some(root.as_path());
+                ftp_host::users_file::load_users(path, local)?
+            }
             None => UserList::new(),
         };
         if users.allows_anonymous() {

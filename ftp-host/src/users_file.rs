@@ -76,9 +76,11 @@ enum PermissionSpec {
     List(Vec<String>),
 }
 
-/// Reads the users file at `path`; relative homes are relative to `root` (the served
-/// directory), and each home must be a directory.
-pub fn load_users(path: &Path, root: &Path) -> Result<UserList, UsersFileError> {
+/// Reads the users file at `path`. With a `root` (the served directory), relative homes are
+/// relative to it and each home must be a directory. Without one (a storage that is not a
+/// local directory, such as an object store), homes are paths of that storage and are left
+/// to it: its [`for_user`](crate::storage::Storage::for_user) decides at login.
+pub fn load_users(path: &Path, root: Option<&Path>) -> Result<UserList, UsersFileError> {
     let text = std::fs::read_to_string(path).map_err(|source| UsersFileError::Read {
         path: path.to_path_buf(),
         source,
@@ -86,13 +88,13 @@ pub fn load_users(path: &Path, root: &Path) -> Result<UserList, UsersFileError> 
     parse(&text, root, &path.display().to_string())
 }
 
-/// Parses the text of a users file (see the [module docs](self)); relative homes are relative
-/// to `root`, and each home must be a directory.
-pub fn parse_users(text: &str, root: &Path) -> Result<UserList, UsersFileError> {
+/// Parses the text of a users file (see the [module docs](self)); homes are checked against
+/// `root` as [`load_users`] does.
+pub fn parse_users(text: &str, root: Option<&Path>) -> Result<UserList, UsersFileError> {
     parse(text, root, "users file")
 }
 
-fn parse(text: &str, root: &Path, file: &str) -> Result<UserList, UsersFileError> {
+fn parse(text: &str, root: Option<&Path>, file: &str) -> Result<UserList, UsersFileError> {
     let invalid = |span: Option<Range<usize>>, message: String| UsersFileError::Invalid {
         file: file.to_string(),
         line: span.map_or(1, |s| line_of(text, s.start)),
@@ -128,12 +130,13 @@ fn parse(text: &str, root: &Path, file: &str) -> Result<UserList, UsersFileError
         }
         let mut user = User::new(name.clone());
         if let Some(home) = &u.home {
-            let dir = root.join(home.get_ref());
-            if !dir.is_dir() {
-                return Err(invalid(
-                    Some(home.span()),
-                    format!("home {} of user {name:?} is not a directory", dir.display()),
-                ));
+            if let Some(dir) = root.map(|r| r.join(home.get_ref())) {
+                if !dir.is_dir() {
+                    return Err(invalid(
+                        Some(home.span()),
+                        format!("home {} of user {name:?} is not a directory", dir.display()),
+                    ));
+                }
             }
             user = user.with_home(home.get_ref());
         }
@@ -200,7 +203,7 @@ mod tests {
     use crate::auth::{hash_password, Authenticator as _, Credentials};
 
     fn err(text: &str, root: &Path) -> (usize, String) {
-        match parse_users(text, root) {
+        match parse_users(text, Some(root)) {
             Err(UsersFileError::Invalid { line, message, .. }) => (line, message),
             other => panic!("expected an error, got {other:?}"),
         }
@@ -217,7 +220,7 @@ mod tests {
              permissions = [\"list\", \"upload\"]\nmax_rate = 1000\n\n\
              [[user]]\nname = \"anonymous\"\nhome = \"pub\"\n"
         );
-        let list = parse_users(&text, root.path()).unwrap();
+        let list = parse_users(&text, Some(root.path())).unwrap();
         let alice = list.login(&Credentials::new("alice", "pw")).unwrap();
         assert_eq!(alice.home.as_deref(), Some(Path::new("a")));
         assert_eq!(alice.permissions, Permissions::LIST | Permissions::UPLOAD);
@@ -251,6 +254,10 @@ mod tests {
         let twice = format!("{}\n{}", user(""), user(""));
         assert_eq!(err(&twice, r).0, 6);
         assert_eq!(err("[[user]]\nname = \"ftp\"\n", r).0, 2);
-        assert!(parse_users("", r).unwrap().users().next().is_none());
+        assert!(parse_users("", Some(r)).unwrap().users().next().is_none());
+        // Without a local root (object storage) a home is the storage's to resolve.
+        let list = parse_users(&user("home = \"missing\"\n"), None).unwrap();
+        let bob = list.login(&Credentials::new("bob", "pw")).unwrap();
+        assert_eq!(bob.home.as_deref(), Some(Path::new("missing")));
     }
 }

@@ -305,3 +305,64 @@ fn a_directory_of_more_than_one_page_is_listed_whole() {
     assert_eq!(list.lines().filter(|l| l.starts_with('-')).count(), 1_005);
     assert_eq!(list.lines().filter(|l| l.starts_with('d')).count(), 1);
 }
+
+/// With `--storage`, a users file's homes are key prefixes, not local directories: the server
+/// starts although no such directory exists, each user's `/` is its prefix (relative homes
+/// under the storage's prefix), and one user cannot see another's files.
+#[test]
+fn users_homes_are_prefixes_of_the_bucket() {
+    let moto = Moto::shared();
+    let bucket = moto.new_bucket();
+    let conf = tempfile::tempdir().unwrap();
+    let bin = ftp_tests::examples::server_bin(&["ftp-cli/s3"]);
+    let mut hasher = Command::new(&bin)
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(hasher.stdin.take().unwrap(), "pw").unwrap();
+    let out = hasher.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let phc = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim_end()
+        .to_string();
+    let users = conf.path().join("users.toml");
+    std::fs::write(
+        &users,
+        format!(
+            "[[user]]\nname = \"alice\"\npassword = \"{phc}\"\nhome = \"alice\"\n\
+             permissions = \"read-write\"\n\n\
+             [[user]]\nname = \"bob\"\npassword = \"{phc}\"\nhome = \"bob\"\n\
+             permissions = \"read-write\"\n"
+        ),
+    )
+    .unwrap();
+    let mut command = Command::new(&bin);
+    command
+        .args(["--listen", "127.0.0.1:0", "--users"])
+        .arg(&users)
+        .arg("--storage")
+        .arg(format!("s3://{bucket}/ftp"))
+        .envs(moto.env())
+        // Not a directory that holds `alice/` or `bob/`: nothing local is looked at.
+        .current_dir(conf.path());
+    let ftp_tests::examples::Spawned { child, addr, .. } =
+        ftp_tests::examples::spawn_server(command);
+    let _server = Server { child, addr };
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("mine.txt");
+    std::fs::write(&p, b"alice's").unwrap();
+    let alice = |path: &str| format!("ftp://alice:pw@{addr}/{path}");
+    let bob = |path: &str| format!("ftp://bob:pw@{addr}/{path}");
+    curl_ok(&["-T", p.to_str().unwrap(), &alice("mine.txt")], dir.path());
+    assert_eq!(
+        moto.objects(&bucket, ""),
+        [("ftp/alice/mine.txt".to_string(), 7)]
+    );
+    assert_eq!(curl_ok(&[&alice("mine.txt")], dir.path()), "alice's");
+    assert_eq!(curl_ok(&["--list-only", &bob("")], dir.path()).trim(), "");
+    let refused = curl(&[&bob("mine.txt")], dir.path());
+    assert!(!refused.status.success(), "bob read alice's file");
+}
