@@ -340,6 +340,21 @@ fn act<S: Storage, A: Authenticator>(
                 }),
             )
         }
+        // A plain connection needs no handshake: it is ready now, with no task to spawn.
+        Action::Secure {
+            id,
+            stream: Stream::Plain(tcp),
+            tls: false,
+        } => {
+            let _ = tcp.get_ref().set_nodelay(true);
+            let ready = Report::Ready {
+                id,
+                stream: Stream::Plain(tcp),
+                tls_resumed: None,
+            };
+            conn.report(Instant::now(), ready);
+            return;
+        }
         Action::Secure { id, stream, tls } => {
             let acceptor = acceptor(tls);
             (

@@ -318,6 +318,21 @@ fn act<S: Storage, A: Authenticator>(
             });
             conn.set_task(id, task);
         }
+        // A plain connection needs no handshake: it is ready now, with no task to spawn (a
+        // spawn wakes another worker, a cost every short session's listing would pay).
+        Action::Secure {
+            id,
+            stream: Stream::Plain(tcp),
+            tls: false,
+        } => {
+            let _ = tcp.set_nodelay(true);
+            let ready = Report::Ready {
+                id,
+                stream: Stream::Plain(tcp),
+                tls_resumed: None,
+            };
+            conn.report(Instant::now(), ready);
+        }
         Action::Secure { id, stream, tls } => {
             let acceptor = shared.data_tls.clone().filter(|_| tls);
             let task = spawn(async move {
