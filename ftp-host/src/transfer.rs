@@ -477,6 +477,46 @@ impl<S: Storage> FileSide<S> {
         }
     }
 
+    /// Sends a download that is all in memory ([`ready`](Self::ready)) over the plain data
+    /// connection `socket` without waiting: the bytes the socket takes now are written (and
+    /// added to `progress`), and when that is all of them its sending side is shut down. So
+    /// a short listing, which the socket's buffer always holds, ends in the adapter's
+    /// control task with no transfer task at all. Never waits for room in the socket.
+    pub fn send_at_once(self, socket: socket2::SockRef<'_>, progress: &Progress) -> AtOnce<S> {
+        let lines = match self.ready() {
+            Ok(lines) => lines,
+            Err(file) => return AtOnce::Not(file),
+        };
+        let mut sent = 0;
+        while sent < lines.len() {
+            let rest = lines.get(sent..).unwrap_or_default();
+            match socket.send_with_flags(rest, NO_WAIT) {
+                Ok(0) => {
+                    return AtOnce::Done(TransferOutcome::Failed(TransferError::ConnectionLost))
+                }
+                Ok(n) => {
+                    sent += n;
+                    progress.add(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    return AtOnce::Done(TransferOutcome::Failed(TransferError::ConnectionLost))
+                }
+            }
+        }
+        if sent < lines.len() {
+            return AtOnce::Rest {
+                rest: lines.slice(sent..),
+                sent: sent as u64,
+            };
+        }
+        AtOnce::Done(match socket.shutdown(Shutdown::Write) {
+            Ok(()) => TransferOutcome::Done(sent as u64),
+            Err(_) => TransferOutcome::Failed(TransferError::ConnectionLost),
+        })
+    }
+
     /// Takes the zero-copy path when it applies, over a plain data connection (`plain`: no
     /// TLS on it) on Linux: a TYPE I download of a file the storage exposes
     /// ([`Storage::reader_into_file`]) is sent with `sendfile(2)`, a TYPE I upload into a
@@ -523,6 +563,42 @@ impl<S: Storage> FileSide<S> {
                 }
             }
             other => Err(other),
+        }
+    }
+}
+
+/// `send` flags for [`FileSide::send_at_once`]: return at once rather than wait for room (the
+/// socket may be in blocking mode), and no SIGPIPE from a closed connection where the flag
+/// exists (elsewhere the adapters' sockets are non-blocking already).
+#[cfg(target_os = "linux")]
+const NO_WAIT: i32 = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+#[cfg(all(unix, not(target_os = "linux")))]
+const NO_WAIT: i32 = libc::MSG_DONTWAIT;
+#[cfg(not(unix))]
+const NO_WAIT: i32 = 0;
+
+/// What [`FileSide::send_at_once`] did.
+pub enum AtOnce<S: Storage> {
+    /// All of it was sent and the sending side shut down (or the connection broke): report
+    /// this outcome, then drop the connection.
+    Done(TransferOutcome),
+    /// The socket took `sent` bytes: write `rest`, then shut down as after a download.
+    Rest {
+        /// What is left to write.
+        rest: Bytes,
+        /// What was sent already.
+        sent: u64,
+    },
+    /// Not a download in memory: run the transfer as usual.
+    Not(FileSide<S>),
+}
+
+impl<S: Storage> std::fmt::Debug for AtOnce<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AtOnce::Done(outcome) => write!(f, "Done({outcome:?})"),
+            AtOnce::Rest { rest, sent } => write!(f, "Rest({} left, {sent} sent)", rest.len()),
+            AtOnce::Not(file) => write!(f, "Not({file:?})"),
         }
     }
 }
@@ -1198,6 +1274,64 @@ mod tests {
             rate: None,
         });
         assert!(file.ready().is_err());
+    }
+
+    #[test]
+    fn a_ready_listing_is_sent_at_once_or_leaves_the_rest() {
+        let now = Timestamp::from_unix(0, 0).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let pair = || {
+            let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (server, _) = listener.accept().unwrap();
+            (client, server)
+        };
+        // Small: all of it goes, then end of stream.
+        let (mut client, server) = pair();
+        let mut r = ListingReader::new(names(3, None), ListFormat::Names, now);
+        r.prefill(READY_LISTING);
+        let progress = Progress::new();
+        let sent = listing_download(r, None).send_at_once((&server).into(), &progress);
+        assert!(
+            matches!(sent, AtOnce::Done(TransferOutcome::Done(36))),
+            "{sent:?}"
+        );
+        assert_eq!(progress.get(), 36);
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"file000000\r\nfile000001\r\nfile000002\r\n");
+        // Larger than the socket takes while the client reads nothing: what was taken is
+        // counted, the rest comes back, and nothing waited (the socket is blocking).
+        let (mut client, server) = pair();
+        let n = 900_000;
+        let mut r = ListingReader::new(names(n, None), ListFormat::Names, now);
+        r.prefill(usize::MAX);
+        let progress = Progress::new();
+        let AtOnce::Rest { rest, sent } =
+            listing_download(r, None).send_at_once((&server).into(), &progress)
+        else {
+            panic!("10.8 MB fit in a fresh socket");
+        };
+        assert!(sent > 0 && sent == progress.get());
+        assert_eq!(sent + rest.len() as u64, u64::from(n) * 12);
+        assert!(rest.ends_with(b"file899999\r\n"));
+        // What arrived plus the rest is the listing, in order.
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            client.read_to_end(&mut got).unwrap();
+            got
+        });
+        let mut server = server;
+        server.write_all(&rest).unwrap();
+        drop(server);
+        let got = reader.join().unwrap();
+        assert_eq!(got.len() as u64, u64::from(n) * 12);
+        assert!(got.starts_with(b"file000000\r\nfile000001\r\n"));
+        assert!(got.ends_with(b"file899998\r\nfile899999\r\n"));
+        // A file, or a listing not formatted to its end, is not sent here.
+        let (_client, server) = pair();
+        let r = ListingReader::new(names(3, None), ListFormat::Names, now);
+        let not = listing_download(r, None).send_at_once((&server).into(), &progress);
+        assert!(matches!(not, AtOnce::Not(_)));
     }
 
     /// A storage that only records finished uploads.

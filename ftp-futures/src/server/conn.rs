@@ -15,6 +15,7 @@ use ftp_host::auth::Authenticator;
 use ftp_host::proxy::ProxyProtocol;
 use ftp_host::server::{Action, Report, ServerConn};
 use ftp_host::storage::Storage;
+use ftp_host::transfer::AtOnce;
 use ftp_proto::server::{ServerConfig, ServerSession};
 use futures_io::AsyncRead;
 use futures_lite::{AsyncWriteExt, FutureExt, StreamExt};
@@ -373,14 +374,40 @@ fn act<S: Storage, A: Authenticator>(
             stream,
             file,
             progress,
-        } => (
-            id,
-            spawn(async move {
-                let outcome = data::transfer(stream, file, progress).await;
-                debug!(?outcome, "transfer ended");
-                let _ = tx.try_send(Report::Transfer { id, outcome });
-            }),
-        ),
+        } => {
+            // A listing in memory over a plain connection mostly goes out from here at once,
+            // with no task to spawn.
+            let (stream, file) = match stream {
+                Stream::Plain(tcp) => {
+                    match file.send_at_once(socket2::SockRef::from(tcp.get_ref()), &progress) {
+                        AtOnce::Done(outcome) => {
+                            drop(tcp);
+                            conn.report(Instant::now(), Report::Transfer { id, outcome });
+                            return;
+                        }
+                        AtOnce::Rest { rest, sent } => {
+                            let task = spawn(async move {
+                                let stream = Stream::Plain(tcp);
+                                let outcome = data::send_rest(stream, rest, sent, &progress).await;
+                                let _ = tx.try_send(Report::Transfer { id, outcome });
+                            });
+                            conn.set_task(id, task);
+                            return;
+                        }
+                        AtOnce::Not(file) => (Stream::Plain(tcp), file),
+                    }
+                }
+                other => (other, file),
+            };
+            (
+                id,
+                spawn(async move {
+                    let outcome = data::transfer(stream, file, progress).await;
+                    debug!(?outcome, "transfer ended");
+                    let _ = tx.try_send(Report::Transfer { id, outcome });
+                }),
+            )
+        }
         other => {
             debug!("action {other:?} is handled by the control loop");
             return;

@@ -74,16 +74,7 @@ pub(crate) async fn transfer<S: Storage>(
         },
     };
     let sent = match file {
-        Ok(lines) => {
-            let net = match stream.write_all(&lines).await {
-                Ok(()) => {
-                    progress.add(lines.len());
-                    Ok(lines.len() as u64)
-                }
-                Err(_) => Err(TransferError::ConnectionLost),
-            };
-            download_outcome(Ok(()), net)
-        }
+        Ok(lines) => return send_rest(stream, lines, 0, &progress).await,
         Err(FileSide::Download(d)) => {
             let (tx, rx) = async_channel::bounded(CHUNKS_IN_FLIGHT);
             let file = blocking::unblock(move || d.run(|b| tx.send_blocking(b).is_ok()));
@@ -103,6 +94,25 @@ pub(crate) async fn transfer<S: Storage>(
         TransferOutcome::Done(n) if stream.close().await.is_ok() => TransferOutcome::Done(n),
         TransferOutcome::Done(_) => TransferOutcome::Failed(TransferError::ConnectionLost),
         other => other,
+    }
+}
+
+/// Writes what is left of a download that was all in memory, `sent` bytes of it gone already
+/// ([`FileSide::send_at_once`](ftp_host::transfer::FileSide::send_at_once)), then closes
+/// the connection as after any download (with close_notify under TLS).
+pub(crate) async fn send_rest(
+    mut stream: Stream,
+    rest: Bytes,
+    sent: u64,
+    progress: &Progress,
+) -> TransferOutcome {
+    if stream.write_all(&rest).await.is_err() {
+        return TransferOutcome::Failed(TransferError::ConnectionLost);
+    }
+    progress.add(rest.len());
+    match stream.close().await {
+        Ok(()) => TransferOutcome::Done(sent + rest.len() as u64),
+        Err(_) => TransferOutcome::Failed(TransferError::ConnectionLost),
     }
 }
 

@@ -56,17 +56,7 @@ pub(crate) async fn transfer<S: Storage>(
 ) -> TransferOutcome {
     let mut stream = stream;
     let file = match file.ready() {
-        Ok(lines) => {
-            let net = stream
-                .write_all(&lines)
-                .await
-                .map(|()| {
-                    progress.add(lines.len());
-                    lines.len() as u64
-                })
-                .map_err(|_| TransferError::ConnectionLost);
-            return close_download(stream, download_outcome(Ok(()), net)).await;
-        }
+        Ok(lines) => return send_rest(stream, lines, 0, &progress).await,
         Err(file) => file,
     };
     let file = match file.zero_copy(matches!(stream, Stream::Plain(_))) {
@@ -89,6 +79,25 @@ pub(crate) async fn transfer<S: Storage>(
             upload_outcome(net, file, bytes)
         }
     }
+}
+
+/// Writes what is left of a download that was all in memory, `sent` bytes of it gone already
+/// ([`FileSide::send_at_once`](ftp_host::transfer::FileSide::send_at_once)), then closes
+/// the connection as after any download.
+pub(crate) async fn send_rest(
+    mut stream: Stream,
+    rest: bytes::Bytes,
+    sent: u64,
+    progress: &Progress,
+) -> TransferOutcome {
+    let net = match stream.write_all(&rest).await {
+        Ok(()) => {
+            progress.add(rest.len());
+            Ok(sent + rest.len() as u64)
+        }
+        Err(_) => Err(TransferError::ConnectionLost),
+    };
+    close_download(stream, download_outcome(Ok(()), net)).await
 }
 
 /// Ends a download: only a whole file is closed like one (close_notify under TLS); otherwise
