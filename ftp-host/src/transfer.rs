@@ -1327,6 +1327,24 @@ mod tests {
         assert_eq!(got.len() as u64, u64::from(n) * 12);
         assert!(got.starts_with(b"file000000\r\nfile000001\r\n"));
         assert!(got.ends_with(b"file899998\r\nfile899999\r\n"));
+        // A connection the client reset: the transfer failed, nothing is left for later.
+        let (client, mut server) = pair();
+        socket2::SockRef::from(&client)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(client);
+        let mut buf = [0u8; 8];
+        assert!(server.read(&mut buf).is_err(), "the reset arrived");
+        let mut r = ListingReader::new(names(3, None), ListFormat::Names, now);
+        r.prefill(READY_LISTING);
+        let lost = listing_download(r, None).send_at_once((&server).into(), &progress);
+        assert!(
+            matches!(
+                lost,
+                AtOnce::Done(TransferOutcome::Failed(TransferError::ConnectionLost))
+            ),
+            "{lost:?}"
+        );
         // A file, or a listing not formatted to its end, is not sent here.
         let (_client, server) = pair();
         let r = ListingReader::new(names(3, None), ListFormat::Names, now);
