@@ -22,6 +22,12 @@ each bound to a source address from 127.0.0.2 to 127.0.0.254 in turn (the exampl
 admit at most 32 connections per client address), read the 220, send USER and PASS and expect
 230. RSS_after is read with all N connections logged in and idle; then every connection must
 answer NOOP with 200. KiB per connection = (RSS_after - RSS_before) / (connections logged in).
+Then the burst ends: every connection is closed, and once the server holds no more than 8
+descriptors and no more processes than before the connections (polled, 60 s at most), and
+--settle later, its memory is read a third time. KiB kept per connection after close =
+(anonymous PSS after close - anonymous PSS before) / connections, and growth given back =
+(after - after close) / (after - before), from Pss_Anon: the file-backed part of PSS moves
+with other processes mapping the same files (libc), by up to a megabyte on a busy machine.
 
 RSS is VmRSS from /proc/PID/status summed over the server and all its descendant processes
 (vsftpd forks a session process, and a second, unprivileged one after login, per connection;
@@ -126,9 +132,34 @@ def descendants(pid):
     return out
 
 
+def open_fds(pid):
+    """Open file descriptors summed over pid and its descendants, and the number of processes."""
+    fds = procs = 0
+    for p in descendants(pid):
+        try:
+            fds += len(os.listdir(f"/proc/{p}/fd"))
+            procs += 1
+        except OSError:
+            pass  # exited meanwhile
+    return fds, procs
+
+
+def wait_closed(pid, fds0, procs0, deadline, slack=8):
+    """Polls until the server holds no more than slack descriptors and no more processes than
+    before the sessions (it has seen every close), or until deadline: True if it got there."""
+    while True:
+        fds, procs = open_fds(pid)
+        if fds <= fds0 + slack and procs <= procs0:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+
+
 def memory(pid):
-    """(RSS KiB, PSS KiB, processes, threads) summed over pid and its descendants."""
-    rss = pss = procs = threads = 0
+    """(RSS KiB, PSS KiB, processes, threads, anonymous PSS KiB) summed over pid and its
+    descendants."""
+    rss = pss = procs = threads = anon = 0
     for p in descendants(pid):
         try:
             with open(f"/proc/{p}/status") as f:
@@ -140,8 +171,9 @@ def memory(pid):
         rss += int(st.get("VmRSS", "0 kB").split()[0])
         threads += int(st["Threads"])
         pss += int(sm.get("Pss", "0 kB").split()[0])
+        anon += int(sm.get("Pss_Anon", "0 kB").split()[0])
         procs += 1
-    return rss, pss, procs, threads
+    return rss, pss, procs, threads, anon
 
 
 class Conn:
@@ -188,10 +220,10 @@ class Conn:
             pass
 
 
-def start(cmd, port, workdir, name, deadline):
+def start(cmd, port, workdir, name, deadline, env=None):
     log = open(os.path.join(workdir, f"{name}.log"), "wb")
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+                            start_new_session=True, env=env)
     while True:
         if proc.poll() is not None:
             raise RuntimeError(f"{name} exited at start-up (status {proc.returncode}); "
@@ -259,7 +291,7 @@ def measure(name, cmd, port, user, password, opts, workdir):
         res["errors"][key] = res["errors"].get(key, 0) + 1
 
     try:
-        proc = start(cmd, port, workdir, name, deadline)
+        proc = start(cmd, port, workdir, name, deadline, opts.get("env"))
     except RuntimeError as e:
         res["fatal"] = str(e)
         return res
@@ -276,6 +308,7 @@ def measure(name, cmd, port, user, password, opts, workdir):
         c.close()
         time.sleep(opts["settle"])
         res["before"] = memory(proc.pid)
+        fds0, procs0 = open_fds(proc.pid)
 
         for start_i in range(0, n, opts["batch"]):
             batch = []
@@ -324,6 +357,18 @@ def measure(name, cmd, port, user, password, opts, workdir):
                     err("NOOP", f"{code} {text}")
             except (OSError, TimeoutError, ValueError) as e:
                 err("NOOP", e)
+
+        # The burst ends: close every session, wait until the server has seen all the closes
+        # (its descriptors and processes back to where they were), and read what it kept.
+        for c in conns:
+            c.close()
+        conns = []
+        if not wait_closed(proc.pid, fds0, procs0, min(deadline, time.monotonic() + 60)):
+            fds, procs = open_fds(proc.pid)
+            raise RuntimeError(f"{name}: still {fds} descriptors and {procs} processes after "
+                               f"the sessions closed (before them: {fds0}, {procs0})")
+        time.sleep(opts["settle"])
+        res["closed"] = memory(proc.pid)
     except (RuntimeError, OSError, TimeoutError) as e:
         res["fatal"] = str(e)
     finally:
@@ -331,6 +376,18 @@ def measure(name, cmd, port, user, password, opts, workdir):
             c.close()
         stop(proc)
     return res
+
+
+def kept(res):
+    """After the burst closed: (KiB kept per session, fraction of the growth given back), or
+    None if the close step did not complete. From the anonymous part of PSS (heap, stacks):
+    the file-backed part (the binary, libc) moves with other processes that map the same
+    files, by up to a megabyte on a shared machine, which is 1 KiB per session at 1,000."""
+    if "closed" not in res or not res["ok"]:
+        return None
+    b, a, c = res["before"][4], res["after"][4], res["closed"][4]
+    grown = a - b
+    return (c - b) / res["ok"], ((a - c) / grown if grown > 0 else None)
 
 
 def main():
@@ -404,18 +461,23 @@ max_per_ip=0
         load1 = " ".join(f.read().split()[:3])
     print(f"load average at end: {load1}", file=sys.stderr)
     print(f"| server | logged in | RSS before KiB | RSS after KiB | RSS KiB / conn "
-          f"| PSS KiB / conn | processes | threads | NOOP 200 |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          f"| PSS KiB / conn | processes | threads | NOOP 200 | RSS after close KiB "
+          f"| KiB kept / conn after close | growth given back |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     good = True
     for r in results:
         if "after" in r and r["ok"]:
             b, a = r["before"], r["after"]
+            k = kept(r)
+            closed = f"{r['closed'][0]} | {k[0]:.1f} | " if k else "– | – | "
+            closed += f"{k[1]:.0%}" if k and k[1] is not None else "–"
             print(f"| {r['name']} | {r['ok']}/{r['n']} | {b[0]} | {a[0]} | "
                   f"{(a[0] - b[0]) / r['ok']:.1f} | {(a[1] - b[1]) / r['ok']:.1f} | "
-                  f"{b[2]} → {a[2]} | {b[3]} → {a[3]} | {r['noop']}/{r['ok']} |")
+                  f"{b[2]} → {a[2]} | {b[3]} → {a[3]} | {r['noop']}/{r['ok']} | {closed} |")
         else:
-            print(f"| {r['name']} | {r['ok']}/{r['n']} | – | – | – | – | – | – | – |")
-        if r.get("fatal") or r["errors"] or r["ok"] != r["n"] or r["noop"] != r["ok"]:
+            print(f"| {r['name']} | {r['ok']}/{r['n']} | – | – | – | – | – | – | – | – | – | – |")
+        if (r.get("fatal") or r["errors"] or r["ok"] != r["n"] or r["noop"] != r["ok"]
+                or "closed" not in r):
             good = False
         if r.get("fatal"):
             print(f"{r['name']}: failed: {r['fatal']}", file=sys.stderr)

@@ -35,7 +35,8 @@ LIST of the 100 files, QUIT) with bench/loadgen.rs, a raw-socket Rust generator 
 rustc, at concurrency 1 and 32; server CPU (utime+stime of every process of the server,
 from /proc) around each step. Then the server stops and idle memory is measured with
 bench/idle.py's procedure on a fresh start (PSS and RSS summed over the server's processes,
-source addresses spread over 127.0.0.0/8, every session must answer NOOP at the end). The
+source addresses spread over 127.0.0.0/8, every session must answer NOOP; then all close and,
+once the server holds no more descriptors than before them, what it kept is read). The
 raw loopback TCP limit (loadgen tcp: one sender and one receiver thread) opens each round.
 
 Ratios are taken within a round and their median reported. Everything listens on 127.0.0.0/8;
@@ -408,16 +409,21 @@ def sessions(s, gen, conc, n, timeout):
 
 
 def memory(s, n, o, work):
-    """Idle memory (bench/idle.py's procedure): (PSS KiB, RSS KiB per session, NOOP ok)."""
+    """Idle memory (bench/idle.py's procedure): (PSS KiB, RSS KiB per session, NOOP ok,
+    logged in, (KiB kept per session after the sessions closed, fraction given back))."""
     port = idle.free_port()
     cmd = s.command(port, n)
+    # RUST_LOG=warn as in the other steps: at INFO the example servers' log subscriber keeps
+    # a span slot per session that was open at once, for reuse (BENCHMARKS.md, "Memory given
+    # back after a burst of sessions").
     opts = {"n": n, "batch": 50, "settle": 1.0 if o["smoke"] else 2.0,
-            "timeout": max(o["timeout"], n / 20)}
+            "timeout": max(o["timeout"], n / 20), "env": dict(os.environ, RUST_LOG="warn")}
     res = idle.measure(s.name, cmd, port, s.user, s.password, opts, work)
-    if res.get("fatal") or "after" not in res or not res["ok"]:
+    if res.get("fatal") or "after" not in res or not res["ok"] or "closed" not in res:
         raise RuntimeError(f"idle {n}: {res.get('fatal')} {res['errors']}")
     b, a = res["before"], res["after"]
-    return ((a[1] - b[1]) / res["ok"], (a[0] - b[0]) / res["ok"], res["noop"], res["ok"])
+    return ((a[1] - b[1]) / res["ok"], (a[0] - b[0]) / res["ok"], res["noop"], res["ok"],
+            idle.kept(res))
 
 
 def med(xs):
@@ -493,7 +499,8 @@ def report(o, servers, res, loop, notes, started, load0, load1, argv):
     out += sess + [""] if "sessions" in o["only"] else []
     mem = ["### Memory per idle logged-in session (bench/idle.py's procedure)", "",
             "| server | sessions | PSS KiB/session | RSS KiB/session | / pyftpdlib (PSS) "
-            "| NOOP answered |", "|---|---:|---:|---:|---:|---:|"]
+            "| NOOP answered | KiB kept/session after close | growth given back |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for n in names:
         for k in o["idle"]:
             p = vals(n, f"pss{k}")
@@ -501,8 +508,11 @@ def report(o, servers, res, loop, notes, started, load0, load1, argv):
                 continue
             rr = fmt(ratio(res, n, ref_s, f"pss{k}", runs), 2) if ref_s else "–"
             noop = vals(n, f"noop{k}")
+            back = [100 * x for x in vals(n, f"back{k}")]
             mem.append(f"| {n} | {k:,} | {spread(p, 1)} | {spread(vals(n, f'rss{k}'), 1)} | "
-                       f"{rr} | {min(noop) if noop else '–'}/{k} in every round |")
+                       f"{rr} | {min(noop) if noop else '–'}/{k} in every round | "
+                       f"{spread(vals(n, f'kept{k}'), 1)} | "
+                       f"{spread(back) + ' %' if back else '–'} |")
     out += mem if "idle" in o["only"] else []
     if notes:
         out += ["", "Problems met (each left that figure out of its round):", ""]
@@ -592,8 +602,11 @@ def main():
                         continue  # the big counts once, in the last round
                     try:
                         log(f"round {r + 1}: {s.name} idle {k}")
-                        pss, rss, noop, ok = memory(s, k, o, work)
+                        pss, rss, noop, ok, kept = memory(s, k, o, work)
                         res[(s.name, r, f"pss{k}")] = pss
+                        res[(s.name, r, f"kept{k}")] = kept[0]
+                        if kept[1] is not None:
+                            res[(s.name, r, f"back{k}")] = kept[1]
                         res[(s.name, r, f"rss{k}")] = rss
                         res[(s.name, r, f"noop{k}")] = noop
                         if noop != k or ok != k:

@@ -7,6 +7,8 @@
 //!   addresses, root, users, session configuration, rustls configuration, connection limit)
 //!   and hands it to the adapter's code; [`server::on_shutdown_signal`] runs a graceful
 //!   shutdown on SIGINT and SIGTERM.
+//! - [`trim`]: [`trim::BurstTrim`], the observer [`server::main`] adds so that the example
+//!   servers give the memory of a burst of sessions back to the system when it ends.
 //! - [`client`]: [`client::main`] parses the arguments and runs [`client::run`], the command
 //!   dispatch, over the adapter's client through the small [`client::CliClient`] trait.
 //!
@@ -49,6 +51,7 @@
 
 pub mod client;
 pub mod server;
+pub mod trim;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -603,7 +603,9 @@ pub fn on_shutdown_signal(f: impl FnOnce() + Send + 'static) -> std::io::Result<
 }
 
 /// The whole example server around `serve`: starts tracing ([`init_tracing`](crate::init_tracing)),
-/// parses the process's arguments, builds the [`Setup`] and calls `serve` with it. `serve`
+/// parses the process's arguments, builds the [`Setup`], adds the
+/// [`BurstTrim`](crate::trim::BurstTrim) observer (memory given back after a burst of sessions)
+/// and calls `serve` with it. `serve`
 /// binds the adapter's server, calls [`Setup::print_serving`] and [`on_shutdown_signal`], and
 /// runs the server to its end. Any error is printed as `server: ERROR`, with exit status 1.
 pub fn main(serve: impl FnOnce(Setup) -> Result<(), Error>) -> ExitCode {
@@ -620,7 +622,12 @@ pub fn main(serve: impl FnOnce(Setup) -> Result<(), Error>) -> ExitCode {
             }
         };
     }
-    match Args::parse().and_then(Args::setup).and_then(serve) {
+    let setup = Args::parse().and_then(Args::setup).map(|mut s| {
+        // Not in `setup`: only the example server's own process gives memory back this way.
+        s.observers.push(Arc::new(crate::trim::BurstTrim::new()));
+        s
+    });
+    match setup.and_then(serve) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("server: {e}");

@@ -128,6 +128,7 @@ impl BanStore for MemoryBanStore {
         if records.len() > PRUNE_ABOVE && !records.contains_key(&ip) {
             records
                 .retain(|_, r| r.until.is_some_and(|u| u > now) || r.failures.iter().any(recent));
+            crate::tables::shrink_after_burst(&mut records);
         }
         let r = records.entry(ip).or_default();
         if let Some(until) = r.until.filter(|u| *u > now) {

@@ -51,6 +51,7 @@ pub mod ratelimit;
 pub mod server;
 pub mod setup;
 pub mod storage;
+pub mod tables;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod transfer;

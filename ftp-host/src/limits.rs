@@ -89,6 +89,7 @@ impl Drop for Slot {
             *n = n.saturating_sub(1);
             if *n == 0 {
                 c.per_ip.remove(&self.ip);
+                crate::tables::shrink_after_burst(&mut c.per_ip);
             }
         }
     }
@@ -97,6 +98,28 @@ impl Drop for Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The per-address counts of a burst from many addresses give their room back when the
+    /// connections close.
+    #[test]
+    fn the_per_address_table_shrinks_after_a_burst() {
+        let a = Admission::new(10_000, 1);
+        let slots: Vec<Slot> = (0..5000u32)
+            .map(|i| {
+                a.admit(IpAddr::from((0x0a00_0000 + i).to_be_bytes()))
+                    .unwrap()
+            })
+            .collect();
+        let room = |a: &Admission| a.counts.lock().unwrap().per_ip.capacity();
+        assert!(room(&a) >= 5000);
+        drop(slots);
+        assert_eq!(a.active(), 0);
+        assert!(
+            room(&a) <= crate::tables::KEEP,
+            "room for {} left",
+            room(&a)
+        );
+    }
 
     #[test]
     fn limits_total_and_per_address_and_releases() {

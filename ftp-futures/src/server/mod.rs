@@ -247,6 +247,7 @@ impl<S: Storage, A: Authenticator> BoundServer<S, A> {
                 Event::Ended(id) => {
                     if let Some(task) = sessions.remove(&id) {
                         task.detach();
+                        ftp_host::tables::shrink_after_burst(&mut sessions);
                     }
                     continue;
                 }

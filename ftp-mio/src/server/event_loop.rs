@@ -256,6 +256,10 @@ impl<S: Storage, A: Authenticator> EventLoop<S, A> {
             self.sessions.insert(key, s);
         }
         self.dirty = again;
+        // Sessions sit in the map by value (about 2 KiB each): after a burst has closed, its
+        // room is given back.
+        ftp_host::tables::shrink_after_burst(&mut self.sessions);
+        ftp_host::tables::shrink_after_burst(&mut self.tokens);
     }
 
     /// Stops accepting and tells every session; connections still sending their PROXY
