@@ -6,8 +6,8 @@ Usage (from anywhere; needs root for vsftpd and pure-ftpd, which log in a local 
 
   --runs N           rounds over every server (default 3); the servers' order rotates
   --size-mib N       transfer file size (default 1024)
-  --sessions1 N      short sessions at concurrency 1 per round (default 400)
-  --sessions32 N     short sessions at concurrency 32 per round (default 3000)
+  --sessions1 N      short sessions at concurrency 1 per round (default 2000)
+  --sessions32 N     short sessions at concurrency 32 per round (default 10000)
   --session-secs S   stop each of those early after S seconds (default 10; the rate counts
                      the sessions done)
   --idle N[,N...]    idle logged-in sessions for the memory figure (default 1000,10000)
@@ -97,7 +97,7 @@ def log(msg):
 
 
 def parse_args(argv):
-    o = {"runs": 3, "size": 1024, "s1": 400, "s32": 3000, "idle": [1000, 10000],
+    o = {"runs": 3, "size": 1024, "s1": 2000, "s32": 10000, "idle": [1000, 10000],
          "idle_all": False, "servers": list(ALL), "bin_dir": None, "out": "bench-results.md",
          "append": False, "smoke": False, "timeout": 120.0, "extra": {}, "only": {"transfers", "sessions", "idle"}, "session_secs": 10.0}
     it = iter(argv)
