@@ -5,6 +5,7 @@
 //! name = "alice"
 //! password = "$argon2id$v=19$m=19456,t=2,p=1$..."  # from `server hash-password`
 //! home = "alice"              # relative to the served root, or absolute; default: the root
+//!                             # (over object storage: a key prefix, see `load_users`)
 //! permissions = "read-write"  # "read-only" (the default), "read-write", or a list of
 //!                             # list, download, upload, append, delete, rename, mkdir, rmdir
 //! max_rate = 1048576          # bytes per second, both directions (wins over the server's)

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
 
-use async_channel::{Receiver, Sender};
+use async_channel::{Receiver, Sender, WeakSender};
 use async_io::Timer;
 use ftp_host::auth::Authenticator;
 use ftp_host::proxy::ProxyProtocol;
@@ -41,12 +41,20 @@ pub(crate) struct Shared<S, A> {
 
 type Conn<S, A> = ServerConn<S, A, Stream, Task<()>>;
 type Tx<S> = Sender<Report<S, Stream>>;
-/// The reports of the tasks beside the loop (the receiver pinned to be polled as a stream).
-type Chan<S> = (Tx<S>, Pin<Box<Receiver<Report<S, Stream>>>>);
+/// The reports of the tasks and jobs beside the loop (the receiver pinned to be polled as a
+/// stream). The loop keeps only a weak sender: the channel closes when the last task or job
+/// lets its sender go (finished, or cancelled by the conn), the receiver hears it, and the
+/// loop lets the channel go, so an idle session holds none.
+type Chan<S> = (
+    WeakSender<Report<S, Stream>>,
+    Pin<Box<Receiver<Report<S, Stream>>>>,
+);
 
 /// What the control loop wakes up for.
 enum Wake<S: Storage> {
     Report(Report<S, Stream>),
+    /// Every sender of the report channel is gone.
+    Quiet,
     Timer,
     Shutdown,
     /// Bytes read into the TLS buffer.
@@ -201,13 +209,8 @@ pub(crate) async fn serve<S: Storage, A: Authenticator>(
                     }
                 }
                 other => {
-                    let tx = &chan
-                        .get_or_insert_with(|| {
-                            let (tx, rx) = async_channel::unbounded();
-                            (tx, Box::pin(rx))
-                        })
-                        .0;
-                    act(&shared, &mut conn, tx, other)
+                    let tx = sender(&mut chan, &mut conn);
+                    act(&shared, &mut conn, &tx, other)
                 }
             }
         }
@@ -218,8 +221,8 @@ pub(crate) async fn serve<S: Storage, A: Authenticator>(
         let reading = conn.wants_read();
         let wake = poll_fn(|cx| {
             let report = chan.as_mut().map(|(_, rx)| rx.poll_next(cx));
-            if let Some(Poll::Ready(Some(report))) = report {
-                Poll::Ready(Wake::Report(report))
+            if let Some(Poll::Ready(report)) = report {
+                Poll::Ready(report.map_or(Wake::Quiet, Wake::Report))
             } else if timer.poll(cx).is_ready() {
                 Poll::Ready(Wake::Timer)
             } else if !shutting_down && shutdown.poll_next(cx).is_ready() {
@@ -260,15 +263,9 @@ pub(crate) async fn serve<S: Storage, A: Authenticator>(
         };
         let now = Instant::now();
         match wake {
-            Wake::Report(report) => {
-                conn.report(now, report);
-                if chan
-                    .as_ref()
-                    .is_some_and(|(tx, rx)| tx.sender_count() == 1 && rx.is_empty())
-                {
-                    chan = None;
-                }
-            }
+            Wake::Report(report) => conn.report(now, report),
+            // Nothing runs beside the loop any more: let the channel go.
+            Wake::Quiet => chan = None,
             Wake::Timer => conn.handle_timeout(now),
             Wake::Shutdown => {
                 shutting_down = true;
@@ -293,6 +290,25 @@ pub(crate) async fn serve<S: Storage, A: Authenticator>(
 }
 
 /// Starts the tasks of the actions that run beside the control loop.
+/// A sender for a new task or job: the channel's while anything beside the loop still holds
+/// one; otherwise a new channel, once the reports left in the closed one are handed over.
+fn sender<S: Storage, A: Authenticator>(
+    chan: &mut Option<Chan<S>>,
+    conn: &mut Conn<S, A>,
+) -> Tx<S> {
+    if let Some(tx) = chan.as_ref().and_then(|(weak, _)| weak.upgrade()) {
+        return tx;
+    }
+    if let Some((_, rx)) = chan.take() {
+        while let Ok(report) = rx.try_recv() {
+            conn.report(Instant::now(), report);
+        }
+    }
+    let (tx, rx) = async_channel::unbounded();
+    *chan = Some((tx.downgrade(), Box::pin(rx)));
+    tx
+}
+
 fn act<S: Storage, A: Authenticator>(
     shared: &Shared<S, A>,
     conn: &mut Conn<S, A>,

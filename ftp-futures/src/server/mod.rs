@@ -193,13 +193,14 @@ impl<S: Storage, A: Authenticator> BoundServer<S, A> {
 
     /// Serves connections until [`ShutdownHandle::shutdown`]; then waits up to the grace
     /// period for sessions to end and drops the rest. Dropping the future stops the server and
-    /// drops its sessions.
+    /// drops its sessions (with the `async-std` feature, shortly after the drop: its tasks are
+    /// cancelled asynchronously).
     pub async fn run(self) -> Result<(), Error> {
         // The loop that admits connections runs as a task, on the executor beside the
         // sessions it spawns: awaited in place it would run wherever this future is polled,
         // often the thread in `block_on`, and every new connection and every session's end
         // would be a wake-up across threads. Dropping the task cancels it.
-        rt::spawn(self.serve()).await
+        rt::spawn(self.serve().in_current_span()).await
     }
 
     async fn serve(self) -> Result<(), Error> {

@@ -335,10 +335,16 @@ impl Storage for FsStorage {
             // type says so, mostly without a call) is stat'ed relative to the open directory,
             // without walking its path from the root again.
             match item.file_type() {
-                Ok(t) if !t.is_symlink() => item
-                    .metadata()
-                    .ok()
-                    .map(|meta| Ok(entry_from_metadata(name, &meta, &mut ids))),
+                Ok(t) if !t.is_symlink() => match item.metadata() {
+                    // Replaced by a link since readdir: checked as links are, below.
+                    Ok(meta) if meta.file_type().is_symlink() => this
+                        .entry(&item.path(), name, &mut ids)
+                        .ok()
+                        .flatten()
+                        .map(Ok),
+                    Ok(meta) => Some(Ok(entry_from_metadata(name, &meta, &mut ids))),
+                    Err(_) => None,
+                },
                 _ => this
                     .entry(&item.path(), name, &mut ids)
                     .ok()

@@ -94,7 +94,8 @@ pub trait Storage: Send + Sync + 'static {
 
     /// The entries of a directory (without `.` and `..`), or for a file the file's own entry.
     ///
-    /// The [`Listing`] is drained on the transfer's blocking thread, one entry at a time, so
+    /// The [`Listing`] is drained one entry at a time (its first 64 KiB of lines by the
+    /// storage job that opened it, the rest on the transfer's blocking thread), so
     /// that a directory of a million entries is listed in bounded memory: produce entries
     /// lazily when the directory can be large (a `Vec` converts with [`Listing::from`]). An
     /// error met after the first entry fails the transfer (451).

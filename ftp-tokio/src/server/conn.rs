@@ -47,7 +47,15 @@ impl Drop for Task {
 
 type Conn<S, A> = ServerConn<S, A, Stream, Task>;
 type Tx<S> = mpsc::UnboundedSender<Report<S, Stream>>;
-type Chan<S> = (Tx<S>, mpsc::UnboundedReceiver<Report<S, Stream>>);
+/// The reports of the tasks and jobs beside the loop. The loop keeps only a weak sender: the
+/// channel closes when the last task or job lets its sender go (finished, or dropped by the
+/// conn), the receiver hears it, and the loop lets the channel go, so an idle session holds
+/// none. Waiting for the loop to see its own sender as the last one would not do: a task the
+/// conn drops (a passive listener after its transfer) goes later, and wakes nobody.
+type Chan<S> = (
+    mpsc::WeakUnboundedSender<Report<S, Stream>>,
+    mpsc::UnboundedReceiver<Report<S, Stream>>,
+);
 
 /// The most one control read takes.
 const READ_BUF: usize = 8192;
@@ -71,7 +79,8 @@ async fn ready(control: &mut Stream, tls_buf: &mut Vec<u8>) -> io::Result<Ready>
     }
 }
 
-/// The next report of a task beside the loop; never, while there is no channel.
+/// The next report of a task beside the loop, `None` once every sender is gone; never, while
+/// there is no channel.
 async fn recv<S: Storage>(chan: &mut Option<Chan<S>>) -> Option<Report<S, Stream>> {
     match chan {
         Some((_, rx)) => rx.recv().await,
@@ -203,8 +212,8 @@ async fn serve_inner<S: Storage, A: Authenticator>(
                     }
                 }
                 other => {
-                    let tx = &chan.get_or_insert_with(mpsc::unbounded_channel).0;
-                    act(&shared, &mut conn, tx, other)
+                    let tx = sender(&mut chan, &mut conn);
+                    act(&shared, &mut conn, &tx, other)
                 }
             }
         }
@@ -236,13 +245,11 @@ async fn serve_inner<S: Storage, A: Authenticator>(
                     return Ok(());
                 }
             }
-            Some(report) = recv(&mut chan) => {
-                conn.report(Instant::now(), report);
+            report = recv(&mut chan) => match report {
+                Some(report) => conn.report(Instant::now(), report),
                 // Nothing runs beside the loop any more: let the channel go.
-                if chan.as_ref().is_some_and(|(tx, rx)| tx.strong_count() == 1 && rx.is_empty()) {
-                    chan = None;
-                }
-            }
+                None => chan = None,
+            },
             _ = sleep_until(deadline), if deadline.is_some() => conn.handle_timeout(Instant::now()),
             r = shutdown.changed(), if !shutting_down => {
                 shutting_down = r.is_err() || *shutdown.borrow();
@@ -252,6 +259,25 @@ async fn serve_inner<S: Storage, A: Authenticator>(
             }
         }
     }
+}
+
+/// A sender for a new task or job: the channel's while anything beside the loop still holds
+/// one; otherwise a new channel, once the reports left in the closed one are handed over.
+fn sender<S: Storage, A: Authenticator>(
+    chan: &mut Option<Chan<S>>,
+    conn: &mut Conn<S, A>,
+) -> Tx<S> {
+    if let Some(tx) = chan.as_ref().and_then(|(weak, _)| weak.upgrade()) {
+        return tx;
+    }
+    if let Some((_, mut rx)) = chan.take() {
+        while let Ok(report) = rx.try_recv() {
+            conn.report(Instant::now(), report);
+        }
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    *chan = Some((tx.downgrade(), rx));
+    tx
 }
 
 /// Starts the tasks of the actions that run beside the control loop.

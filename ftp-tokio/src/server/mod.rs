@@ -53,7 +53,7 @@ use ftp_proto::server::refusal_reply;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, warn, Instrument};
 
 use crate::Error;
 use conn::Shared;
@@ -174,7 +174,7 @@ impl<S: Storage, A: Authenticator> BoundServer<S, A> {
         // the sessions it spawns: awaited in place it would run wherever this future is
         // polled, often the thread in `block_on`, and every new connection and every
         // session's end would be a wake-up across threads.
-        let mut task = AbortOnDrop(tokio::spawn(self.serve()));
+        let mut task = AbortOnDrop(tokio::spawn(self.serve().in_current_span()));
         match (&mut task.0).await {
             Ok(r) => r,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
