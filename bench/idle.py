@@ -109,6 +109,32 @@ def parse_args(argv):
     return opts
 
 
+def write_vsftpd_conf(path, port, root, empty, logdir, max_clients):
+    """vsftpd's config for the benchmarks (shared with bench/run.py): the local user
+    $FTP_PEER_USER logs in through PAM service ftp-peer-test into `root` on 127.0.0.1:`port`,
+    no per-address cap."""
+    with open(path, "w") as f:
+        f.write(f"""listen=YES
+listen_ipv6=NO
+background=NO
+listen_address=127.0.0.1
+listen_port={port}
+anonymous_enable=NO
+local_enable=YES
+write_enable=YES
+local_umask=022
+local_root={root}
+pam_service_name=ftp-peer-test
+secure_chroot_dir={empty}
+seccomp_sandbox=NO
+xferlog_enable=NO
+vsftpd_log_file={logdir}/vsftpd.log
+utf8_filesystem=YES
+max_clients={max_clients}
+max_per_ip=0
+""")
+
+
 def free_port():
     """A free port below the ephemeral range, so that no client socket of the benchmark (10,000
     of them in the idle step) can take it between this check and the server's bind."""
@@ -448,26 +474,7 @@ def main():
                 shutil.chown(root, PEER_USER)
                 port = free_port()
                 conf = os.path.join(base, "vsftpd.conf")
-                with open(conf, "w") as f:
-                    f.write(f"""listen=YES
-listen_ipv6=NO
-background=NO
-listen_address=127.0.0.1
-listen_port={port}
-anonymous_enable=NO
-local_enable=YES
-write_enable=YES
-local_umask=022
-local_root={root}
-pam_service_name=ftp-peer-test
-secure_chroot_dir={empty}
-seccomp_sandbox=NO
-xferlog_enable=NO
-vsftpd_log_file={base}/vsftpd.log
-utf8_filesystem=YES
-max_clients={n + 16}
-max_per_ip=0
-""")
+                write_vsftpd_conf(conf, port, root, empty, base, n + 16)
                 print(f"vsftpd: {VSFTPD}, port {port}", file=sys.stderr)
                 results.append(measure("vsftpd", [VSFTPD, conf], port, PEER_USER, PEER_PASS,
                                        opts, workdir))

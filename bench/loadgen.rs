@@ -138,15 +138,7 @@ struct Ctl {
 impl Ctl {
     /// One reply (multi-line replies read to their end): its code.
     fn reply(&mut self) -> Res<u32> {
-        self.line.clear();
-        if self
-            .r
-            .read_line(&mut self.line)
-            .map_err(|e| e.to_string())?
-            == 0
-        {
-            return Err("control connection closed".into());
-        }
+        self.next_line()?;
         let code: u32 = self
             .line
             .get(..3)
@@ -155,21 +147,23 @@ impl Ctl {
         if self.line.as_bytes().get(3) == Some(&b'-') {
             let end = format!("{code} ");
             loop {
-                self.line.clear();
-                if self
-                    .r
-                    .read_line(&mut self.line)
-                    .map_err(|e| e.to_string())?
-                    == 0
-                {
-                    return Err("control connection closed".into());
-                }
+                self.next_line()?;
                 if self.line.starts_with(&end) {
                     break;
                 }
             }
         }
         Ok(code)
+    }
+
+    /// Reads the next line of a reply into `self.line`.
+    fn next_line(&mut self) -> Res<()> {
+        self.line.clear();
+        match self.r.read_line(&mut self.line) {
+            Ok(0) => Err("control connection closed".into()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     fn cmd(&mut self, c: &str, want: u32) -> Res<()> {

@@ -256,26 +256,7 @@ class Server:
             empty = os.path.join(self.base, "empty")
             os.makedirs(empty, exist_ok=True)
             conf = os.path.join(self.base, "vsftpd.conf")
-            with open(conf, "w") as f:
-                f.write(f"""listen=YES
-listen_ipv6=NO
-background=NO
-listen_address=127.0.0.1
-listen_port={port}
-anonymous_enable=NO
-local_enable=YES
-write_enable=YES
-local_umask=022
-local_root={self.root}
-pam_service_name=ftp-peer-test
-secure_chroot_dir={empty}
-seccomp_sandbox=NO
-xferlog_enable=NO
-vsftpd_log_file={self.base}/vsftpd.log
-utf8_filesystem=YES
-max_clients={cap}
-max_per_ip=0
-""")
+            idle.write_vsftpd_conf(conf, port, self.root, empty, self.base, cap)
             return [self.exe(), conf]
         # pure-ftpd: a PureDB virtual user mapped to the local user, chrooted to the root.
         pdb = os.path.join(self.base, "pure.pdb")
